@@ -1,0 +1,15 @@
+import type { ImageService } from '../domain/image-service.js';
+import type { ImageData } from '../domain/image-data.js';
+import type { JsonSchema } from '../domain/image-schema.js';
+
+/** What the API layer needs from below, assembled by the server's composition root. */
+export interface ApiDeps {
+  images: ImageService;
+  imageData: ImageData;
+  imageSchema: JsonSchema;
+  imagesSchema: JsonSchema;
+  limits: { apiLimitMax: number; limitParamDefault: number; maxRequestIdLength: number; maxJsonBodySize: number };
+  publicEndpoint: string | null;
+  /** Resolves if the metadata database answers. */
+  healthcheck: () => Promise<void>;
+}

@@ -1,0 +1,25 @@
+import { Conflict } from './errors.js';
+
+export const IMAGE_STATUSES = ['queued', 'saving', 'active', 'killed', 'deleted', 'uploading', 'importing', 'pending_delete', 'deactivated'] as const;
+export type ImageStatus = (typeof IMAGE_STATUSES)[number];
+
+/** Glance's image status machine: from → allowed next statuses. */
+const TRANSITIONS: Record<ImageStatus, readonly ImageStatus[]> = {
+  queued: ['saving', 'uploading', 'importing', 'active', 'deleted'],
+  saving: ['active', 'killed', 'deleted', 'queued'],
+  uploading: ['importing', 'queued', 'deleted'],
+  importing: ['active', 'deleted', 'queued'],
+  active: ['pending_delete', 'deleted', 'deactivated'],
+  deactivated: ['active', 'deleted'],
+  killed: ['deleted'],
+  pending_delete: ['deleted', 'active'],
+  deleted: [],
+};
+
+export function canTransition(from: string, to: ImageStatus): boolean {
+  return (TRANSITIONS[from as ImageStatus] ?? []).includes(to);
+}
+
+export function assertTransition(from: string, to: ImageStatus): void {
+  if (!canTransition(from, to)) throw new Conflict(`Image status transition from ${from} to ${to} is not allowed`);
+}

@@ -1,0 +1,249 @@
+import { randomUUID } from 'node:crypto';
+import type { RequestContext } from '../auth/context.js';
+import type { ImageRepository } from '../db/image-repository.js';
+import type { ImageRecord, SortDir, SortKey } from '../db/image-records.js';
+import type { BlobStore } from '../store/blob-store.js';
+import { BlobNotFound } from '../store/blob-store.js';
+import { assertCanModify, canSee, notFound } from './image-access.js';
+import { BadRequest, Conflict, Forbidden } from './errors.js';
+import { baseAttributes, SchemaValidator, type JsonSchema } from './image-schema.js';
+
+/** Attributes the server computes; sending them is 403 `read-only` (Glance's list). */
+const READ_ONLY_ON_CREATE = ['created_at', 'updated_at', 'status', 'checksum', 'size', 'virtual_size', 'os_hash_algo', 'os_hash_value', 'direct_url', 'self', 'file', 'schema', 'stores'];
+const READ_ONLY_ON_PATCH = new Set([...READ_ONLY_ON_CREATE, 'id']);
+/** Names no user may set as custom properties. */
+const RESERVED = new Set(['location', 'deleted', 'deleted_at', 'locations']);
+const isReserved = (key: string) => RESERVED.has(key) || key.startsWith('os_glance');
+
+export const SORT_KEYS: readonly SortKey[] = ['name', 'status', 'container_format', 'disk_format', 'size', 'id', 'created_at', 'updated_at'];
+
+export interface PatchOp {
+  op: 'add' | 'replace' | 'remove';
+  /** The decoded JSON-pointer segments. */
+  path: string[];
+  value?: unknown;
+  /** With the v2.0 patch media type, `add` of a property that exists is a conflict. */
+  style?: 'v2.0' | 'v2.1';
+}
+
+export interface ListRequest {
+  limit: number;
+  marker?: string;
+  sort: { key: SortKey; dir: SortDir }[];
+}
+
+export interface ImageServiceDeps {
+  repo: ImageRepository;
+  store: BlobStore;
+  schema: JsonSchema;
+  now?: () => number;
+  log?: (msg: string, err?: unknown) => void;
+}
+
+/** Image metadata operations: each reads top to bottom, calling access checks, repository and store explicitly. */
+export class ImageService {
+  private readonly validator: SchemaValidator;
+  private readonly base: Set<string>;
+  private readonly now: () => number;
+  private readonly log: (msg: string, err?: unknown) => void;
+
+  constructor(private readonly deps: ImageServiceDeps) {
+    this.validator = new SchemaValidator(deps.schema);
+    this.base = baseAttributes(deps.schema);
+    this.now = deps.now ?? Date.now;
+    this.log = deps.log ?? (() => undefined);
+  }
+
+  /** The image if the caller may see it, else 404 (Glance never reveals invisible images). */
+  async get(ctx: RequestContext, id: string): Promise<ImageRecord> {
+    const image = await this.deps.repo.get(id);
+    if (!image || !canSee(ctx, image)) throw notFound(id);
+    return image;
+  }
+
+  async create(ctx: RequestContext, body: unknown): Promise<ImageRecord> {
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+      throw new BadRequest('Unexpected body type. Expected a JSON object.');
+    }
+    const doc = body as Record<string, unknown>;
+    for (const key of READ_ONLY_ON_CREATE) {
+      if (key in doc) throw new Forbidden(`Attribute '${key}' is read-only.`);
+    }
+    this.validator.validate(doc);
+    for (const key of Object.keys(doc)) {
+      if (isReserved(key)) throw new Forbidden(`Attribute '${key}' is reserved.`);
+      if (key.length > 255) throw new BadRequest(`Property name '${key.slice(0, 40)}…' is longer than 255 characters.`);
+    }
+    const owner = doc.owner === undefined ? ctx.projectId : (doc.owner as string | null);
+    if (!ctx.isAdmin && owner !== ctx.projectId) {
+      throw new Forbidden(`You are not permitted to create images owned by '${String(owner)}'.`);
+    }
+    const visibility = (doc.visibility as string | undefined) ?? 'shared';
+    this.checkVisibilityChange(ctx, visibility);
+    for (const k of ['min_ram', 'min_disk'] as const) {
+      if (typeof doc[k] === 'number' && (doc[k] as number) < 0) throw new BadRequest(`${k} must be a non-negative integer.`);
+    }
+
+    const now = this.now();
+    const properties: Record<string, string> = {};
+    for (const [k, v] of Object.entries(doc)) {
+      if (!this.base.has(k)) properties[k] = v === null ? '' : String(v);
+    }
+    const image: ImageRecord = {
+      id: (doc.id as string | undefined)?.toLowerCase() ?? randomUUID(),
+      name: (doc.name as string | null | undefined) ?? null,
+      status: 'queued',
+      visibility,
+      protected: (doc.protected as boolean | undefined) ?? false,
+      os_hidden: (doc.os_hidden as boolean | undefined) ?? false,
+      checksum: null,
+      os_hash_algo: null,
+      os_hash_value: null,
+      owner,
+      size: null,
+      virtual_size: null,
+      min_disk: (doc.min_disk as number | undefined) ?? 0,
+      min_ram: (doc.min_ram as number | undefined) ?? 0,
+      container_format: (doc.container_format as string | null | undefined) ?? null,
+      disk_format: (doc.disk_format as string | null | undefined) ?? null,
+      created_at: now,
+      updated_at: now,
+      deleted_at: null,
+      tags: [...new Set((doc.tags as string[] | undefined) ?? [])],
+      properties,
+      locations: [],
+    };
+    if (!(await this.deps.repo.insert(image))) throw new Conflict(`An image with identifier ${image.id} already exists`);
+    return image;
+  }
+
+  async list(ctx: RequestContext, req: ListRequest): Promise<{ images: ImageRecord[]; nextMarker?: string }> {
+    let marker: ImageRecord | null = null;
+    if (req.marker !== undefined) {
+      const m = await this.deps.repo.get(req.marker);
+      if (!m || !canSee(ctx, m)) throw new BadRequest(`Invalid marker. Image ${req.marker} could not be found.`);
+      marker = m;
+    }
+    const sort = [...req.sort];
+    // Glance appends created_at then id as tie-breakers, in the first direction given.
+    const dir = sort[0]?.dir ?? 'desc';
+    for (const key of ['created_at', 'id'] as const) if (!sort.some((s) => s.key === key)) sort.push({ key, dir });
+    const images = await this.deps.repo.list({
+      viewerProject: ctx.isAdmin ? null : ctx.projectId,
+      isAdmin: ctx.isAdmin,
+      sort,
+      limit: req.limit,
+      marker,
+    });
+    const last = images[images.length - 1];
+    return { images, nextMarker: last && images.length === req.limit ? last.id : undefined };
+  }
+
+  async update(ctx: RequestContext, id: string, ops: PatchOp[]): Promise<ImageRecord> {
+    const image = await this.get(ctx, id);
+    assertCanModify(ctx, image, 'modify');
+    const next: ImageRecord = { ...image, tags: [...image.tags], properties: { ...image.properties } };
+    for (const op of ops) this.applyOp(ctx, next, op);
+    next.updated_at = this.now();
+    if (!(await this.deps.repo.save(next, image.status))) {
+      throw new Conflict(`Image ${id} was changed by another request while being updated; retry.`);
+    }
+    return next;
+  }
+
+  private applyOp(ctx: RequestContext, image: ImageRecord, op: PatchOp): void {
+    const [root, ...rest] = op.path;
+    if (root === undefined || root === '') throw new BadRequest(`Invalid JSON pointer for this resource: '/${op.path.join('/')}'`);
+    if (root === 'locations') {
+      throw new Forbidden(`It's not allowed to ${op.op === 'remove' ? 'remove' : 'add'} locations if locations are invisible.`);
+    }
+    if (rest.length > 0) throw new BadRequest(`Invalid JSON pointer for this resource: '/${op.path.join('/')}'`);
+    if (READ_ONLY_ON_PATCH.has(root)) throw new Forbidden(`Attribute '${root}' is read-only.`);
+    if (isReserved(root)) throw new Forbidden(`Attribute '${root}' is reserved.`);
+    if (root.length > 255) throw new BadRequest(`Property name '${root.slice(0, 40)}…' is longer than 255 characters.`);
+    const isBase = this.base.has(root);
+
+    if (op.op === 'remove') {
+      if (isBase) throw new Forbidden(`Attribute '${root}' may not be removed.`);
+      if (!(root in image.properties)) throw new Conflict(`Property ${root} does not exist.`);
+      delete image.properties[root];
+      return;
+    }
+
+    this.validator.validate({ [root]: op.value });
+    const record = image as unknown as Record<string, unknown>;
+    const coreColumn = isBase && root in record;
+    if (!coreColumn) {
+      const exists = root in image.properties;
+      if (op.op === 'replace' && !exists) throw new Conflict(`Property ${root} does not exist.`);
+      if (op.op === 'add' && exists && op.style === 'v2.0') throw new Conflict(`Property ${root} already present.`);
+      image.properties[root] = op.value === null ? '' : String(op.value);
+      return;
+    }
+    switch (root) {
+      case 'owner':
+        if (!ctx.isAdmin && op.value !== image.owner) throw new Forbidden("Owner can't be updated by non admin.");
+        break;
+      case 'visibility':
+        this.checkVisibilityChange(ctx, op.value as string);
+        break;
+      case 'disk_format':
+      case 'container_format':
+        if (image.status !== 'queued' && image.status !== 'importing' && op.value !== record[root]) {
+          throw new Forbidden(`Attribute ${root} can be only replaced for a queued image.`);
+        }
+        break;
+      case 'min_ram':
+      case 'min_disk':
+        if ((op.value as number) < 0) throw new BadRequest(`${root} must be a non-negative integer.`);
+        break;
+      case 'tags':
+        image.tags = [...new Set(op.value as string[])];
+        return;
+    }
+    record[root] = op.value;
+  }
+
+  private checkVisibilityChange(ctx: RequestContext, visibility: string): void {
+    if (visibility === 'public' && !ctx.isAdmin) {
+      throw new Forbidden('You are not authorized to complete publicize_image action.');
+    }
+  }
+
+  async delete(ctx: RequestContext, id: string): Promise<void> {
+    for (;;) {
+      const image = await this.get(ctx, id);
+      assertCanModify(ctx, image, 'delete');
+      if (image.protected) throw new Forbidden(`Image ${id} is protected and cannot be deleted.`);
+      const locations = await this.deps.repo.markDeleted(id, image.status, this.now());
+      // Lost a race with a status change (an upload finishing, say): look again.
+      if (locations === undefined) continue;
+      for (const loc of locations) {
+        const key = this.deps.store.keyOf(loc.url);
+        if (key === undefined) continue;
+        await this.deps.store.delete(key).catch((err: unknown) => {
+          if (!(err instanceof BlobNotFound)) this.log(`could not delete data of image ${id} at ${loc.url}`, err);
+        });
+      }
+      return;
+    }
+  }
+
+  async deactivate(ctx: RequestContext, id: string): Promise<void> {
+    await this.toggleActive(ctx, id, 'active', 'deactivated', 'deactivate');
+  }
+
+  async reactivate(ctx: RequestContext, id: string): Promise<void> {
+    await this.toggleActive(ctx, id, 'deactivated', 'active', 'reactivate');
+  }
+
+  private async toggleActive(ctx: RequestContext, id: string, from: string, to: string, action: string): Promise<void> {
+    const image = await this.get(ctx, id);
+    assertCanModify(ctx, image, action);
+    if (image.status === to) return;
+    if (image.status !== from) throw new Forbidden(`Not allowed to ${action} image in status '${image.status}'`);
+    if (!(await this.deps.repo.setStatus(id, [from], to, this.now()))) {
+      throw new Conflict(`Image ${id} changed status while being ${action}d; retry.`);
+    }
+  }
+}
