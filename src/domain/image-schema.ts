@@ -10,7 +10,7 @@ export type JsonSchema = Record<string, unknown>;
  * (one object for both). Base properties are Glance's; the typed custom properties are those of
  * the schema-image.json Glance ships (kernel_id, os_distro, …).
  */
-export function buildImageSchema(formats: { disk: readonly string[]; container: readonly string[] }): JsonSchema {
+export function buildImageSchema(formats: { disk: readonly string[]; container: readonly string[]; multiStore?: boolean }): JsonSchema {
   return {
     name: 'image',
     properties: {
@@ -46,11 +46,17 @@ export function buildImageSchema(formats: { disk: readonly string[]; container: 
       min_disk: { type: 'integer', description: 'Amount of disk space (in GB) required to boot image.' },
       self: { type: 'string', readOnly: true, description: 'An image self url' },
       file: { type: 'string', readOnly: true, description: 'An image file url' },
-      stores: {
-        type: 'string',
-        readOnly: true,
-        description: 'Store in which image data resides.  Only present when the operator has enabled multiple stores.  May be a comma-separated list of store identifiers.',
-      },
+      // `stores` is listed only with multi-store: python-glanceclient turns every schema property
+      // into a CLI flag, and a `--stores` from the schema collides with its own `--stores` flag.
+      ...(formats.multiStore
+        ? {
+            stores: {
+              type: 'string',
+              readOnly: true,
+              description: 'Store in which image data resides.  Only present when the operator has enabled multiple stores.  May be a comma-separated list of store identifiers.',
+            },
+          }
+        : {}),
       schema: { type: 'string', readOnly: true, description: 'An image schema url' },
       locations: {
         type: 'array',

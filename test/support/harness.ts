@@ -1,0 +1,87 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { loadConfig, type LoadOptions } from '../../src/config/options.js';
+import { createService, type Service } from '../../src/service.js';
+
+export interface TestServer {
+  url: string;
+  dataDir: string;
+  service: Service;
+  close(): Promise<void>;
+}
+
+export function tempDir(prefix = 'ocellus-test-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/**
+ * Starts a real Ocellus (SQLite + filesystem store in a fresh temp dir) on a free loopback port.
+ * `overrides` set config options as the command line would.
+ */
+export async function startServer(overrides: LoadOptions['overrides'] = [], dataDir = tempDir()): Promise<TestServer> {
+  const config = loadConfig({ dataDir, overrides: [{ section: 'DEFAULT', name: 'log_level', value: 'silent' }, ...overrides], warn: () => undefined });
+  const service = await createService(config);
+  const address = await service.app.listen({ host: '127.0.0.1', port: 0 });
+  return {
+    url: address,
+    dataDir,
+    service,
+    async close() {
+      await service.close();
+    },
+  };
+}
+
+/** Identity headers of a project member (trusted-headers auth). */
+export function member(project: string, user = `user-${project}`): Record<string, string> {
+  return { 'x-project-id': project, 'x-user-id': user, 'x-roles': 'member,reader' };
+}
+
+export function admin(project = 'admin-project'): Record<string, string> {
+  return { 'x-project-id': project, 'x-user-id': 'admin-user', 'x-roles': 'admin,member,reader' };
+}
+
+export interface JsonResponse {
+  status: number;
+  headers: Headers;
+  body: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  text: string;
+}
+
+/** A request with JSON in and (when it parses) JSON out; errors are requested as JSON. */
+export async function api(
+  base: string,
+  method: string,
+  pathname: string,
+  opts: { headers?: Record<string, string>; json?: unknown; body?: string | Buffer; contentType?: string } = {},
+): Promise<JsonResponse> {
+  const headers: Record<string, string> = { accept: 'application/json', ...opts.headers };
+  let body: string | Buffer | undefined = opts.body;
+  if (opts.json !== undefined) {
+    body = JSON.stringify(opts.json);
+    headers['content-type'] = opts.contentType ?? 'application/json';
+  } else if (opts.contentType) {
+    headers['content-type'] = opts.contentType;
+  }
+  const res = await fetch(base + pathname, { method, headers, body });
+  const text = await res.text();
+  let parsed: unknown = undefined;
+  try {
+    parsed = text === '' ? undefined : JSON.parse(text);
+  } catch {
+    parsed = undefined;
+  }
+  return { status: res.status, headers: res.headers, body: parsed, text };
+}
+
+/** Creates a raw/bare image and returns its id. */
+export async function createImage(base: string, headers: Record<string, string>, fields: Record<string, unknown> = {}): Promise<string> {
+  const r = await api(base, 'POST', '/v2/images', { headers, json: { disk_format: 'raw', container_format: 'bare', ...fields } });
+  if (r.status !== 201) throw new Error(`create failed: ${r.status} ${r.text}`);
+  return r.body.id as string;
+}
+
+export async function upload(base: string, id: string, data: Buffer, headers: Record<string, string> = {}): Promise<JsonResponse> {
+  return api(base, 'PUT', `/v2/images/${id}/file`, { headers, body: data, contentType: 'application/octet-stream' });
+}
