@@ -48,6 +48,8 @@ export class ImageHasher {
     this.md5.update(chunk);
     let offset = 0;
     while (offset < chunk.length) {
+      // After an abort the ring may already serve another job: never write into it again.
+      if (this.finished) throw new Error('hasher already finished');
       const filled = Atomics.load(this.control, FILLED);
       const room = RING_BYTES - filled;
       if (room === 0) {

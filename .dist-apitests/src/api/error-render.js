@@ -1,0 +1,36 @@
+import { STATUS_CODES } from 'node:http';
+function escapeHtml(s) {
+    return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+/** WebOb's choice among Glance's error bodies, by the request's Accept header. */
+function chooseFormat(accept) {
+    if (!accept)
+        return 'text';
+    let best = { format: 'text', q: 0 };
+    for (const part of accept.split(',')) {
+        const [type = '', ...params] = part.trim().toLowerCase().split(';');
+        const qParam = params.map((p) => p.trim()).find((p) => p.startsWith('q='));
+        const q = qParam ? Number(qParam.slice(2)) : 1;
+        const format = type === 'application/json' ? 'json' : type === 'text/html' || type === '*/*' || type === 'text/*' ? 'html' : type === 'text/plain' ? 'text' : undefined;
+        if (format && q > best.q)
+            best = { format, q };
+    }
+    return best.format;
+}
+/** Sends an error the way Glance (WebOb) renders it: JSON, HTML or plain text by Accept. */
+export function sendError(request, reply, status, message, headers = {}) {
+    const title = STATUS_CODES[status] ?? 'Error';
+    const code = `${status} ${title}`;
+    reply.code(status).headers(headers);
+    switch (chooseFormat(request.headers.accept)) {
+        case 'json':
+            return reply.type('application/json').send(JSON.stringify({ message, code, title }));
+        case 'html':
+            return reply
+                .type('text/html; charset=UTF-8')
+                .send(`<html>\n <head>\n  <title>${code}</title>\n </head>\n <body>\n  <h1>${code}</h1>\n  ${escapeHtml(message)}<br /><br />\n\n\n\n </body>\n</html>`);
+        default:
+            return reply.type('text/plain; charset=UTF-8').send(`${code}\n\n${message}\n\n   `);
+    }
+}
+//# sourceMappingURL=error-render.js.map

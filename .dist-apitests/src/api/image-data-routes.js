@@ -1,0 +1,80 @@
+import { BadRequest, UnsupportedMediaType } from '../domain/errors.js';
+/** Parses `Range: bytes=a-b` (or `a-`, `-n`); several ranges are 400; anything unparsable is answered 416 by the domain. */
+export function parseRange(header) {
+    if (header === undefined)
+        return null;
+    const m = /^\s*bytes\s*=\s*(.*)$/i.exec(header);
+    if (!m)
+        return { unsatisfiable: true };
+    const spec = m[1].trim();
+    if (spec.includes(','))
+        throw new BadRequest('Multiple ranges are not supported.');
+    const r = /^(\d*)-(\d*)$/.exec(spec);
+    if (!r || (r[1] === '' && r[2] === ''))
+        return { unsatisfiable: true };
+    if (r[1] === '')
+        return { suffix: Number(r[2]) };
+    const start = Number(r[1]);
+    const end = r[2] === '' ? null : Number(r[2]);
+    if (end !== null && end < start)
+        return { unsatisfiable: true };
+    return { start, end };
+}
+/** A request `Content-Range: bytes a-b/*` is also a range request in Glance. */
+function contentRangeAsRange(header) {
+    const m = header === undefined ? null : /^\s*bytes\s+(\d+-\d+)\s*\/\s*(\d+|\*)\s*$/i.exec(header);
+    return m ? `bytes=${m[1]}` : header === undefined ? undefined : 'invalid';
+}
+function declaredSize(headers) {
+    const raw = headers['x-openstack-image-size'];
+    const v = Array.isArray(raw) ? raw[0] : raw;
+    if (v === undefined || v.trim() === '')
+        return null;
+    if (!/^\d+$/.test(v.trim()))
+        throw new BadRequest(`x-openstack-image-size must be a non-negative integer, not '${v}'`);
+    const n = Number(v.trim());
+    return n === 0 ? null : n;
+}
+export function imageDataRoutes(deps) {
+    return async (app) => {
+        // Image bytes are never parsed or buffered: the handler gets the request stream, whatever the type.
+        app.removeAllContentTypeParsers();
+        app.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
+        app.put('/v2/images/:id/file', async (request, reply) => {
+            const type = (request.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+            if (type !== 'application/octet-stream') {
+                reply.header('connection', 'close');
+                throw new UnsupportedMediaType(`Content-Type must be application/octet-stream for image data, not '${type || '(none)'}'.`);
+            }
+            try {
+                await deps.imageData.upload(request.ctx, request.params.id, request.body, declaredSize(request.headers));
+            }
+            catch (err) {
+                // The rest of the body was not read: the connection cannot be reused.
+                if (!request.raw.readableEnded)
+                    reply.header('connection', 'close');
+                throw err;
+            }
+            return reply.code(204).send();
+        });
+        app.get('/v2/images/:id/file', { config: { rejectBody: true } }, async (request, reply) => {
+            const rangeHeader = request.headers.range ?? contentRangeAsRange(request.headers['content-range']);
+            const range = parseRange(rangeHeader);
+            const result = await deps.imageData.download(request.ctx, request.params.id, range);
+            if (result.kind === 'no-data')
+                return reply.code(204).send();
+            reply.type('application/octet-stream');
+            if (result.checksum)
+                reply.header('content-md5', result.checksum);
+            if (result.range) {
+                const { start, end } = result.range;
+                reply.code(206).header('content-range', `bytes ${start}-${end}/${result.size}`).header('content-length', String(end - start + 1));
+            }
+            else {
+                reply.header('content-length', String(result.size));
+            }
+            return reply.send(result.stream);
+        });
+    };
+}
+//# sourceMappingURL=image-data-routes.js.map

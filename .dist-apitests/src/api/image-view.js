@@ -1,0 +1,33 @@
+/** Glance's timestamp format: ISO 8601 UTC, whole seconds, `Z`. */
+export function isoSeconds(ms) {
+    return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+/** The image as the API shows it: custom properties as top-level keys, base attributes winning. */
+export function imageView(image) {
+    return {
+        ...image.properties,
+        id: image.id,
+        name: image.name,
+        status: image.status,
+        visibility: image.visibility,
+        protected: image.protected,
+        os_hidden: image.os_hidden,
+        checksum: image.checksum,
+        os_hash_algo: image.os_hash_algo,
+        os_hash_value: image.os_hash_value,
+        owner: image.owner,
+        size: image.size,
+        virtual_size: image.virtual_size,
+        min_disk: image.min_disk,
+        min_ram: image.min_ram,
+        container_format: image.container_format,
+        disk_format: image.disk_format,
+        created_at: isoSeconds(image.created_at),
+        updated_at: isoSeconds(image.updated_at),
+        tags: image.tags,
+        self: `/v2/images/${image.id}`,
+        file: `/v2/images/${image.id}/file`,
+        schema: '/v2/schemas/image',
+    };
+}
+//# sourceMappingURL=image-view.js.map

@@ -1,0 +1,58 @@
+import { BadRequest, UnsupportedMediaType } from '../domain/errors.js';
+export const PATCH_V20 = 'application/openstack-images-v2.0-json-patch';
+export const PATCH_V21 = 'application/openstack-images-v2.1-json-patch';
+/** The patch dialect of a Content-Type, or 415 with the `Accept-Patch` header Glance sends. */
+export function patchStyle(contentType) {
+    const type = (contentType ?? '').split(';')[0].trim().toLowerCase();
+    if (type === PATCH_V21)
+        return 'v2.1';
+    if (type === PATCH_V20)
+        return 'v2.0';
+    const err = new UnsupportedMediaType(`Unsupported Content-Type '${type}' for PATCH; use ${PATCH_V21} or ${PATCH_V20}.`);
+    err.headers['accept-patch'] = `${PATCH_V20}, ${PATCH_V21}`;
+    throw err;
+}
+/** Decodes a JSON pointer with Glance's rules: leading `/`, no empty segments, `~` only as `~0`/`~1`. */
+export function parsePointer(pointer) {
+    if (typeof pointer !== 'string' || !pointer.startsWith('/'))
+        throw new BadRequest(`Pointer '${String(pointer)}' does not start with '/'.`);
+    const segments = pointer.slice(1).split('/');
+    if (segments.some((s) => s === ''))
+        throw new BadRequest(`Pointer '${pointer}' contains an empty segment (adjacent or trailing '/').`);
+    if (segments.some((s) => /~(?![01])/.test(s)))
+        throw new BadRequest(`Pointer '${pointer}' contains '~' not part of a recognized escape sequence.`);
+    return segments.map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+}
+/** Parses a PATCH body (a JSON array of operations, in either dialect) into domain operations. */
+export function parsePatch(body, style) {
+    if (!Array.isArray(body))
+        throw new BadRequest('Request body must be a JSON array of operation objects.');
+    return body.map((raw) => {
+        if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+            throw new BadRequest('Operations must be JSON objects.');
+        const o = raw;
+        let op;
+        let path;
+        if (style === 'v2.1') {
+            op = o.op;
+            path = o.path;
+            if (op === undefined)
+                throw new BadRequest("Unable to find 'op' in JSON Schema change");
+            if (!['add', 'remove', 'replace'].includes(op))
+                throw new BadRequest(`Invalid operation: '${String(op)}'; allowed: add, remove, replace`);
+            if (path === undefined)
+                throw new BadRequest("Unable to find 'path' in JSON Schema change");
+        }
+        else {
+            const keys = ['add', 'remove', 'replace'].filter((k) => k in o);
+            if (keys.length !== 1)
+                throw new BadRequest('Operation objects must contain exactly one of "add", "remove", or "replace".');
+            op = keys[0];
+            path = o[keys[0]];
+        }
+        if (op !== 'remove' && !('value' in o))
+            throw new BadRequest(`Operation "${String(op)}" requires a member named "value".`);
+        return { op: op, path: parsePointer(path), value: o.value, style };
+    });
+}
+//# sourceMappingURL=json-patch.js.map

@@ -1,0 +1,97 @@
+import { randomUUID } from 'node:crypto';
+import Fastify from 'fastify';
+import FindMyWay from 'find-my-way';
+import { makeContext } from '../auth/context.js';
+import { contextFromTrustedHeaders } from '../auth/trusted-headers.js';
+import { DomainError } from '../domain/errors.js';
+import { sendError } from './error-render.js';
+import { imageDataRoutes } from './image-data-routes.js';
+import { imageRoutes } from './image-routes.js';
+import { schemaRoutes } from './schema-routes.js';
+import { negotiateVersion, versionRoutes } from './versions.js';
+const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'];
+/** Messages for Fastify's own errors, in Glance's words where Glance has them. */
+function frameworkError(err) {
+    switch (err.code) {
+        case 'FST_ERR_CTP_BODY_TOO_LARGE':
+            return { status: 413, message: 'Request body is too large.' };
+        case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+            return { status: 415, message: `Unsupported Content-Type.` };
+        case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+            return { status: 400, message: 'Request body size did not match Content-Length.' };
+        default:
+            if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500)
+                return { status: err.statusCode, message: err.message };
+            return { status: 500, message: 'The server has either erred or is incapable of performing the requested operation.' };
+    }
+}
+export async function buildServer(deps, opts) {
+    const app = Fastify({
+        logger: opts.logger,
+        // Image uploads can take hours: no overall request deadline, but idle sockets are closed.
+        requestTimeout: 0,
+        connectionTimeout: 900_000,
+        keepAliveTimeout: 65_000,
+        bodyLimit: deps.limits.maxJsonBodySize,
+        rewriteUrl: (req) => negotiateVersion(req.url ?? '/', req.headers.accept),
+        genReqId: () => `req-${randomUUID()}`,
+        return503OnClosing: true,
+    });
+    app.decorateRequest('ctx', null);
+    // Request id (reusing the client's, as Glance does), then the caller's identity.
+    app.addHook('onRequest', async (request, reply) => {
+        const given = request.headers['x-openstack-request-id'];
+        const incoming = Array.isArray(given) ? given[0] : given;
+        let requestId = request.id;
+        if (incoming) {
+            if (incoming.length > deps.limits.maxRequestIdLength) {
+                return sendError(request, reply, 431, `x-openstack-request-id is too long, max size ${deps.limits.maxRequestIdLength}`);
+            }
+            requestId = incoming.startsWith('req-') ? incoming : `req-${incoming}`;
+        }
+        reply.header('x-openstack-request-id', requestId);
+        const hasIdentity = ['x-roles', 'x-role', 'x-project-id', 'x-tenant-id', 'x-tenant', 'x-user-id', 'x-user'].some((h) => request.headers[h] !== undefined);
+        // Without identity headers the caller is Glance's unauthenticated context: an admin with no project.
+        request.ctx = hasIdentity ? contextFromTrustedHeaders(request.headers, requestId) : makeContext({ requestId, roles: ['admin'] });
+    });
+    app.addHook('preValidation', async (request, reply) => {
+        if (!request.routeOptions.config.rejectBody)
+            return;
+        const length = request.headers['content-length'];
+        if ((length !== undefined && length !== '0') || request.headers['transfer-encoding'] !== undefined) {
+            reply.header('connection', 'close');
+            return sendError(request, reply, 400, 'A body is not expected with this request.');
+        }
+    });
+    // JSON bodies are read as text and parsed by the handlers, whatever the declared type, as Glance does.
+    app.removeAllContentTypeParsers();
+    app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body));
+    app.setErrorHandler((err, request, reply) => {
+        if (err instanceof DomainError)
+            return sendError(request, reply, err.status, err.message, err.headers);
+        const { status, message } = frameworkError(err);
+        if (status >= 500)
+            request.log.error({ err }, 'request failed');
+        return sendError(request, reply, status, message);
+    });
+    // Known paths answer 405 (with Allow) for other methods; unknown paths 404.
+    const known = FindMyWay();
+    app.addHook('onRoute', (route) => {
+        for (const m of [route.method].flat())
+            if (METHODS.includes(m))
+                known.on(m, route.url, () => undefined);
+    });
+    app.setNotFoundHandler((request, reply) => {
+        const path = request.url.split('?')[0];
+        const allowed = METHODS.filter((m) => known.find(m, path) !== null);
+        if (allowed.length > 0)
+            return sendError(request, reply, 405, 'The method specified is not allowed for this resource.', { allow: allowed.join(', ') });
+        return sendError(request, reply, 404, 'The resource could not be found.');
+    });
+    await app.register(versionRoutes(deps));
+    await app.register(schemaRoutes(deps));
+    await app.register(imageRoutes(deps));
+    await app.register(imageDataRoutes(deps));
+    return app;
+}
+//# sourceMappingURL=server.js.map

@@ -1,0 +1,93 @@
+import cluster from 'node:cluster';
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from '../config/options.js';
+import { createService } from '../service.js';
+const USAGE = `Usage: ocellus serve [--host ADDR] [--port N] [--data-dir DIR] [--config FILE] [--log-level LEVEL]
+
+Commands:
+  serve    Run the Image API v2 server (SQLite + filesystem store under the data dir by default).
+
+Options:
+  --host ADDR        Address to listen on ([DEFAULT] bind_host, default 127.0.0.1)
+  --port N           Port to listen on ([DEFAULT] bind_port, default 9292)
+  --data-dir DIR     Where the embedded database and image files live (default ./data)
+  --config FILE      glance-api.conf-style INI file; flags override it
+  --log-level LEVEL  fatal, error, warn, info, debug, trace or silent ([DEFAULT] log_level)
+  -h, --help         Show this help
+`;
+async function serve(args) {
+    const { values } = parseArgs({
+        args,
+        options: {
+            host: { type: 'string' },
+            port: { type: 'string' },
+            'data-dir': { type: 'string' },
+            config: { type: 'string' },
+            'log-level': { type: 'string' },
+            help: { type: 'boolean', short: 'h' },
+        },
+        strict: true,
+    });
+    if (values.help) {
+        process.stdout.write(USAGE);
+        return;
+    }
+    const overrides = [];
+    if (values.host !== undefined)
+        overrides.push({ section: 'DEFAULT', name: 'bind_host', value: values.host });
+    if (values.port !== undefined)
+        overrides.push({ section: 'DEFAULT', name: 'bind_port', value: values.port });
+    if (values['log-level'] !== undefined)
+        overrides.push({ section: 'DEFAULT', name: 'log_level', value: values['log-level'] });
+    const config = loadConfig({ configFile: values.config, dataDir: values['data-dir'], overrides, warn: cluster.isPrimary ? undefined : () => undefined });
+    const workers = config.DEFAULT.workers;
+    if (workers > 1 && cluster.isPrimary) {
+        // Several processes share the port; each runs the whole service against the same data.
+        for (let i = 0; i < workers; i++)
+            cluster.fork();
+        cluster.on('exit', (worker, code, signal) => {
+            process.stderr.write(`worker ${worker.process.pid} exited (${signal ?? code}); starting another\n`);
+            cluster.fork();
+        });
+        for (const sig of ['SIGINT', 'SIGTERM']) {
+            process.once(sig, () => {
+                cluster.removeAllListeners('exit');
+                for (const w of Object.values(cluster.workers ?? {}))
+                    w?.kill(sig);
+                process.exit(0);
+            });
+        }
+        return;
+    }
+    const service = await createService(config);
+    await service.app.listen({ host: config.DEFAULT.bind_host, port: config.DEFAULT.bind_port });
+    const stop = () => {
+        service.close().then(() => process.exit(0), () => process.exit(1));
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+}
+export async function main(argv) {
+    const [command, ...rest] = argv;
+    try {
+        switch (command) {
+            case 'serve':
+                await serve(rest);
+                return;
+            case undefined:
+            case '-h':
+            case '--help':
+            case 'help':
+                process.stdout.write(USAGE);
+                return;
+            default:
+                throw new ConfigError(`unknown command '${command}'\n\n${USAGE}`);
+        }
+    }
+    catch (err) {
+        const message = err instanceof ConfigError || err.code?.startsWith('ERR_PARSE_ARGS') ? err.message : err.stack ?? String(err);
+        process.stderr.write(`ocellus: ${message}\n`);
+        process.exit(2);
+    }
+}
+//# sourceMappingURL=main.js.map

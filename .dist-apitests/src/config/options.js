@@ -1,0 +1,131 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseIni } from './ini.js';
+const DISK_FORMATS = ['ami', 'ari', 'aki', 'vhd', 'vhdx', 'vmdk', 'raw', 'qcow2', 'vdi', 'iso', 'ploop'];
+const CONTAINER_FORMATS = ['ami', 'ari', 'aki', 'bare', 'ovf', 'ova', 'docker', 'compressed'];
+export const OPTIONS = {
+    DEFAULT: {
+        bind_host: { kind: 'string', default: '127.0.0.1', help: 'Address to listen on.' },
+        bind_port: { kind: 'int', default: 9292, min: 0, max: 65535, help: 'Port to listen on.' },
+        workers: { kind: 'int', default: 1, min: 1, max: 64, help: 'Number of API worker processes.' },
+        public_endpoint: { kind: 'string', default: null, help: 'Base URL advertised in the versions document.' },
+        image_size_cap: { kind: 'size', default: 1099511627776, min: 0, help: 'Largest image accepted, in bytes.' },
+        api_limit_max: { kind: 'int', default: 1000, min: 1, help: 'Largest page size of list calls.' },
+        limit_param_default: { kind: 'int', default: 25, min: 1, help: 'Default page size of list calls.' },
+        max_request_id_length: { kind: 'int', default: 64, min: 1, help: 'Longest X-Openstack-Request-ID accepted (431 beyond).' },
+        hashing_algorithm: { kind: 'string', default: 'sha512', choices: ['sha1', 'sha224', 'sha256', 'sha384', 'sha512', 'sha3_256', 'sha3_512', 'blake2b512'], help: 'Algorithm of os_hash_value.' },
+        max_json_body_size: { kind: 'size', default: 1048576, min: 1, help: 'Largest JSON request body, in bytes (413 beyond).' },
+        upload_heartbeat_interval: { kind: 'int', default: 5, min: 1, help: 'Seconds between heartbeats of a running upload; an upload silent for 3 intervals is taken as dead and cleaned up.' },
+        log_level: { kind: 'string', default: 'info', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], help: 'Log level.' },
+    },
+    database: {
+        connection: { kind: 'string', default: null, help: 'Database URL; default sqlite:///<data dir>/ocellus.db.' },
+    },
+    glance_store: {
+        stores: { kind: 'list', default: ['file'], help: 'Enabled store types (only file for now).' },
+        default_store: { kind: 'string', default: 'file', choices: ['file'], help: 'Store new image data goes to.' },
+        filesystem_store_datadir: { kind: 'string', default: null, help: 'Directory of the file store; default <data dir>/images.' },
+    },
+    image_format: {
+        disk_formats: { kind: 'list', default: DISK_FORMATS, help: 'Allowed disk_format values.' },
+        container_formats: { kind: 'list', default: CONTAINER_FORMATS, help: 'Allowed container_format values.' },
+    },
+    paste_deploy: {
+        flavor: { kind: 'string', default: '', choices: ['', 'noauth', 'trusted-headers'], help: 'Authentication: trusted identity headers (development only, for now the only one).' },
+        config_file: { kind: 'string', default: null, help: 'Accepted for compatibility with glance-api.conf; ignored.' },
+    },
+};
+export class ConfigError extends Error {
+}
+const SIZE_UNITS = { '': 1, B: 1, KB: 1024, MB: 1024 ** 2, GB: 1024 ** 3, TB: 1024 ** 4 };
+function convert(spec, raw, where) {
+    const value = raw.trim();
+    switch (spec.kind) {
+        case 'string':
+            if (spec.choices && !spec.choices.includes(value))
+                throw new ConfigError(`${where}: '${value}' is not one of ${spec.choices.map((c) => `'${c}'`).join(', ')}`);
+            return value;
+        case 'bool': {
+            const v = value.toLowerCase();
+            if (['true', '1', 'yes', 'on'].includes(v))
+                return true;
+            if (['false', '0', 'no', 'off'].includes(v))
+                return false;
+            throw new ConfigError(`${where}: '${value}' is not a boolean (true/false)`);
+        }
+        case 'list':
+            return value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+        case 'int':
+        case 'size': {
+            const m = spec.kind === 'size' ? /^(-?\d+)\s*(B|KB|MB|GB|TB)?$/i.exec(value) : /^(-?\d+)()$/.exec(value);
+            if (!m)
+                throw new ConfigError(`${where}: '${value}' is not ${spec.kind === 'size' ? 'a size (e.g. 1048576 or 10GB)' : 'an integer'}`);
+            const n = Number(m[1]) * (SIZE_UNITS[(m[2] ?? '').toUpperCase()] ?? 1);
+            if (!Number.isSafeInteger(n))
+                throw new ConfigError(`${where}: '${value}' is too large`);
+            if (spec.min !== undefined && n < spec.min)
+                throw new ConfigError(`${where}: ${n} is below the minimum ${spec.min}`);
+            if (spec.max !== undefined && n > spec.max)
+                throw new ConfigError(`${where}: ${n} is above the maximum ${spec.max}`);
+            return n;
+        }
+    }
+}
+/** Builds the typed configuration: defaults, then the INI file, then command-line flags. Throws ConfigError on bad values. */
+export function loadConfig(opts = {}) {
+    const warn = opts.warn ?? ((m) => process.stderr.write(`warning: ${m}\n`));
+    const entries = [];
+    if (opts.configFile) {
+        let text;
+        try {
+            text = fs.readFileSync(opts.configFile, 'utf8');
+        }
+        catch (err) {
+            throw new ConfigError(`cannot read config file ${opts.configFile}: ${err.message}`);
+        }
+        try {
+            for (const e of parseIni(text, opts.configFile))
+                entries.push({ ...e, where: `${opts.configFile}:${e.line} [${e.section}] ${e.name}` });
+        }
+        catch (err) {
+            throw new ConfigError(err.message);
+        }
+    }
+    for (const o of opts.overrides ?? [])
+        entries.push({ section: o.section, name: o.name, value: o.value, line: 0, where: `command line [${o.section}] ${o.name}` });
+    const config = {};
+    for (const [section, specs] of Object.entries(OPTIONS)) {
+        config[section] = {};
+        for (const [name, spec] of Object.entries(specs))
+            config[section][name] = spec.default;
+    }
+    for (const e of entries) {
+        const spec = OPTIONS[e.section]?.[e.name];
+        if (!spec) {
+            warn(`${e.where}: unknown option, ignored`);
+            continue;
+        }
+        config[e.section][e.name] = convert(spec, e.value, e.where);
+    }
+    const dataDir = path.resolve(opts.dataDir ?? 'data');
+    const result = { ...config, dataDir };
+    if (result.DEFAULT.limit_param_default > result.DEFAULT.api_limit_max) {
+        throw new ConfigError(`[DEFAULT] limit_param_default (${result.DEFAULT.limit_param_default}) is above api_limit_max (${result.DEFAULT.api_limit_max})`);
+    }
+    for (const s of result.glance_store.stores) {
+        if (s !== 'file')
+            throw new ConfigError(`[glance_store] stores: store type '${s}' is not available yet (available: file)`);
+    }
+    for (const [name, list] of [['disk_formats', result.image_format.disk_formats], ['container_formats', result.image_format.container_formats]]) {
+        if (list.length === 0)
+            throw new ConfigError(`[image_format] ${name} must not be empty`);
+    }
+    return result;
+}
+export function databaseUrl(config) {
+    return config.database.connection ?? `sqlite:///${path.join(config.dataDir, 'ocellus.db')}`;
+}
+export function fileStoreDir(config) {
+    return path.resolve(config.glance_store.filesystem_store_datadir ?? path.join(config.dataDir, 'images'));
+}
+//# sourceMappingURL=options.js.map

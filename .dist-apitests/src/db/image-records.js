@@ -1,0 +1,2 @@
+export {};
+//# sourceMappingURL=image-records.js.map

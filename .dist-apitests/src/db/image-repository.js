@@ -1,0 +1,318 @@
+import { randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
+const num = (v) => (typeof v === 'number' ? v : Number(v));
+const numOrNull = (v) => (v === null || v === undefined ? null : num(v));
+function columnsToRow(c) {
+    const row = {};
+    for (const [k, v] of Object.entries(c)) {
+        if (k === 'protected' || k === 'os_hidden')
+            row[k] = v ? 1 : 0;
+        else
+            row[k] = v;
+    }
+    return row;
+}
+/** Sort keys whose column may be NULL are sorted (and paged) on a non-null stand-in, identically on every database. */
+const NULLABLE_SORT = {
+    name: '', container_format: '', disk_format: '', size: -1,
+};
+function sortValue(key, r) {
+    const v = r[key];
+    return v === null ? (NULLABLE_SORT[key] ?? '') : v;
+}
+export class ImageRepository {
+    db;
+    constructor(db) {
+        this.db = db;
+    }
+    /** Inserts a new image. Returns false (and inserts nothing) if the id was ever used. */
+    async insert(image) {
+        return this.db.transaction().execute(async (trx) => {
+            const exists = await trx.selectFrom('images').select('id').where('id', '=', image.id).executeTakeFirst();
+            if (exists)
+                return false;
+            const { tags, properties, locations: _locations, ...cols } = image;
+            await trx
+                .insertInto('images')
+                .values({
+                ...columnsToRow(cols),
+                id: image.id,
+                created_at: image.created_at,
+                updated_at: image.updated_at,
+                deleted_at: null,
+                deleted: 0,
+                upload_id: null,
+                upload_host: null,
+                upload_pid: null,
+                upload_instance: null,
+                upload_heartbeat_at: null,
+            })
+                .execute();
+            await writeChildren(trx, image.id, tags, properties);
+            return true;
+        });
+    }
+    /** A live (not deleted) image, or undefined. */
+    async get(id) {
+        const row = await this.db.selectFrom('images').selectAll().where('id', '=', id).where('deleted', '=', 0).executeTakeFirst();
+        if (!row)
+            return undefined;
+        const [image] = await this.hydrate(this.db, [row]);
+        return image;
+    }
+    async list(q) {
+        let query = this.db.selectFrom('images').selectAll().where('deleted', '=', 0).where('status', '!=', 'killed');
+        query = query.where((eb) => visibleTo(eb, q.viewerProject, q.isAdmin));
+        // Default list: hidden images and other projects' community images are left out.
+        query = query.where('os_hidden', '=', 0);
+        query = query.where((eb) => q.viewerProject === null
+            ? eb('visibility', '!=', 'community')
+            : eb.or([eb('visibility', '!=', 'community'), eb('owner', '=', q.viewerProject)]));
+        if (q.marker) {
+            const marker = q.marker;
+            query = query.where((eb) => afterMarker(eb, q.sort, marker));
+        }
+        for (const { key, dir } of q.sort)
+            query = query.orderBy(sortExpression(key), dir);
+        const rows = await query.limit(q.limit).execute();
+        return this.hydrate(this.db, rows);
+    }
+    /**
+     * Writes changed columns, tags and properties of an image in one transaction, guarded by
+     * the status the caller saw. Returns false if the image changed status (or vanished) meanwhile.
+     */
+    async save(image, expectedStatus) {
+        return this.db.transaction().execute(async (trx) => {
+            const { id, tags, properties, locations: _l, created_at: _c, deleted_at: _d, ...cols } = image;
+            const res = await trx
+                .updateTable('images')
+                .set(columnsToRow(cols))
+                .where('id', '=', id)
+                .where('status', '=', expectedStatus)
+                .where('deleted', '=', 0)
+                .executeTakeFirst();
+            if (Number(res.numUpdatedRows) !== 1)
+                return false;
+            await trx.deleteFrom('image_tags').where('image_id', '=', id).execute();
+            await trx.deleteFrom('image_properties').where('image_id', '=', id).execute();
+            await writeChildren(trx, id, tags, properties);
+            return true;
+        });
+    }
+    /** Compare-and-set of the status (and other columns) of a live image. */
+    async setStatus(id, from, to, now, extra = {}) {
+        const res = await this.db
+            .updateTable('images')
+            .set({ ...columnsToRow(extra), status: to, updated_at: now })
+            .where('id', '=', id)
+            .where('status', 'in', from)
+            .where('deleted', '=', 0)
+            .executeTakeFirst();
+        return Number(res.numUpdatedRows) === 1;
+    }
+    /**
+     * Soft-deletes an image (status `deleted`) if it is still in `expectedStatus`; marks its
+     * locations deleted and returns them so their data can be removed. Undefined if it lost a race.
+     */
+    async markDeleted(id, expectedStatus, now) {
+        return this.db.transaction().execute(async (trx) => {
+            const res = await trx
+                .updateTable('images')
+                .set({ status: 'deleted', deleted: 1, deleted_at: now, updated_at: now })
+                .where('id', '=', id)
+                .where('status', '=', expectedStatus)
+                .where('deleted', '=', 0)
+                .executeTakeFirst();
+            if (Number(res.numUpdatedRows) !== 1)
+                return undefined;
+            const locations = await trx.selectFrom('image_locations').selectAll().where('image_id', '=', id).where('status', '!=', 'deleted').execute();
+            await trx.updateTable('image_locations').set({ status: 'deleted', updated_at: now }).where('image_id', '=', id).execute();
+            return locations.map(toLocation);
+        });
+    }
+    // ---- uploads -------------------------------------------------------------------------
+    /** queued → saving, recording which process uploads. False if the image was not queued. */
+    async beginUpload(id, owner, now) {
+        const res = await this.db
+            .updateTable('images')
+            .set({
+            status: 'saving',
+            updated_at: now,
+            upload_id: owner.uploadId,
+            upload_host: owner.host,
+            upload_pid: owner.pid,
+            upload_instance: owner.instance,
+            upload_heartbeat_at: now,
+        })
+            .where('id', '=', id)
+            .where('status', '=', 'queued')
+            .where('deleted', '=', 0)
+            .executeTakeFirst();
+        return Number(res.numUpdatedRows) === 1;
+    }
+    /** Proves the attempt is alive. False if the image is no longer saving for this attempt (deleted, reset). */
+    async heartbeat(id, uploadId, now) {
+        const res = await this.db
+            .updateTable('images')
+            .set({ upload_heartbeat_at: now })
+            .where('id', '=', id)
+            .where('upload_id', '=', uploadId)
+            .where('status', '=', 'saving')
+            .where('deleted', '=', 0)
+            .executeTakeFirst();
+        return Number(res.numUpdatedRows) === 1;
+    }
+    /** saving → active with the data's facts and its location, atomically. False if the attempt lost the image meanwhile. */
+    async completeUpload(id, uploadId, facts, location, now) {
+        return this.db.transaction().execute(async (trx) => {
+            const res = await trx
+                .updateTable('images')
+                .set({ ...facts, status: 'active', updated_at: now, ...NO_UPLOAD })
+                .where('id', '=', id)
+                .where('upload_id', '=', uploadId)
+                .where('status', '=', 'saving')
+                .where('deleted', '=', 0)
+                .executeTakeFirst();
+            if (Number(res.numUpdatedRows) !== 1)
+                return false;
+            await trx
+                .insertInto('image_locations')
+                .values({ id: randomUUID(), image_id: id, url: location.url, metadata: JSON.stringify(location.metadata), status: 'active', created_at: now, updated_at: now })
+                .execute();
+            return true;
+        });
+    }
+    /**
+     * Ends a failed or dead attempt: saving → queued (size and hashes cleared) if the image is
+     * still saving for it; in any case the attempt's bookkeeping is cleared. Returns whether the
+     * image went back to queued.
+     */
+    async abandonUpload(id, uploadId, now) {
+        return this.db.transaction().execute(async (trx) => {
+            const res = await trx
+                .updateTable('images')
+                .set({ status: 'queued', updated_at: now, size: null, virtual_size: null, checksum: null, os_hash_algo: null, os_hash_value: null, ...NO_UPLOAD })
+                .where('id', '=', id)
+                .where('upload_id', '=', uploadId)
+                .where('status', '=', 'saving')
+                .where('deleted', '=', 0)
+                .executeTakeFirst();
+            await trx.updateTable('images').set(NO_UPLOAD).where('id', '=', id).where('upload_id', '=', uploadId).execute();
+            return Number(res.numUpdatedRows) === 1;
+        });
+    }
+    /** Every upload attempt on record (live or dead), for the recovery sweep. */
+    async uploadsOnRecord() {
+        const rows = await this.db
+            .selectFrom('images')
+            .select(['id', 'status', 'upload_id', 'upload_host', 'upload_pid', 'upload_instance', 'upload_heartbeat_at'])
+            .where('upload_id', 'is not', null)
+            .execute();
+        return rows.map((r) => ({
+            imageId: r.id,
+            status: r.status,
+            uploadId: r.upload_id ?? '',
+            host: r.upload_host ?? '',
+            pid: num(r.upload_pid),
+            instance: r.upload_instance ?? '',
+            heartbeatAt: num(r.upload_heartbeat_at),
+        }));
+    }
+    // ---- helpers -------------------------------------------------------------------------
+    async hydrate(db, rows) {
+        if (rows.length === 0)
+            return [];
+        const ids = rows.map((r) => r.id);
+        const [props, tags, locs] = await Promise.all([
+            db.selectFrom('image_properties').selectAll().where('image_id', 'in', ids).execute(),
+            db.selectFrom('image_tags').selectAll().where('image_id', 'in', ids).execute(),
+            db.selectFrom('image_locations').selectAll().where('image_id', 'in', ids).where('status', '=', 'active').orderBy('created_at').execute(),
+        ]);
+        const byId = new Map();
+        const images = rows.map((r) => {
+            const image = toRecord(r);
+            byId.set(image.id, image);
+            return image;
+        });
+        for (const p of props) {
+            const image = byId.get(p.image_id);
+            if (image)
+                image.properties[p.name] = p.value;
+        }
+        for (const t of tags)
+            byId.get(t.image_id)?.tags.push(t.value);
+        for (const l of locs)
+            byId.get(l.image_id)?.locations.push(toLocation(l));
+        return images;
+    }
+}
+const NO_UPLOAD = { upload_id: null, upload_host: null, upload_pid: null, upload_instance: null, upload_heartbeat_at: null };
+async function writeChildren(trx, imageId, tags, properties) {
+    const tagRows = [...new Set(tags)].map((value) => ({ image_id: imageId, value }));
+    if (tagRows.length > 0)
+        await trx.insertInto('image_tags').values(tagRows).execute();
+    const propRows = Object.entries(properties).map(([name, value]) => ({ image_id: imageId, name, value }));
+    if (propRows.length > 0)
+        await trx.insertInto('image_properties').values(propRows).execute();
+}
+function toRecord(r) {
+    return {
+        id: r.id,
+        name: r.name,
+        status: r.status,
+        visibility: r.visibility,
+        protected: num(r.protected) === 1,
+        os_hidden: num(r.os_hidden) === 1,
+        checksum: r.checksum,
+        os_hash_algo: r.os_hash_algo,
+        os_hash_value: r.os_hash_value,
+        owner: r.owner,
+        size: numOrNull(r.size),
+        virtual_size: numOrNull(r.virtual_size),
+        min_disk: num(r.min_disk),
+        min_ram: num(r.min_ram),
+        container_format: r.container_format,
+        disk_format: r.disk_format,
+        created_at: num(r.created_at),
+        updated_at: num(r.updated_at),
+        deleted_at: numOrNull(r.deleted_at),
+        tags: [],
+        properties: {},
+        locations: [],
+    };
+}
+function toLocation(l) {
+    return { id: l.id, url: l.url, metadata: JSON.parse(l.metadata), status: l.status };
+}
+/** Which images a project can see at all (Glance's visibility rules, before list-only filters). */
+function visibleTo(eb, project, isAdmin) {
+    if (isAdmin)
+        return sql `1 = 1`;
+    const clauses = [eb('visibility', 'in', ['public', 'community'])];
+    if (project !== null)
+        clauses.push(eb('owner', '=', project));
+    return eb.or(clauses);
+}
+function sortExpression(key) {
+    const stand = NULLABLE_SORT[key];
+    if (stand === undefined)
+        return sql.ref(key);
+    return sql `coalesce(${sql.ref(key)}, ${stand})`;
+}
+/** Keyset condition: rows strictly after the marker in the given order. */
+function afterMarker(eb, sort, marker) {
+    const ors = [];
+    for (let i = 0; i < sort.length; i++) {
+        const ands = [];
+        for (let j = 0; j < i; j++) {
+            const s = sort[j];
+            ands.push(sql `${sortExpression(s.key)} = ${sortValue(s.key, marker)}`);
+        }
+        const s = sort[i];
+        const op = s.dir === 'asc' ? sql.raw('>') : sql.raw('<');
+        ands.push(sql `${sortExpression(s.key)} ${op} ${sortValue(s.key, marker)}`);
+        ors.push(eb.and(ands));
+    }
+    return eb.or(ors);
+}
+//# sourceMappingURL=image-repository.js.map

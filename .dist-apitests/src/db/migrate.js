@@ -1,0 +1,30 @@
+import { Migrator } from 'kysely';
+import * as m0001 from './migrations/0001-initial.js';
+/** Every migration, in order. A new one is a new file in migrations/ and a line here. */
+const MIGRATIONS = {
+    '0001-initial': m0001,
+};
+class InCodeMigrationProvider {
+    async getMigrations() {
+        return MIGRATIONS;
+    }
+}
+export function migrator(db) {
+    return new Migrator({
+        db,
+        provider: new InCodeMigrationProvider(),
+        migrationTableName: 'ocellus_migrations',
+        migrationLockTableName: 'ocellus_migrations_lock',
+    });
+}
+/** Applies every pending migration; throws with the failing migration's name. */
+export async function migrateToLatest(db) {
+    const { error, results } = await migrator(db).migrateToLatest();
+    if (error) {
+        const failed = results?.find((r) => r.status === 'Error');
+        const cause = error instanceof Error ? error.message : String(error);
+        throw new Error(`database migration ${failed?.migrationName ?? ''} failed: ${cause}`);
+    }
+    return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}
+//# sourceMappingURL=migrate.js.map

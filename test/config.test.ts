@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { parseIni } from '../src/config/ini.js';
+import { ConfigError, databaseUrl, fileStoreDir, loadConfig } from '../src/config/options.js';
+import { tempDir } from './support/harness.js';
+
+function writeConf(text: string): string {
+  const file = path.join(tempDir('ocellus-conf-'), 'glance-api.conf');
+  fs.writeFileSync(file, text);
+  return file;
+}
+
+test('INI: sections, comments, both separators, continuation lines', () => {
+  const entries = parseIni('# comment\n[DEFAULT]\nbind_port = 9393\n; other\n[glance_store]\nstores: file\n  , http\n', 'x.conf');
+  assert.deepEqual(entries.map((e) => [e.section, e.name, e.value]), [
+    ['DEFAULT', 'bind_port', '9393'],
+    ['glance_store', 'stores', 'file\n, http'],
+  ]);
+  assert.throws(() => parseIni('bind_port = 1\n', 'x.conf'), /x\.conf:1: option 'bind_port' is outside any \[section\]/);
+  assert.throws(() => parseIni('[DEFAULT]\nnot an option line\n', 'x.conf'), /x\.conf:2: cannot parse/);
+});
+
+test('defaults run with no file at all', () => {
+  const c = loadConfig({ dataDir: '/tmp/ocellus-x' });
+  assert.equal(c.DEFAULT.bind_host, '127.0.0.1');
+  assert.equal(c.DEFAULT.bind_port, 9292);
+  assert.equal(c.DEFAULT.image_size_cap, 1099511627776);
+  assert.equal(c.DEFAULT.limit_param_default, 25);
+  assert.equal(c.DEFAULT.api_limit_max, 1000);
+  assert.equal(databaseUrl(c), 'sqlite:////tmp/ocellus-x/ocellus.db');
+  assert.equal(fileStoreDir(c), '/tmp/ocellus-x/images');
+  assert.ok(c.image_format.disk_formats.includes('qcow2'));
+});
+
+test("Glance's section and option names are read; flags override the file", () => {
+  const file = writeConf(
+    '[DEFAULT]\nbind_host = 0.0.0.0\nbind_port = 9393\nimage_size_cap = 10GB\n[database]\nconnection = sqlite:////var/tmp/g.db\n[glance_store]\nfilesystem_store_datadir = /var/tmp/imgs\n',
+  );
+  const c = loadConfig({ configFile: file, overrides: [{ section: 'DEFAULT', name: 'bind_port', value: '9494' }] });
+  assert.equal(c.DEFAULT.bind_host, '0.0.0.0');
+  assert.equal(c.DEFAULT.bind_port, 9494);
+  assert.equal(c.DEFAULT.image_size_cap, 10 * 1024 ** 3);
+  assert.equal(databaseUrl(c), 'sqlite:////var/tmp/g.db');
+  assert.equal(fileStoreDir(c), '/var/tmp/imgs');
+});
+
+test('unknown options are warned about, with file and line', () => {
+  const warnings: string[] = [];
+  loadConfig({ configFile: writeConf('[DEFAULT]\nbind_prot = 1\n[keystone_authtoken]\nauth_url = http://k\n'), warn: (m) => warnings.push(m) });
+  assert.equal(warnings.length, 2);
+  assert.match(warnings[0]!, /glance-api\.conf:2 \[DEFAULT\] bind_prot: unknown option/);
+  assert.match(warnings[1]!, /\[keystone_authtoken\] auth_url: unknown option/);
+});
+
+test('invalid values are clear start-up errors', () => {
+  const bad = (text: string, pattern: RegExp) => assert.throws(() => loadConfig({ configFile: writeConf(text), warn: () => undefined }), (err: unknown) => err instanceof ConfigError && pattern.test(err.message));
+  bad('[DEFAULT]\nbind_port = ninety\n', /bind_port: 'ninety' is not an integer/);
+  bad('[DEFAULT]\nbind_port = 70000\n', /bind_port: 70000 is above the maximum 65535/);
+  bad('[DEFAULT]\nimage_size_cap = lots\n', /image_size_cap: 'lots' is not a size/);
+  bad('[DEFAULT]\nhashing_algorithm = crc32\n', /hashing_algorithm: 'crc32' is not one of/);
+  bad('[DEFAULT]\nlimit_param_default = 2000\n', /limit_param_default \(2000\) is above api_limit_max \(1000\)/);
+  bad('[glance_store]\nstores = file,swift\n', /store type 'swift' is not available/);
+  assert.throws(() => loadConfig({ configFile: '/nonexistent/ocellus.conf' }), /cannot read config file/);
+});
