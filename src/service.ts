@@ -4,10 +4,12 @@ import { buildServer } from './api/server.js';
 import { databaseUrl, fileStoreDir, type Config } from './config/options.js';
 import { openDatabase, type DatabaseHandle } from './db/connect.js';
 import { ImageRepository } from './db/image-repository.js';
+import { MemberRepository } from './db/member-repository.js';
 import { migrateToLatest } from './db/migrate.js';
 import { ImageData } from './domain/image-data.js';
 import { buildImageSchema, buildImagesSchema } from './domain/image-schema.js';
 import { ImageService } from './domain/image-service.js';
+import { MemberService } from './domain/member-service.js';
 import { UploadRegistry } from './domain/upload-owner.js';
 import { UploadRecovery } from './domain/upload-recovery.js';
 import { FilesystemStore } from './store/filesystem.js';
@@ -33,19 +35,28 @@ export async function createService(config: Config): Promise<Service> {
   await store.init();
 
   const repo = new ImageRepository(db);
+  const memberRepo = new MemberRepository(db);
   const imageSchema = buildImageSchema({ disk: config.image_format.disk_formats, container: config.image_format.container_formats });
   const heartbeatMs = config.DEFAULT.upload_heartbeat_interval * 1000;
   const uploads = new UploadRegistry(heartbeatMs * 3);
 
   let app: FastifyInstance | undefined;
   const log = (msg: string, err?: unknown) => (err ? app?.log.error({ err }, msg) : app?.log.warn(msg));
-  const images = new ImageService({ repo, store, schema: imageSchema, log });
+  const images = new ImageService({
+    repo,
+    members: memberRepo,
+    store,
+    schema: imageSchema,
+    quotas: { properties: config.DEFAULT.image_property_quota, tags: config.DEFAULT.image_tag_quota },
+    log,
+  });
   const imageData = new ImageData({
     images,
     repo,
     store,
     uploads,
     imageSizeCap: config.DEFAULT.image_size_cap,
+    userStorageQuota: config.DEFAULT.user_storage_quota,
     hashingAlgorithm: config.DEFAULT.hashing_algorithm,
     heartbeatMs,
     log,
@@ -54,6 +65,7 @@ export async function createService(config: Config): Promise<Service> {
     {
       images,
       imageData,
+      members: new MemberService(images, memberRepo, config.DEFAULT.image_member_quota),
       imageSchema,
       imagesSchema: buildImagesSchema(imageSchema),
       limits: {

@@ -1,11 +1,13 @@
 import type { ImageService } from '../domain/image-service.js';
 import type { ImageData } from '../domain/image-data.js';
 import type { JsonSchema } from '../domain/image-schema.js';
+import type { MemberService } from '../domain/member-service.js';
 
 /** What the API layer needs from below, assembled by the server's composition root. */
 export interface ApiDeps {
   images: ImageService;
   imageData: ImageData;
+  members: MemberService;
   imageSchema: JsonSchema;
   imagesSchema: JsonSchema;
   limits: { apiLimitMax: number; limitParamDefault: number; maxRequestIdLength: number; maxJsonBodySize: number };

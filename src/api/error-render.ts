@@ -29,7 +29,8 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, status: 
   reply.code(status).headers(headers);
   switch (chooseFormat(request.headers.accept)) {
     case 'json':
-      return reply.type('application/json').send(JSON.stringify({ message, code, title }));
+      // WebOb puts its rendered body template in `message`, `<br /><br />` and newlines included.
+      return reply.type('application/json').send(JSON.stringify({ message: `${message}<br /><br />\n\n\n`, code, title }));
     case 'html':
       return reply
         .type('text/html; charset=UTF-8')

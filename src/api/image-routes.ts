@@ -1,42 +1,12 @@
 import type { FastifyInstance } from 'fastify';
-import { BadRequest } from '../domain/errors.js';
-import { SORT_KEYS } from '../domain/image-service.js';
-import type { SortDir, SortKey } from '../db/image-records.js';
 import type { ApiDeps } from './app-deps.js';
 import { imageView } from './image-view.js';
+import { parseListQuery } from './list-query.js';
 import { parsePatch, patchStyle } from './json-patch.js';
 import { absoluteUrl, jsonBody, queryPairs } from './request-helpers.js';
 
 type IdParams = { Params: { id: string } };
-
-function parseSort(pairs: [string, string][]): { key: SortKey; dir: SortDir }[] {
-  const keys = pairs.filter(([k]) => k === 'sort_key').map(([, v]) => v);
-  const dirs = pairs.filter(([k]) => k === 'sort_dir').map(([, v]) => v);
-  const sortParam = pairs.filter(([k]) => k === 'sort').map(([, v]) => v);
-  const checkKey = (k: string): SortKey => {
-    if (!(SORT_KEYS as readonly string[]).includes(k)) throw new BadRequest(`Invalid sort key: ${k}. It must be one of the following: ${SORT_KEYS.join(', ')}.`);
-    return k as SortKey;
-  };
-  const checkDir = (d: string): SortDir => {
-    if (d !== 'asc' && d !== 'desc') throw new BadRequest(`Invalid sort direction: ${d}`);
-    return d;
-  };
-  if (sortParam.length > 0) {
-    if (keys.length > 0 || dirs.length > 0) throw new BadRequest('The "sort" param cannot be used together with "sort_key" or "sort_dir".');
-    return sortParam.join(',').split(',').filter((s) => s !== '').map((part) => {
-      const [k = '', d] = part.split(':').map((s) => s.trim());
-      return { key: checkKey(k), dir: d === undefined || d === '' ? 'desc' : checkDir(d) };
-    });
-  }
-  if (dirs.length > 1 && dirs.length !== keys.length) throw new BadRequest('Number of sort dirs does not match the number of sort keys');
-  return keys.map((k, i) => ({ key: checkKey(k), dir: checkDir(dirs[dirs.length > 1 ? i : 0] ?? 'desc') }));
-}
-
-function parseLimit(value: string | undefined, deps: ApiDeps): number {
-  if (value === undefined) return deps.limits.limitParamDefault;
-  if (!/^\d+$/.test(value)) throw new BadRequest('limit param must be an integer');
-  return Math.min(Number(value), deps.limits.apiLimitMax);
-}
+type TagParams = { Params: { id: string; tag: string } };
 
 export function imageRoutes(deps: ApiDeps) {
   return async (app: FastifyInstance) => {
@@ -50,9 +20,7 @@ export function imageRoutes(deps: ApiDeps) {
 
     app.get('/v2/images', async (request) => {
       const pairs = queryPairs(request);
-      const last = (k: string) => pairs.filter(([key]) => key === k).map(([, v]) => v).pop();
-      const limit = parseLimit(last('limit'), deps);
-      const result = await deps.images.list(request.ctx, { limit, marker: last('marker'), sort: parseSort(pairs) });
+      const result = await deps.images.list(request.ctx, parseListQuery(pairs, deps.limits));
       const withoutMarker = pairs.filter(([k]) => k !== 'marker');
       const qs = (p: [string, string][]) => new URLSearchParams(p).toString();
       const body: Record<string, unknown> = {
@@ -76,6 +44,16 @@ export function imageRoutes(deps: ApiDeps) {
 
     app.delete<IdParams>('/v2/images/:id', { config: { rejectBody: true } }, async (request, reply) => {
       await deps.images.delete(request.ctx, request.params.id);
+      return reply.code(204).send();
+    });
+
+    app.put<TagParams>('/v2/images/:id/tags/:tag', { config: { rejectBody: true } }, async (request, reply) => {
+      await deps.images.addTag(request.ctx, request.params.id, request.params.tag);
+      return reply.code(204).send();
+    });
+
+    app.delete<TagParams>('/v2/images/:id/tags/:tag', { config: { rejectBody: true } }, async (request, reply) => {
+      await deps.images.removeTag(request.ctx, request.params.id, request.params.tag);
       return reply.code(204).send();
     });
 

@@ -9,6 +9,7 @@ import type { ApiDeps } from './app-deps.js';
 import { sendError } from './error-render.js';
 import { imageDataRoutes } from './image-data-routes.js';
 import { imageRoutes } from './image-routes.js';
+import { memberRoutes } from './member-routes.js';
 import { schemaRoutes } from './schema-routes.js';
 import { negotiateVersion, versionRoutes } from './versions.js';
 
@@ -111,5 +112,6 @@ export async function buildServer(deps: ApiDeps, opts: ServerOptions): Promise<F
   await app.register(schemaRoutes(deps));
   await app.register(imageRoutes(deps));
   await app.register(imageDataRoutes(deps));
+  await app.register(memberRoutes(deps));
   return app;
 }

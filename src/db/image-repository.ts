@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { sql, type Expression, type ExpressionBuilder, type SqlBool, type Selectable, type Transaction } from 'kysely';
 import type { DatabaseHandle } from './connect.js';
 import type { Database, ImagesTable } from './tables.js';
-import type { ImageColumns, ImageListQuery, ImageRecord, LocationRecord, SortKey, UploadOwner, UploadRecord } from './image-records.js';
+import type { EqualColumn, ImageColumns, ImageFilters, ImageListQuery, ImageRecord, InColumn, LocationRecord, SortKey, UploadOwner, UploadRecord } from './image-records.js';
 
 type Executor = DatabaseHandle | Transaction<Database>;
 type ImageRow = Selectable<ImagesTable>;
@@ -68,15 +68,34 @@ export class ImageRepository {
   }
 
   async list(q: ImageListQuery): Promise<ImageRecord[]> {
+    const f = q.filters;
     let query = this.db.selectFrom('images').selectAll().where('deleted', '=', 0).where('status', '!=', 'killed');
-    query = query.where((eb) => visibleTo(eb, q.viewerProject, q.isAdmin));
-    // Default list: hidden images and other projects' community images are left out.
-    query = query.where('os_hidden', '=', 0);
-    query = query.where((eb) =>
-      q.viewerProject === null
-        ? eb('visibility', '!=', 'community')
-        : eb.or([eb('visibility', '!=', 'community'), eb('owner', '=', q.viewerProject)]),
-    );
+    query = query.where((eb) => listedFor(eb, q.viewerProject, q.isAdmin, f));
+    query = query.where('os_hidden', '=', f.osHidden ? 1 : 0);
+    if (f.protected !== undefined) query = query.where('protected', '=', f.protected ? 1 : 0);
+    for (const [column, values] of Object.entries(f.in) as [InColumn, string[]][]) query = query.where(column, 'in', values);
+    for (const [column, value] of Object.entries(f.equals) as [EqualColumn, string][]) query = query.where(column, '=', value);
+    for (const r of f.ranges) {
+      if (r.min !== undefined) query = query.where(r.column, '>=', r.min);
+      if (r.max !== undefined) query = query.where(r.column, '<=', r.max);
+    }
+    for (const t of f.times) query = query.where((eb) => timeCondition(eb, t));
+    for (const tag of f.tags) {
+      query = query.where(({ exists, selectFrom }) =>
+        exists(selectFrom('image_tags').select('image_tags.image_id').whereRef('image_tags.image_id', '=', 'images.id').where('image_tags.value', '=', tag)),
+      );
+    }
+    for (const [name, value] of f.properties) {
+      query = query.where(({ exists, selectFrom }) =>
+        exists(
+          selectFrom('image_properties')
+            .select('image_properties.image_id')
+            .whereRef('image_properties.image_id', '=', 'images.id')
+            .where('image_properties.name', '=', name)
+            .where('image_properties.value', '=', value),
+        ),
+      );
+    }
     if (q.marker) {
       const marker = q.marker;
       query = query.where((eb) => afterMarker(eb, q.sort, marker));
@@ -138,6 +157,17 @@ export class ImageRepository {
       await trx.updateTable('image_locations').set({ status: 'deleted', updated_at: now }).where('image_id', '=', id).execute();
       return locations.map(toLocation);
     });
+  }
+
+  /** Bytes of image data stored for a project (its live images' sizes), for user_storage_quota. */
+  async storageUsed(owner: string | null): Promise<number> {
+    const row = await this.db
+      .selectFrom('images')
+      .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('size'), sql<number>`0`).as('used'))
+      .where('deleted', '=', 0)
+      .where(owner === null ? sql<SqlBool>`owner is null` : sql<SqlBool>`owner = ${owner}`)
+      .executeTakeFirst();
+    return num(row?.used ?? 0);
   }
 
   // ---- uploads -------------------------------------------------------------------------
@@ -307,12 +337,50 @@ function toLocation(l: Selectable<Database['image_locations']>): LocationRecord 
 
 type ImagesEb = ExpressionBuilder<Database, 'images'>;
 
-/** Which images a project can see at all (Glance's visibility rules, before list-only filters). */
-function visibleTo(eb: ImagesEb, project: string | null, isAdmin: boolean): Expression<SqlBool> {
-  if (isAdmin) return sql<SqlBool>`1 = 1`;
-  const clauses = [eb('visibility', 'in', ['public', 'community'])];
-  if (project !== null) clauses.push(eb('owner', '=', project));
-  return eb.or(clauses);
+/**
+ * Glance's list visibility (policy-and-auth.md §7): the union of public and community images,
+ * the project's own, and shared images where it is a member with the asked member status
+ * (admins start from every image); then, without a visibility filter, other projects' community
+ * images are dropped, and with one only that visibility is kept.
+ */
+function listedFor(eb: ImagesEb, project: string | null, isAdmin: boolean, f: ImageFilters): Expression<SqlBool> {
+  const membership = (statuses: string[] | null) =>
+    eb.exists(
+      eb
+        .selectFrom('image_members')
+        .select('image_members.image_id')
+        .whereRef('image_members.image_id', '=', 'images.id')
+        .where('image_members.member', '=', project ?? '')
+        .$if(statuses !== null, (qb) => qb.where('image_members.status', 'in', statuses ?? [])),
+    );
+  const statuses = f.memberStatus === 'all' ? null : [f.memberStatus];
+  const own = project === null ? sql<SqlBool>`1 = 0` : eb('owner', '=', project);
+  const base: Expression<SqlBool> = isAdmin
+    ? sql<SqlBool>`1 = 1`
+    : eb.or([eb('visibility', 'in', ['public', 'community']), own, eb.and([eb('visibility', '=', 'shared'), membership(statuses)])]);
+  if (f.visibility === 'all') return base;
+  if (f.visibility !== undefined) return eb.and([base, eb('visibility', '=', f.visibility)]);
+  return eb.and([base, eb.or([eb('visibility', '!=', 'community'), own])]);
+}
+
+function timeCondition(eb: ImagesEb, t: ImageFilters['times'][number]): Expression<SqlBool> {
+  // Times are shown (and compared) at whole seconds: `eq` covers the whole second.
+  const start = t.value;
+  const next = t.value + 1000;
+  switch (t.op) {
+    case 'eq':
+      return eb.and([eb(t.column, '>=', start), eb(t.column, '<', next)]);
+    case 'neq':
+      return eb.or([eb(t.column, '<', start), eb(t.column, '>=', next)]);
+    case 'gt':
+      return eb(t.column, '>=', next);
+    case 'gte':
+      return eb(t.column, '>=', start);
+    case 'lt':
+      return eb(t.column, '<', start);
+    case 'lte':
+      return eb(t.column, '<', next);
+  }
 }
 
 function sortExpression(key: SortKey) {

@@ -58,11 +58,22 @@ export interface ImageLocationsTable {
   updated_at: number;
 }
 
+export interface ImageMembersTable {
+  image_id: string;
+  /** The project the image is shared with. */
+  member: string;
+  /** pending, accepted or rejected. */
+  status: string;
+  created_at: number;
+  updated_at: number;
+}
+
 export interface Database {
   images: ImagesTable;
   image_properties: ImagePropertiesTable;
   image_tags: ImageTagsTable;
   image_locations: ImageLocationsTable;
+  image_members: ImageMembersTable;
 }
 
 export type { Generated };

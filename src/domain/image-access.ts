@@ -5,8 +5,8 @@ import { Forbidden, NotFound } from './errors.js';
 /**
  * Who may see and change an image. Until the policy engine lands these are Glance's default
  * outcomes for the common personas: admins everything, the owner project its images, everyone
- * public and community images; shared images are seen by their owner (members come with the
- * catalogue).
+ * public and community images. Member projects of a shared image also see it: that needs a
+ * look-up, done by ImageService.get.
  */
 export function canSee(ctx: RequestContext, image: ImageRecord): boolean {
   if (ctx.isAdmin) return true;

@@ -16,6 +16,8 @@ export interface ImageDataDeps {
   store: BlobStore;
   uploads: UploadRegistry;
   imageSizeCap: number;
+  /** Bytes a project may store in all; 0 = unlimited. */
+  userStorageQuota: number;
   hashingAlgorithm: string;
   heartbeatMs: number;
   now?: () => number;
@@ -55,8 +57,19 @@ export class ImageData {
     if (!image.disk_format || !image.container_format) {
       throw new BadRequest('Properties disk_format and container_format must be set prior to saving data.');
     }
-    const cap = this.deps.imageSizeCap;
-    if (declaredSize !== null && declaredSize > cap) throw tooLarge(cap);
+    const sizeCap = this.deps.imageSizeCap;
+    if (declaredSize !== null && declaredSize > sizeCap) throw tooLarge(sizeCap);
+    // user_storage_quota: checked before reading (declared size) and while streaming (cap).
+    let cap = sizeCap;
+    let overCap = tooLarge;
+    if (this.deps.userStorageQuota > 0) {
+      const left = Math.max(0, this.deps.userStorageQuota - (await repo.storageUsed(image.owner)));
+      if (declaredSize !== null && declaredSize > left) throw overQuota(declaredSize, left);
+      if (left < cap) {
+        cap = left;
+        overCap = (c: number) => overQuota(null, c);
+      }
+    }
 
     const owner = uploads.begin();
     const stop = new AbortController();
@@ -85,7 +98,7 @@ export class ImageData {
         async function* meter(source: AsyncIterable<Buffer>) {
           for await (const chunk of source) {
             size += chunk.length;
-            if (size > cap) throw tooLarge(cap);
+            if (size > cap) throw overCap(cap);
             await h.update(chunk);
             yield chunk;
           }
@@ -176,6 +189,11 @@ function resolveRange(r: RangeRequest, size: number): { start: number; end: numb
 
 function tooLarge(cap: number): TooLarge {
   return new TooLarge(`Image exceeds the maximum size of ${cap} bytes (image_size_cap); nothing was stored.`);
+}
+
+function overQuota(size: number | null, left: number): TooLarge {
+  const what = size === null ? 'The image data' : `The size of the data ${size}`;
+  return new TooLarge(`Image exceeds the storage quota: ${what} will exceed the limit (user_storage_quota). ${left} bytes remaining.`);
 }
 
 function gone(id: string): Gone {

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { RequestContext } from '../auth/context.js';
 import type { ImageRepository } from '../db/image-repository.js';
-import type { ImageRecord, SortDir, SortKey } from '../db/image-records.js';
+import type { MemberRepository } from '../db/member-repository.js';
+import type { ImageFilters, ImageRecord, SortDir, SortKey } from '../db/image-records.js';
 import type { BlobStore } from '../store/blob-store.js';
 import { BlobNotFound } from '../store/blob-store.js';
 import { assertCanModify, canSee, notFound } from './image-access.js';
-import { BadRequest, Conflict, Forbidden } from './errors.js';
+import { BadRequest, Conflict, Forbidden, NotFound, TooLarge } from './errors.js';
 import { baseAttributes, SchemaValidator, type JsonSchema } from './image-schema.js';
 
 /** Attributes the server computes; sending them is 403 `read-only` (Glance's list). */
@@ -14,6 +15,9 @@ const READ_ONLY_ON_PATCH = new Set([...READ_ONLY_ON_CREATE, 'id']);
 /** Names no user may set as custom properties. */
 const RESERVED = new Set(['location', 'deleted', 'deleted_at', 'locations']);
 const isReserved = (key: string) => RESERVED.has(key) || key.startsWith('os_glance');
+
+/** Properties that count against image_property_quota (Glance's own os_glance* do not). */
+const countedProperties = (image: ImageRecord) => Object.keys(image.properties).filter((k) => !k.startsWith('os_glance')).length;
 
 export const SORT_KEYS: readonly SortKey[] = ['name', 'status', 'container_format', 'disk_format', 'size', 'id', 'created_at', 'updated_at'];
 
@@ -26,7 +30,10 @@ export interface PatchOp {
   style?: 'v2.0' | 'v2.1';
 }
 
+export const DEFAULT_FILTERS: ImageFilters = { memberStatus: 'accepted', in: {}, equals: {}, ranges: [], times: [], tags: [], properties: [], osHidden: false };
+
 export interface ListRequest {
+  filters?: ImageFilters;
   limit: number;
   marker?: string;
   sort: { key: SortKey; dir: SortDir }[];
@@ -34,8 +41,11 @@ export interface ListRequest {
 
 export interface ImageServiceDeps {
   repo: ImageRepository;
+  members: MemberRepository;
   store: BlobStore;
   schema: JsonSchema;
+  /** image_property_quota and image_tag_quota; negative = unlimited. */
+  quotas: { properties: number; tags: number };
   now?: () => number;
   log?: (msg: string, err?: unknown) => void;
 }
@@ -57,8 +67,15 @@ export class ImageService {
   /** The image if the caller may see it, else 404 (Glance never reveals invisible images). */
   async get(ctx: RequestContext, id: string): Promise<ImageRecord> {
     const image = await this.deps.repo.get(id);
-    if (!image || !canSee(ctx, image)) throw notFound(id);
+    if (!image || !(await this.visible(ctx, image))) throw notFound(id);
     return image;
+  }
+
+  /** canSee, plus: a shared image is visible to its member projects, whatever their answer. */
+  private async visible(ctx: RequestContext, image: ImageRecord): Promise<boolean> {
+    if (canSee(ctx, image)) return true;
+    if (image.visibility !== 'shared' || ctx.projectId === null) return false;
+    return (await this.deps.members.get(image.id, ctx.projectId)) !== undefined;
   }
 
   async create(ctx: RequestContext, body: unknown): Promise<ImageRecord> {
@@ -113,6 +130,7 @@ export class ImageService {
       properties,
       locations: [],
     };
+    this.checkQuotas(image, { properties: 0, tags: 0 });
     if (!(await this.deps.repo.insert(image))) throw new Conflict(`An image with identifier ${image.id} already exists`);
     return image;
   }
@@ -121,7 +139,7 @@ export class ImageService {
     let marker: ImageRecord | null = null;
     if (req.marker !== undefined) {
       const m = await this.deps.repo.get(req.marker);
-      if (!m || !canSee(ctx, m)) throw new BadRequest(`Invalid marker. Image ${req.marker} could not be found.`);
+      if (!m || !(await this.visible(ctx, m))) throw new BadRequest(`Invalid marker. Image ${req.marker} could not be found.`);
       marker = m;
     }
     const sort = [...req.sort];
@@ -131,6 +149,7 @@ export class ImageService {
     const images = await this.deps.repo.list({
       viewerProject: ctx.isAdmin ? null : ctx.projectId,
       isAdmin: ctx.isAdmin,
+      filters: req.filters ?? DEFAULT_FILTERS,
       sort,
       limit: req.limit,
       marker,
@@ -144,6 +163,7 @@ export class ImageService {
     assertCanModify(ctx, image, 'modify');
     const next: ImageRecord = { ...image, tags: [...image.tags], properties: { ...image.properties } };
     for (const op of ops) this.applyOp(ctx, next, op);
+    this.checkQuotas(next, { properties: countedProperties(image), tags: image.tags.length });
     next.updated_at = this.now();
     if (!(await this.deps.repo.save(next, image.status))) {
       throw new Conflict(`Image ${id} was changed by another request while being updated; retry.`);
@@ -202,6 +222,36 @@ export class ImageService {
         return;
     }
     record[root] = op.value;
+  }
+
+  /** image_property_quota / image_tag_quota, checked when a change adds to the count (413). */
+  private checkQuotas(image: ImageRecord, before: { properties: number; tags: number }): void {
+    const { properties, tags } = this.deps.quotas;
+    const nProps = countedProperties(image);
+    if (properties >= 0 && nProps > properties && nProps > before.properties) {
+      throw new TooLarge(`Maximum number of properties exceeded (image_property_quota = ${properties}).`);
+    }
+    if (tags >= 0 && image.tags.length > tags && image.tags.length > before.tags) {
+      throw new TooLarge(`Maximum number of tags exceeded (image_tag_quota = ${tags}).`);
+    }
+  }
+
+  async addTag(ctx: RequestContext, id: string, tag: string): Promise<void> {
+    if (tag.length > 255) throw new BadRequest(`Tag '${tag.slice(0, 40)}…' is longer than 255 characters.`);
+    const image = await this.get(ctx, id);
+    assertCanModify(ctx, image, 'modify');
+    if (image.tags.includes(tag)) return;
+    const next = { ...image, tags: [...image.tags, tag], updated_at: this.now() };
+    this.checkQuotas(next, { properties: countedProperties(image), tags: image.tags.length });
+    if (!(await this.deps.repo.save(next, image.status))) throw new Conflict(`Image ${id} was changed by another request while being updated; retry.`);
+  }
+
+  async removeTag(ctx: RequestContext, id: string, tag: string): Promise<void> {
+    const image = await this.get(ctx, id);
+    assertCanModify(ctx, image, 'modify');
+    if (!image.tags.includes(tag)) throw new NotFound(`Tag ${tag} not found on image ${id}`);
+    const next = { ...image, tags: image.tags.filter((t) => t !== tag), updated_at: this.now() };
+    if (!(await this.deps.repo.save(next, image.status))) throw new Conflict(`Image ${id} was changed by another request while being updated; retry.`);
   }
 
   private checkVisibilityChange(ctx: RequestContext, visibility: string): void {

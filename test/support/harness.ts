@@ -85,3 +85,35 @@ export async function createImage(base: string, headers: Record<string, string>,
 export async function upload(base: string, id: string, data: Buffer, headers: Record<string, string> = {}): Promise<JsonResponse> {
   return api(base, 'PUT', `/v2/images/${id}/file`, { headers, body: data, contentType: 'application/octet-stream' });
 }
+
+export interface RawResponse {
+  status: number;
+  headers: import('node:http').IncomingHttpHeaders;
+  text: string;
+}
+
+/**
+ * A request through node:http, sending exactly the given headers (no default Accept, unlike
+ * fetch) and allowing a body on any method (fetch refuses one on GET).
+ */
+export async function rawRequest(
+  base: string,
+  method: string,
+  pathname: string,
+  opts: { headers?: Record<string, string>; body?: string | Buffer } = {},
+): Promise<RawResponse> {
+  const http = await import('node:http');
+  const url = new URL(base + pathname);
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string | number> = { ...opts.headers };
+    if (opts.body !== undefined) headers['content-length'] = Buffer.byteLength(opts.body);
+    const req = http.request({ host: url.hostname, port: url.port, method, path: url.pathname + url.search, headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(opts.body);
+  });
+}

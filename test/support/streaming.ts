@@ -10,6 +10,11 @@ export type UploadOutcome =
   | { status: number; headers: http.IncomingHttpHeaders; text: string; error?: undefined }
   | { status?: undefined; error: Error };
 
+/** The answer's body, or the error, for assertion messages. */
+export function explain(o: UploadOutcome): string {
+  return o.error ? `no answer: ${o.error.message}` : o.text;
+}
+
 /** A PUT /file whose body the test writes piece by piece, with node:http. */
 export interface StreamingUpload {
   req: http.ClientRequest;

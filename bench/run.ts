@@ -1,0 +1,603 @@
+/**
+ * Throughput benchmark: what the machine can do with a given amount of bytes (disk, hashes,
+ * loopback HTTP), what Ocellus does with the same bytes through its API, and how they compare.
+ *
+ *   node dist/bench/run.js [--size MiB] [--runs N] [--out FILE] [--tmpdir DIR]
+ *
+ * The data is a 16 MiB random pattern repeated up to --size MiB: it is written once to a source
+ * file in a temp dir (never held whole in memory) and every measurement uses those bytes. Each
+ * measurement is repeated --runs times, interleaved round by round, and the best run counts (the
+ * machine is noisy). Ocellus and the plain HTTP peer run as child processes. The benchmark
+ * reports; it does not assert: the exit code is 0 even when a target is missed.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const MiB = 1 << 20;
+const PATTERN_BYTES = 16 * MiB;
+/** Chunk size of the file streams on the client side (the store reads in 1 MiB pieces too). */
+const STREAM_CHUNK = MiB;
+const RSS_POLL_MS = 50;
+const PEER_FLAG = '--loopback-peer';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const projectRoot = path.resolve(here, '../..');
+
+// ---------------------------------------------------------------------------------------------
+// The data
+
+/** The pattern cut into 1 MiB blocks; the data is blocks[0], blocks[1], … cyclically. */
+function blocksOf(pattern: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  for (let at = 0; at < pattern.length; at += MiB) out.push(pattern.subarray(at, at + MiB));
+  return out;
+}
+
+/** The data's pieces in order (views of the immutable pattern: safe to queue in a stream). */
+function* pieces(blocks: Buffer[], size: number): Generator<Buffer> {
+  let left = size;
+  for (let i = 0; left > 0; i++) {
+    const b = blocks[i % blocks.length]!;
+    const piece = left < b.length ? b.subarray(0, left) : b;
+    left -= piece.length;
+    yield piece;
+  }
+}
+
+function drained(w: Writable): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const settle = (err?: Error) => {
+      w.off('drain', onDrain);
+      w.off('error', onError);
+      w.off('close', onClose);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onDrain = () => settle();
+    const onError = (err: Error) => settle(err);
+    const onClose = () => settle(new Error('stream closed before drain'));
+    w.on('drain', onDrain);
+    w.on('error', onError);
+    w.on('close', onClose);
+  });
+}
+
+/** Writes the data into `w` with backpressure (does not end it). */
+async function writeData(w: Writable, blocks: Buffer[], size: number): Promise<void> {
+  for (const piece of pieces(blocks, size)) {
+    if (!w.write(piece)) await drained(w);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loopback peer: a plain node:http server (run in a child process) that sends the data from
+// memory on GET /?size=N and discards what it receives on PUT, answering the byte count.
+
+async function loopbackPeer(patternFile: string): Promise<void> {
+  const blocks = blocksOf(fs.readFileSync(patternFile));
+  const server = http.createServer((req, res) => {
+    if (req.method === 'GET') {
+      const size = Number(new URL(req.url ?? '/', 'http://peer').searchParams.get('size'));
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(size) });
+      writeData(res, blocks, size).then(() => res.end(), (err: Error) => res.destroy(err));
+    } else if (req.method === 'PUT') {
+      let received = 0;
+      req.on('data', (c: Buffer) => { received += c.length; });
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.end(String(received));
+      });
+    } else {
+      res.writeHead(405);
+      res.end();
+    }
+  });
+  server.listen(0, '127.0.0.1', () => {
+    process.stdout.write(`${JSON.stringify({ port: (server.address() as net.AddressInfo).port })}\n`);
+  });
+  // The parent holds our stdin: when it goes away, so do we.
+  process.stdin.on('end', () => process.exit(0));
+  process.stdin.on('error', () => process.exit(0));
+  process.stdin.resume();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measurements. Each returns the elapsed milliseconds.
+
+async function timed(fn: () => Promise<void> | void): Promise<number> {
+  const t0 = performance.now();
+  await fn();
+  return performance.now() - t0;
+}
+
+/** Writes the data to a new file with a Node write stream, then fsyncs (as the store commits). */
+async function diskWrite(file: string, blocks: Buffer[], size: number): Promise<number> {
+  await fsp.rm(file, { force: true });
+  const ms = await timed(async () => {
+    const handle = await fsp.open(file, 'wx');
+    try {
+      const ws = handle.createWriteStream({ autoClose: false });
+      await writeData(ws, blocks, size);
+      ws.end();
+      await once(ws, 'finish');
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  });
+  await fsp.rm(file, { force: true });
+  return ms;
+}
+
+/** Reads the source file with a Node read stream and discards the bytes. */
+async function diskRead(file: string, size: number): Promise<number> {
+  let n = 0;
+  const ms = await timed(async () => {
+    for await (const chunk of fs.createReadStream(file, { highWaterMark: STREAM_CHUNK })) n += (chunk as Buffer).length;
+  });
+  if (n !== size) throw new Error(`disk read: got ${n} bytes, expected ${size}`);
+  return ms;
+}
+
+/** Hashes the data on this thread; returns the time and the hex digest (the expected value). */
+async function hashAlone(algorithm: string, blocks: Buffer[], size: number): Promise<{ ms: number; hex: string }> {
+  let hex = '';
+  const ms = await timed(() => {
+    const h = createHash(algorithm);
+    for (const piece of pieces(blocks, size)) h.update(piece);
+    hex = h.digest('hex');
+  });
+  return { ms, hex };
+}
+
+interface Received {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  bytes: number;
+  body: string;
+  md5?: string;
+}
+
+/** GET, counting (and discarding) the body; `md5` also hashes it. Small bodies are kept as text. */
+function httpGet(url: string, opts: { md5?: boolean } = {}): Promise<Received> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { agent: false }, (res) => {
+      const md5 = opts.md5 ? createHash('md5') : undefined;
+      const small: Buffer[] = [];
+      let bytes = 0;
+      res.on('data', (c: Buffer) => {
+        bytes += c.length;
+        md5?.update(c);
+        if (bytes <= 64 * 1024) small.push(c);
+      });
+      res.on('end', () => resolve({
+        status: res.statusCode ?? 0, headers: res.headers, bytes,
+        body: bytes <= 64 * 1024 ? Buffer.concat(small).toString() : '', md5: md5?.digest('hex'),
+      }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+  });
+}
+
+/** PUT the source file as the body, streamed with Content-Length. */
+function httpPutFile(url: string, file: string, size: number, headers: Record<string, string> = {}): Promise<Received> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, {
+      method: 'PUT',
+      agent: false,
+      headers: { 'content-type': 'application/octet-stream', 'content-length': String(size), ...headers },
+    }, (res) => {
+      const body: Buffer[] = [];
+      res.on('data', (c: Buffer) => body.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(body).toString();
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, bytes: text.length, body: text });
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    const src = fs.createReadStream(file, { highWaterMark: STREAM_CHUNK });
+    src.on('error', (err) => req.destroy(err));
+    src.pipe(req);
+  });
+}
+
+async function loopbackDownload(base: string, size: number): Promise<number> {
+  let got: Received | undefined;
+  const ms = await timed(async () => { got = await httpGet(`${base}/?size=${size}`); });
+  if (got?.status !== 200 || got.bytes !== size) throw new Error(`loopback download: status ${got?.status}, ${got?.bytes} bytes`);
+  return ms;
+}
+
+async function loopbackUpload(base: string, file: string, size: number): Promise<number> {
+  let got: Received | undefined;
+  const ms = await timed(async () => { got = await httpPutFile(`${base}/`, file, size); });
+  if (got?.status !== 200 || Number(got.body) !== size) throw new Error(`loopback upload: status ${got?.status}, peer got ${got?.body} bytes`);
+  return ms;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ocellus through its API
+
+async function apiJson(base: string, method: string, pathname: string, json?: unknown): Promise<{ status: number; body: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const res = await fetch(base + pathname, {
+    method,
+    headers: json === undefined ? { accept: 'application/json' } : { accept: 'application/json', 'content-type': 'application/json' },
+    body: json === undefined ? undefined : JSON.stringify(json),
+  });
+  const text = await res.text();
+  let body: unknown;
+  try { body = text ? JSON.parse(text) : undefined; } catch { body = text; }
+  return { status: res.status, body };
+}
+
+interface Expected { size: number; md5: string; sha512: string }
+
+/** Creates an image and uploads the source file into it; the time covers the PUT only. */
+async function ocellusUpload(base: string, file: string, expected: Expected): Promise<{ ms: number; id: string }> {
+  const created = await apiJson(base, 'POST', '/v2/images', { name: 'b', disk_format: 'raw', container_format: 'bare' });
+  if (created.status !== 201) throw new Error(`create image: ${created.status} ${JSON.stringify(created.body)}`);
+  const id = created.body.id as string;
+  let got: Received | undefined;
+  const ms = await timed(async () => { got = await httpPutFile(`${base}/v2/images/${id}/file`, file, expected.size); });
+  if (got?.status !== 204) throw new Error(`upload: ${got?.status} ${got?.body}`);
+  const shown = await apiJson(base, 'GET', `/v2/images/${id}`);
+  const img = shown.body as { status: string; size: number; checksum: string; os_hash_algo: string; os_hash_value: string };
+  if (img.status !== 'active' || img.size !== expected.size || img.checksum !== expected.md5 || img.os_hash_value !== expected.sha512) {
+    throw new Error(`uploaded image is wrong: status ${img.status}, size ${img.size}, checksum ${img.checksum} (want ${expected.md5}), ${img.os_hash_algo} ${img.os_hash_value?.slice(0, 16)}…`);
+  }
+  return { ms, id };
+}
+
+async function ocellusDownload(base: string, id: string, expected: Expected, verifyMd5 = false): Promise<number> {
+  let got: Received | undefined;
+  const ms = await timed(async () => { got = await httpGet(`${base}/v2/images/${id}/file`, { md5: verifyMd5 }); });
+  if (got?.status !== 200 || got.bytes !== expected.size || Number(got.headers['content-length']) !== expected.size) {
+    throw new Error(`download: status ${got?.status}, ${got?.bytes} bytes, content-length ${got?.headers['content-length']}`);
+  }
+  if (verifyMd5 && (got.md5 !== expected.md5 || got.headers['content-md5'] !== expected.md5)) {
+    throw new Error(`download: md5 of the bytes ${got.md5}, content-md5 ${got.headers['content-md5']}, expected ${expected.md5}`);
+  }
+  return ms;
+}
+
+/** Polls VmRSS of a process every RSS_POLL_MS and reads VmHWM (reset at start when the kernel allows). */
+class RssSampler {
+  private timer: NodeJS.Timeout | undefined;
+  private maxRss = 0;
+  hwmReset = false;
+
+  constructor(private readonly pid: number) {}
+
+  private status(): { rss: number; hwm: number } {
+    const text = fs.readFileSync(`/proc/${this.pid}/status`, 'utf8');
+    const kb = (field: string) => Number(new RegExp(`^${field}:\\s*(\\d+)\\s*kB`, 'm').exec(text)?.[1] ?? 0) * 1024;
+    return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
+  }
+
+  private sample(): void {
+    try {
+      this.maxRss = Math.max(this.maxRss, this.status().rss);
+    } catch {
+      // the process is gone; the caller will notice
+    }
+  }
+
+  start(): void {
+    try {
+      fs.writeFileSync(`/proc/${this.pid}/clear_refs`, '5'); // resets VmHWM to the current RSS
+      this.hwmReset = true;
+    } catch {
+      this.hwmReset = false;
+    }
+    this.sample();
+    this.timer = setInterval(() => this.sample(), RSS_POLL_MS);
+  }
+
+  stop(): { maxVmRss: number; vmHwm: number } {
+    clearInterval(this.timer);
+    this.sample();
+    let hwm = 0;
+    try { hwm = this.status().hwm; } catch { /* gone */ }
+    return { maxVmRss: this.maxRss, vmHwm: hwm };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Child processes and cleanup
+
+class Cleanup {
+  private readonly steps: { what: string; fn: () => Promise<void> }[] = [];
+  private running: Promise<void> | undefined;
+
+  add(what: string, fn: () => Promise<void>): void {
+    this.steps.push({ what, fn });
+  }
+
+  run(): Promise<void> {
+    this.running ??= (async () => {
+      for (const { what, fn } of this.steps.reverse()) {
+        try {
+          await fn();
+        } catch (err) {
+          process.stderr.write(`cleanup: ${what} failed: ${(err as Error).message}\n`);
+        }
+      }
+    })();
+    return this.running;
+  }
+}
+
+interface Child {
+  proc: ChildProcess;
+  /** The last output of the child, for error messages. */
+  output(): string;
+}
+
+function startChild(cleanup: Cleanup, name: string, args: string[]): Child {
+  const proc = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'], cwd: projectRoot });
+  let tail = '';
+  const keep = (d: Buffer) => { tail = (tail + d.toString()).slice(-4000); };
+  proc.stdout!.on('data', keep);
+  proc.stderr!.on('data', keep);
+  proc.stdin!.on('error', () => undefined);
+  cleanup.add(`stopping ${name}`, () => stopChild(proc));
+  return { proc, output: () => tail };
+}
+
+async function stopChild(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  const exited = once(proc, 'exit');
+  proc.stdin?.end();
+  proc.kill('SIGTERM');
+  const force = setTimeout(() => proc.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(force);
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function startLoopbackPeer(cleanup: Cleanup, patternFile: string): Promise<string> {
+  const child = startChild(cleanup, 'the loopback HTTP peer', [fileURLToPath(import.meta.url), PEER_FLAG, patternFile]);
+  const port = await new Promise<number>((resolve, reject) => {
+    let line = '';
+    child.proc.stdout!.on('data', (d: Buffer) => {
+      line += d.toString();
+      const nl = line.indexOf('\n');
+      if (nl >= 0) resolve((JSON.parse(line.slice(0, nl)) as { port: number }).port);
+    });
+    child.proc.once('exit', (code) => reject(new Error(`loopback peer exited (${code}): ${child.output()}`)));
+  });
+  return `http://127.0.0.1:${port}`;
+}
+
+async function startOcellus(cleanup: Cleanup, dataDir: string): Promise<{ base: string; pid: number }> {
+  const port = await freePort();
+  const bin = path.join(projectRoot, 'bin', 'ocellus.js');
+  const child = startChild(cleanup, 'Ocellus', [bin, 'serve', '--data-dir', dataDir, '--port', String(port), '--log-level', 'warn']);
+  const base = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.proc.exitCode !== null || child.proc.signalCode !== null) throw new Error(`Ocellus exited at start: ${child.output()}`);
+    try {
+      const res = await fetch(`${base}/healthcheck`);
+      await res.arrayBuffer();
+      if (res.status === 200) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`Ocellus did not answer on ${base} within 30 s: ${child.output()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { base, pid: child.proc.pid! };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+const mibps = (size: number, ms: number) => size / MiB / (ms / 1000);
+const MB = 1e6;
+
+interface Series { label: string; key: string; ms: number[] }
+
+function pad(s: string, n: number, right = false): string {
+  return right ? s.padStart(n) : s.padEnd(n);
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      size: { type: 'string', default: '1024' },
+      runs: { type: 'string', default: '3' },
+      out: { type: 'string', default: path.join(projectRoot, 'dist', 'bench-results.json') },
+      tmpdir: { type: 'string', default: os.tmpdir() },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write('Usage: node dist/bench/run.js [--size MiB (1024)] [--runs N (3)] [--out FILE] [--tmpdir DIR]\n');
+    return;
+  }
+  const sizeMiB = Number(values.size);
+  const runs = Number(values.runs);
+  if (!Number.isInteger(sizeMiB) || sizeMiB < 1) throw new Error('--size must be a positive integer (MiB)');
+  if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs must be a positive integer');
+  const size = sizeMiB * MiB;
+
+  const cleanup = new Cleanup();
+  const onSignal = (sig: NodeJS.Signals) => {
+    process.stderr.write(`\n${sig}: cleaning up\n`);
+    void cleanup.run().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  try {
+    await bench(cleanup, { size, sizeMiB, runs, out: path.resolve(values.out!), tmpdir: values.tmpdir! });
+  } finally {
+    await cleanup.run();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+function progress(msg: string): void {
+  process.stderr.write(`${msg}\n`);
+}
+
+async function bench(cleanup: Cleanup, o: { size: number; sizeMiB: number; runs: number; out: string; tmpdir: string }): Promise<void> {
+  const { size, runs } = o;
+  const dir = await fsp.mkdtemp(path.join(o.tmpdir, 'ocellus-bench-'));
+  cleanup.add(`removing ${dir}`, () => fsp.rm(dir, { recursive: true, force: true }));
+
+  // The data: a random pattern, written once to the source file.
+  const pattern = randomBytes(PATTERN_BYTES);
+  const blocks = blocksOf(pattern);
+  const patternFile = path.join(dir, 'pattern.bin');
+  const source = path.join(dir, 'source.bin');
+  const scratch = path.join(dir, 'write-test.bin');
+  await fsp.writeFile(patternFile, pattern);
+  progress(`writing ${o.sizeMiB} MiB of test data to ${source}`);
+  {
+    const ws = fs.createWriteStream(source);
+    await writeData(ws, blocks, size);
+    ws.end();
+    await once(ws, 'close');
+  }
+
+  const peer = await startLoopbackPeer(cleanup, patternFile);
+  const ocellus = await startOcellus(cleanup, path.join(dir, 'ocellus-data'));
+  progress(`loopback peer at ${peer}, Ocellus (pid ${ocellus.pid}) at ${ocellus.base}`);
+
+  const series: Record<string, Series> = {};
+  const record = (key: string, label: string, ms: number) => {
+    (series[key] ??= { key, label, ms: [] }).ms.push(ms);
+    progress(`  ${pad(label, 44)} ${pad(mibps(size, ms).toFixed(1), 9, true)} MiB/s`);
+  };
+  const rss = { upload: { maxVmRss: 0, vmHwm: 0, hwmReset: true }, download: { maxVmRss: 0, vmHwm: 0, hwmReset: true } };
+  const track = (phase: 'upload' | 'download', r: { maxVmRss: number; vmHwm: number }, reset: boolean) => {
+    rss[phase].maxVmRss = Math.max(rss[phase].maxVmRss, r.maxVmRss);
+    rss[phase].vmHwm = Math.max(rss[phase].vmHwm, r.vmHwm);
+    rss[phase].hwmReset &&= reset;
+  };
+
+  let expected: Expected | undefined;
+  let lastImage: string | undefined;
+  for (let round = 1; round <= runs; round++) {
+    progress(`round ${round}/${runs}`);
+    record('diskWrite', 'disk write (stream + fsync)', await diskWrite(scratch, blocks, size));
+    record('diskRead', 'disk read (stream, page cache)', await diskRead(source, size));
+    const md5 = await hashAlone('md5', blocks, size);
+    record('md5', 'md5 alone (1 core)', md5.ms);
+    const sha512 = await hashAlone('sha512', blocks, size);
+    record('sha512', 'sha512 alone (1 core)', sha512.ms);
+    expected ??= { size, md5: md5.hex, sha512: sha512.hex };
+    record('loopbackDownload', 'loopback HTTP download (server→client)', await loopbackDownload(peer, size));
+    record('loopbackUpload', 'loopback HTTP upload (client→server)', await loopbackUpload(peer, source, size));
+
+    if (lastImage) {
+      const del = await apiJson(ocellus.base, 'DELETE', `/v2/images/${lastImage}`);
+      if (del.status !== 204) throw new Error(`delete image: ${del.status}`);
+    }
+    const upSampler = new RssSampler(ocellus.pid);
+    upSampler.start();
+    let up: { ms: number; id: string };
+    try {
+      up = await ocellusUpload(ocellus.base, source, expected);
+    } finally {
+      track('upload', upSampler.stop(), upSampler.hwmReset);
+    }
+    lastImage = up.id;
+    record('ocellusUpload', 'Ocellus upload (PUT /file)', up.ms);
+
+    const downSampler = new RssSampler(ocellus.pid);
+    downSampler.start();
+    try {
+      record('ocellusDownload', 'Ocellus download (GET /file)', await ocellusDownload(ocellus.base, up.id, expected));
+    } finally {
+      track('download', downSampler.stop(), downSampler.hwmReset);
+    }
+  }
+  // Untimed: the downloaded bytes hash to the image's checksum (and Content-MD5).
+  await ocellusDownload(ocellus.base, lastImage!, expected!, true);
+  progress(`verified: downloaded bytes have md5 ${expected!.md5} = image checksum`);
+
+  // ---- report
+  const best = (key: string) => Math.max(...series[key]!.ms.map((ms) => mibps(size, ms)));
+  const lines: string[] = [];
+  const runCols = Array.from({ length: runs }, (_, i) => pad(`run ${i + 1}`, 9, true)).join(' ');
+  lines.push('', `Ocellus benchmark: ${o.sizeMiB} MiB, ${runs} run(s), best counts; node ${process.version}, ${os.cpus().length} CPUs`, '');
+  lines.push(`${pad('measurement (MiB/s)', 42)} ${runCols} ${pad('best', 9, true)}`);
+  for (const s of Object.values(series)) {
+    lines.push(`${pad(s.label, 42)} ${s.ms.map((ms) => pad(mibps(size, ms).toFixed(1), 9, true)).join(' ')} ${pad(best(s.key).toFixed(1), 9, true)}`);
+  }
+
+  const hashOrDisk = Math.min(best('md5'), best('sha512'), best('diskWrite'));
+  const uploadRatio = best('ocellusUpload') / hashOrDisk;
+  const downloadRatio = best('ocellusDownload') / best('loopbackDownload');
+  const peak = (p: 'upload' | 'download') => Math.max(rss[p].maxVmRss, rss[p].vmHwm);
+  const targets = [
+    { name: 'upload / min(md5, sha512, disk write)', value: uploadRatio, shown: uploadRatio.toFixed(3), target: '>= 0.75', pass: uploadRatio >= 0.75 },
+    { name: 'download / loopback HTTP download', value: downloadRatio, shown: downloadRatio.toFixed(3), target: '>= 0.85', pass: downloadRatio >= 0.85 },
+    { name: 'server peak RSS during upload', value: peak('upload') / MB, shown: `${(peak('upload') / MB).toFixed(1)} MB`, target: '< 200 MB', pass: peak('upload') < 200 * MB },
+    { name: 'server peak RSS during download', value: peak('download') / MB, shown: `${(peak('download') / MB).toFixed(1)} MB`, target: '< 200 MB', pass: peak('download') < 200 * MB },
+  ];
+  lines.push('', `min(md5, sha512, disk write) = ${hashOrDisk.toFixed(1)} MiB/s`);
+  for (const p of ['upload', 'download'] as const) {
+    lines.push(`server RSS during ${p}: max polled VmRSS ${(rss[p].maxVmRss / MB).toFixed(1)} MB, VmHWM ${(rss[p].vmHwm / MB).toFixed(1)} MB${rss[p].hwmReset ? '' : ' (VmHWM not reset: since process start)'}`);
+  }
+  lines.push('', `${pad('target', 42)} ${pad('value', 10, true)} ${pad('target', 10, true)}  result`);
+  for (const t of targets) lines.push(`${pad(t.name, 42)} ${pad(t.shown, 10, true)} ${pad(t.target, 10, true)}  ${t.pass ? 'PASS' : 'MISS'}`);
+  process.stdout.write(`${lines.join('\n')}\n`);
+
+  const result = {
+    date: new Date().toISOString(),
+    node: process.version,
+    cpus: os.cpus().length,
+    sizeMiB: o.sizeMiB,
+    runs,
+    throughputMiBps: Object.fromEntries(Object.values(series).map((s) => [s.key, {
+      label: s.label, runs: s.ms.map((ms) => Number(mibps(size, ms).toFixed(1))), best: Number(best(s.key).toFixed(1)),
+    }])),
+    rssMB: Object.fromEntries((['upload', 'download'] as const).map((p) => [p, {
+      maxVmRSS: Number((rss[p].maxVmRss / MB).toFixed(1)), vmHWM: Number((rss[p].vmHwm / MB).toFixed(1)), vmHWMResetAtStart: rss[p].hwmReset,
+    }])),
+    targets: targets.map(({ name, value, target, pass }) => ({ name, value: Number(value.toFixed(3)), target, pass })),
+  };
+  await fsp.mkdir(path.dirname(o.out), { recursive: true });
+  await fsp.writeFile(o.out, `${JSON.stringify(result, null, 2)}\n`);
+  process.stdout.write(`\nresults written to ${o.out}\n`);
+}
+
+if (process.argv[2] === PEER_FLAG) {
+  await loopbackPeer(process.argv[3]!);
+} else {
+  try {
+    await main();
+  } catch (err) {
+    process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`);
+    process.exitCode = 1;
+  }
+}

@@ -1,0 +1,51 @@
+import type { DatabaseHandle } from './connect.js';
+
+export interface MemberRecord {
+  image_id: string;
+  member: string;
+  status: string;
+  created_at: number;
+  updated_at: number;
+}
+
+const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
+const toMember = (r: MemberRecord): MemberRecord => ({ ...r, created_at: num(r.created_at), updated_at: num(r.updated_at) });
+
+/** Image memberships: which projects an image is shared with, and their answer. */
+export class MemberRepository {
+  constructor(private readonly db: DatabaseHandle) {}
+
+  async list(imageId: string): Promise<MemberRecord[]> {
+    const rows = await this.db.selectFrom('image_members').selectAll().where('image_id', '=', imageId).orderBy('created_at').orderBy('member').execute();
+    return rows.map(toMember);
+  }
+
+  async get(imageId: string, member: string): Promise<MemberRecord | undefined> {
+    const row = await this.db.selectFrom('image_members').selectAll().where('image_id', '=', imageId).where('member', '=', member).executeTakeFirst();
+    return row ? toMember(row) : undefined;
+  }
+
+  /**
+   * Adds a member unless it is there already or the image has `quota` members (negative =
+   * unlimited); the count and the insert run in one transaction.
+   */
+  async add(rec: MemberRecord, quota: number): Promise<'added' | 'duplicate' | 'over-quota'> {
+    return this.db.transaction().execute(async (trx) => {
+      const existing = await trx.selectFrom('image_members').select('member').where('image_id', '=', rec.image_id).execute();
+      if (existing.some((r) => r.member === rec.member)) return 'duplicate';
+      if (quota >= 0 && existing.length >= quota) return 'over-quota';
+      await trx.insertInto('image_members').values(rec).execute();
+      return 'added';
+    });
+  }
+
+  async setStatus(imageId: string, member: string, status: string, now: number): Promise<boolean> {
+    const res = await this.db.updateTable('image_members').set({ status, updated_at: now }).where('image_id', '=', imageId).where('member', '=', member).executeTakeFirst();
+    return Number(res.numUpdatedRows) === 1;
+  }
+
+  async remove(imageId: string, member: string): Promise<boolean> {
+    const res = await this.db.deleteFrom('image_members').where('image_id', '=', imageId).where('member', '=', member).executeTakeFirst();
+    return Number(res.numDeletedRows) === 1;
+  }
+}

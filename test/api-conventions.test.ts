@@ -1,0 +1,384 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { admin, api, createImage, member, rawRequest, startServer, type TestServer } from './support/harness.js';
+
+/** Conventions every Glance v2 response follows: versions, request ids, 405/404, error bodies. */
+
+let server: TestServer;
+before(async () => {
+  server = await startServer();
+});
+after(async () => {
+  await server.close();
+});
+
+const REQ_ID = /^req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** The versions Glance lists without multi-store and without an image cache, newest first. */
+const EXPECTED_VERSIONS: [string, string][] = [
+  ['v2.17', 'CURRENT'],
+  ['v2.15', 'SUPPORTED'],
+  ['v2.9', 'SUPPORTED'],
+  ['v2.7', 'SUPPORTED'],
+  ['v2.6', 'SUPPORTED'],
+  ['v2.5', 'SUPPORTED'],
+  ['v2.4', 'SUPPORTED'],
+  ['v2.3', 'SUPPORTED'],
+  ['v2.2', 'SUPPORTED'],
+  ['v2.1', 'SUPPORTED'],
+  ['v2.0', 'SUPPORTED'],
+];
+
+function assertVersionsDocument(body: any, base: string): void {
+  assert.ok(Array.isArray(body.versions), 'versions is a list');
+  assert.deepEqual(
+    body.versions.map((v: any) => [v.id, v.status]),
+    EXPECTED_VERSIONS,
+  );
+  for (const v of body.versions) {
+    assert.deepEqual(v.links, [{ rel: 'self', href: `${base}/v2/` }]);
+  }
+}
+
+describe('version negotiation', () => {
+  test('GET / answers 300 with the versions document', async () => {
+    const r = await api(server.url, 'GET', '/');
+    assert.equal(r.status, 300);
+    assert.match(r.headers.get('content-type') ?? '', /^application\/json/);
+    assertVersionsDocument(r.body, server.url);
+  });
+
+  test('GET /versions answers 200 with the same document', async () => {
+    const r = await api(server.url, 'GET', '/versions');
+    assert.equal(r.status, 200);
+    assertVersionsDocument(r.body, server.url);
+  });
+
+  test('the versions document advertises public_endpoint when it is set', async () => {
+    const other = await startServer([{ section: 'DEFAULT', name: 'public_endpoint', value: 'https://images.example.org/' }]);
+    try {
+      const r = await api(other.url, 'GET', '/versions');
+      assert.equal(r.status, 200);
+      assert.equal(r.body.versions[0].links[0].href, 'https://images.example.org/v2/');
+    } finally {
+      await other.close();
+    }
+  });
+
+  for (const prefix of ['v2', 'v2.0', 'v2.1', 'v2.9', 'v2.15', 'v2.17']) {
+    test(`/${prefix}/images is the v2 image list`, async () => {
+      const project = `p-${randomUUID()}`;
+      const id = await createImage(server.url, member(project), { name: `via-${prefix}` });
+      const r = await api(server.url, 'GET', `/${prefix}/images`, { headers: member(project) });
+      assert.equal(r.status, 200);
+      assert.equal(r.body.schema, '/v2/schemas/images');
+      assert.deepEqual(r.body.images.map((i: any) => i.id), [id]);
+    });
+  }
+
+  test('/v2.1/images/{id} reads an image like /v2/images/{id}', async () => {
+    const id = await createImage(server.url, {}, { name: 'micro' });
+    const r = await api(server.url, 'GET', `/v2.1/images/${id}`);
+    assert.equal(r.status, 200);
+    assert.equal(r.body.id, id);
+    assert.equal(r.body.name, 'micro');
+    assert.equal(r.body.self, `/v2/images/${id}`);
+  });
+
+  test('POST /v2.17/images creates an image', async () => {
+    const r = await api(server.url, 'POST', '/v2.17/images', { json: { name: 'created-via-2.17' } });
+    assert.equal(r.status, 201);
+    const got = await api(server.url, 'GET', `/v2/images/${r.body.id}`);
+    assert.equal(got.status, 200);
+    assert.equal(got.body.name, 'created-via-2.17');
+  });
+
+  for (const prefix of ['v3', 'v2.8', 'v2.10', 'v2.14', 'v2.16', 'v2.18', 'v1', 'v1.1', 'images']) {
+    test(`unknown version prefix /${prefix}/images answers 300 with the versions document`, async () => {
+      const r = await api(server.url, 'GET', `/${prefix}/images`);
+      assert.equal(r.status, 300);
+      assertVersionsDocument(r.body, server.url);
+    });
+  }
+
+  test('an Accept: application/vnd.openstack.images-v2.1 header routes /images to v2', async () => {
+    const project = `p-${randomUUID()}`;
+    const id = await createImage(server.url, member(project));
+    const r = await api(server.url, 'GET', '/images', { headers: { ...member(project), accept: 'application/vnd.openstack.images-v2.1' } });
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.body.images.map((i: any) => i.id), [id]);
+  });
+
+  test('an Accept header naming an unknown version answers 300', async () => {
+    const r = await api(server.url, 'GET', '/images', { headers: { accept: 'application/vnd.openstack.images-v3' } });
+    assert.equal(r.status, 300);
+    assert.ok(Array.isArray(r.body.versions));
+  });
+});
+
+describe('healthcheck', () => {
+  test('GET /healthcheck answers 200 OK', async () => {
+    const r = await rawRequest(server.url, 'GET', '/healthcheck');
+    assert.equal(r.status, 200);
+    assert.equal(r.text, 'OK');
+  });
+});
+
+describe('x-openstack-request-id', () => {
+  test('is generated as req-<uuid> on a successful response', async () => {
+    const r = await api(server.url, 'GET', '/v2/images');
+    assert.equal(r.status, 200);
+    assert.match(r.headers.get('x-openstack-request-id') ?? '', REQ_ID);
+  });
+
+  test('differs between requests', async () => {
+    const a = await api(server.url, 'GET', '/v2/images');
+    const b = await api(server.url, 'GET', '/v2/images');
+    assert.notEqual(a.headers.get('x-openstack-request-id'), b.headers.get('x-openstack-request-id'));
+  });
+
+  test('is set on error responses too (404, 400, 405, 415)', async () => {
+    const notFound = await api(server.url, 'GET', `/v2/images/${randomUUID()}`);
+    assert.equal(notFound.status, 404);
+    assert.match(notFound.headers.get('x-openstack-request-id') ?? '', REQ_ID);
+
+    const badRequest = await api(server.url, 'GET', '/v2/images?limit=-1');
+    assert.equal(badRequest.status, 400);
+    assert.match(badRequest.headers.get('x-openstack-request-id') ?? '', REQ_ID);
+
+    const notAllowed = await api(server.url, 'PUT', '/v2/images');
+    assert.equal(notAllowed.status, 405);
+    assert.match(notAllowed.headers.get('x-openstack-request-id') ?? '', REQ_ID);
+
+    const id = await createImage(server.url, {});
+    const unsupported = await api(server.url, 'PATCH', `/v2/images/${id}`, { json: [] });
+    assert.equal(unsupported.status, 415);
+    assert.match(unsupported.headers.get('x-openstack-request-id') ?? '', REQ_ID);
+
+    const unknownPath = await api(server.url, 'GET', '/v2/nowhere');
+    assert.equal(unknownPath.status, 404);
+    assert.match(unknownPath.headers.get('x-openstack-request-id') ?? '', REQ_ID);
+  });
+
+  test('a client-provided id without the req- prefix is reused with the prefix added', async () => {
+    const r = await api(server.url, 'GET', '/v2/images', { headers: { 'x-openstack-request-id': 'my-trace-1234' } });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get('x-openstack-request-id'), 'req-my-trace-1234');
+  });
+
+  test('a client-provided id that already starts with req- is reused as is', async () => {
+    const given = `req-${randomUUID()}`;
+    const r = await api(server.url, 'GET', '/v2/images', { headers: { 'x-openstack-request-id': given } });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get('x-openstack-request-id'), given);
+  });
+
+  test('a client-provided id is reused on an error response', async () => {
+    const r = await api(server.url, 'GET', `/v2/images/${randomUUID()}`, { headers: { 'x-openstack-request-id': 'trace-on-error' } });
+    assert.equal(r.status, 404);
+    assert.equal(r.headers.get('x-openstack-request-id'), 'req-trace-on-error');
+  });
+
+  test('an id of exactly 64 characters is accepted', async () => {
+    const given = 'a'.repeat(64);
+    const r = await api(server.url, 'GET', '/v2/images', { headers: { 'x-openstack-request-id': given } });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get('x-openstack-request-id'), `req-${given}`);
+  });
+
+  test('an id longer than 64 characters is 431', async () => {
+    const r = await api(server.url, 'GET', '/v2/images', { headers: { 'x-openstack-request-id': 'a'.repeat(65) } });
+    assert.equal(r.status, 431);
+    assert.equal(r.body.code, '431 Request Header Fields Too Large');
+  });
+
+  test('max_request_id_length is configurable', async () => {
+    const other = await startServer([{ section: 'DEFAULT', name: 'max_request_id_length', value: '10' }]);
+    try {
+      const ok = await api(other.url, 'GET', '/v2/images', { headers: { 'x-openstack-request-id': '0123456789' } });
+      assert.equal(ok.status, 200);
+      const tooLong = await api(other.url, 'GET', '/v2/images', { headers: { 'x-openstack-request-id': '0123456789a' } });
+      assert.equal(tooLong.status, 431);
+    } finally {
+      await other.close();
+    }
+  });
+});
+
+describe('methods and paths', () => {
+  test('PUT /v2/images is 405 with Allow: GET, POST', async () => {
+    const r = await api(server.url, 'PUT', '/v2/images', { json: {} });
+    assert.equal(r.status, 405);
+    assert.equal(r.headers.get('allow'), 'GET, POST');
+    assert.equal(r.body.code, '405 Method Not Allowed');
+  });
+
+  test('DELETE /v2/images is 405 with Allow: GET, POST', async () => {
+    const r = await api(server.url, 'DELETE', '/v2/images');
+    assert.equal(r.status, 405);
+    assert.equal(r.headers.get('allow'), 'GET, POST');
+  });
+
+  test('POST /v2/images/{id} is 405 with Allow: GET, PATCH, DELETE', async () => {
+    const id = await createImage(server.url, {});
+    const r = await api(server.url, 'POST', `/v2/images/${id}`, { json: {} });
+    assert.equal(r.status, 405);
+    assert.equal(r.headers.get('allow'), 'GET, PATCH, DELETE');
+  });
+
+  test('PUT /v2/images/{id} is 405 even for an unknown id', async () => {
+    const r = await api(server.url, 'PUT', `/v2/images/${randomUUID()}`, { json: {} });
+    assert.equal(r.status, 405);
+    assert.equal(r.headers.get('allow'), 'GET, PATCH, DELETE');
+  });
+
+  test('GET /v2/images/{id}/actions/deactivate is 405 with Allow: POST', async () => {
+    const id = await createImage(server.url, {});
+    const r = await api(server.url, 'GET', `/v2/images/${id}/actions/deactivate`);
+    assert.equal(r.status, 405);
+    assert.equal(r.headers.get('allow'), 'POST');
+  });
+
+  test('POST /v2/schemas/image is 405 with Allow: GET', async () => {
+    const r = await api(server.url, 'POST', '/v2/schemas/image', { json: {} });
+    assert.equal(r.status, 405);
+    assert.equal(r.headers.get('allow'), 'GET');
+  });
+
+  test('an unknown path under /v2 is 404', async () => {
+    const r = await api(server.url, 'GET', '/v2/nonexistent');
+    assert.equal(r.status, 404);
+    assert.equal(r.body.code, '404 Not Found');
+  });
+
+  test('an unknown sub-resource of an image is 404', async () => {
+    const id = await createImage(server.url, {});
+    const r = await api(server.url, 'GET', `/v2/images/${id}/nonexistent`);
+    assert.equal(r.status, 404);
+  });
+
+  test('an unknown action is 404', async () => {
+    const id = await createImage(server.url, {});
+    const r = await api(server.url, 'POST', `/v2/images/${id}/actions/explode`);
+    assert.equal(r.status, 404);
+  });
+});
+
+describe('a body where none is expected', () => {
+  test('GET /v2/images/{id} with a body is 400', async () => {
+    const id = await createImage(server.url, {});
+    const r = await rawRequest(server.url, 'GET', `/v2/images/${id}`, {
+      headers: { accept: 'application/json', 'content-type': 'application/json' },
+      body: '{"a":"b"}',
+    });
+    assert.equal(r.status, 400);
+    assert.equal(JSON.parse(r.text).code, '400 Bad Request');
+    assert.match(JSON.parse(r.text).message, /A body is not expected with this request/);
+  });
+
+  test('DELETE /v2/images/{id} with a body is 400 and does not delete', async () => {
+    const id = await createImage(server.url, {});
+    const r = await api(server.url, 'DELETE', `/v2/images/${id}`, { json: { a: 'b' } });
+    assert.equal(r.status, 400);
+    assert.match(r.body.message, /A body is not expected with this request/);
+    const still = await api(server.url, 'GET', `/v2/images/${id}`);
+    assert.equal(still.status, 200);
+  });
+
+  test('POST deactivate with a body is 400', async () => {
+    const id = await createImage(server.url, {});
+    const r = await api(server.url, 'POST', `/v2/images/${id}/actions/deactivate`, { json: {} });
+    assert.equal(r.status, 400);
+  });
+
+  test('GET /v2/schemas/image with a body is 400', async () => {
+    const r = await rawRequest(server.url, 'GET', '/v2/schemas/image', { headers: { accept: 'application/json' }, body: 'x' });
+    assert.equal(r.status, 400);
+  });
+
+  test('GET /v2/images (a list) with a body is not refused', async () => {
+    const r = await rawRequest(server.url, 'GET', '/v2/images', { headers: { accept: 'application/json', 'content-type': 'application/json' }, body: '{}' });
+    assert.equal(r.status, 200);
+    assert.ok(Array.isArray(JSON.parse(r.text).images));
+  });
+
+  test('GET and DELETE without a body (Content-Length: 0) are fine', async () => {
+    const id = await createImage(server.url, {});
+    const got = await rawRequest(server.url, 'GET', `/v2/images/${id}`, { headers: { accept: 'application/json', 'content-length': '0' } });
+    assert.equal(got.status, 200);
+    const deleted = await api(server.url, 'DELETE', `/v2/images/${id}`);
+    assert.equal(deleted.status, 204);
+  });
+});
+
+describe('error body formats', () => {
+  test('Accept: application/json gives {message, code, title}', async () => {
+    const id = randomUUID();
+    const r = await api(server.url, 'GET', `/v2/images/${id}`);
+    assert.equal(r.status, 404);
+    assert.match(r.headers.get('content-type') ?? '', /^application\/json/);
+    assert.deepEqual(Object.keys(r.body).sort(), ['code', 'message', 'title']);
+    assert.equal(r.body.code, '404 Not Found');
+    assert.equal(r.body.title, 'Not Found');
+    assert.equal(typeof r.body.message, 'string');
+    assert.ok(r.body.message.includes(id), 'the message names the image');
+    // WebOb renders the body template into `message`, HTML-ish remnants included.
+    assert.ok(r.body.message.endsWith('<br /><br />\n\n\n'), JSON.stringify(r.body.message));
+  });
+
+  test('JSON error bodies carry the status string of other codes too', async () => {
+    const r = await api(server.url, 'POST', '/v2/images', { json: { status: 'active' } });
+    assert.equal(r.status, 403);
+    assert.equal(r.body.code, '403 Forbidden');
+    assert.equal(r.body.title, 'Forbidden');
+    const bad = await api(server.url, 'POST', '/v2/images', { body: '{not json', contentType: 'application/json' });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.code, '400 Bad Request');
+    assert.equal(bad.body.title, 'Bad Request');
+  });
+
+  test('without Accept the error is text/plain starting with the status line', async () => {
+    const r = await rawRequest(server.url, 'GET', `/v2/images/${randomUUID()}`);
+    assert.equal(r.status, 404);
+    assert.equal(r.headers['content-type'], 'text/plain; charset=UTF-8');
+    assert.ok(r.text.startsWith('404 Not Found\n\n'), JSON.stringify(r.text));
+    assert.ok(r.text.endsWith('\n\n   '), JSON.stringify(r.text));
+  });
+
+  test('Accept: text/plain gives the plain text body', async () => {
+    const r = await rawRequest(server.url, 'GET', '/v2/nowhere', { headers: { accept: 'text/plain' } });
+    assert.equal(r.status, 404);
+    assert.match(r.headers['content-type'] ?? '', /^text\/plain/);
+    assert.equal(r.text, '404 Not Found\n\nThe resource could not be found.\n\n   ');
+  });
+
+  test('Accept: */* or text/html gives an HTML page', async () => {
+    for (const accept of ['*/*', 'text/html']) {
+      const r = await rawRequest(server.url, 'GET', `/v2/images/${randomUUID()}`, { headers: { accept } });
+      assert.equal(r.status, 404);
+      assert.equal(r.headers['content-type'], 'text/html; charset=UTF-8');
+      assert.ok(r.text.includes('<title>404 Not Found</title>'), r.text);
+      assert.ok(r.text.includes('<h1>404 Not Found</h1>'), r.text);
+    }
+  });
+
+  test('a 403 without Accept is plain text too', async () => {
+    const r = await rawRequest(server.url, 'POST', '/v2/images', { headers: { 'content-type': 'application/json' }, body: '{"checksum":"x"}' });
+    assert.equal(r.status, 403);
+    assert.ok(r.text.startsWith('403 Forbidden\n\n'), JSON.stringify(r.text));
+  });
+
+  test('a 405 without Accept is plain text and still carries Allow', async () => {
+    const r = await rawRequest(server.url, 'PUT', '/v2/images');
+    assert.equal(r.status, 405);
+    assert.equal(r.headers.allow, 'GET, POST');
+    assert.ok(r.text.startsWith('405 Method Not Allowed\n\n'), JSON.stringify(r.text));
+  });
+
+  test('harness personas: an admin reads another project\'s private image, a member of another project gets 404', async () => {
+    const id = await createImage(server.url, admin(), { visibility: 'private' });
+    assert.equal((await api(server.url, 'GET', `/v2/images/${id}`, { headers: admin() })).status, 200);
+    assert.equal((await api(server.url, 'GET', `/v2/images/${id}`, { headers: member('someone-else') })).status, 404);
+  });
+});

@@ -1,0 +1,250 @@
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { api, startServer, tempDir, type TestServer } from './support/harness.js';
+
+/**
+ * End to end with the real Debian `glance` CLI (python3-glanceclient) against Ocellus. If a
+ * command fails, the server is wrong, not the client.
+ */
+
+function onPath(cmd: string): boolean {
+  return (process.env.PATH ?? '').split(path.delimiter).some((dir) => {
+    try {
+      fs.accessSync(path.join(dir, cmd), fs.constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+const missing = ['glance', 'qemu-img'].filter((c) => !onPath(c));
+const HOW = 'apt-get install -y python3-glanceclient qemu-utils';
+const skipReason = missing.length > 0 ? `${missing.join(' and ')} not on PATH; \`${HOW}\` enables this test` : undefined;
+
+if (skipReason && process.env.CI) {
+  test('the glance CLI end-to-end test can run', () => {
+    assert.fail(`CI is set but ${missing.join(' and ')} is not on PATH: run \`${HOW}\` (scripts/install-test-deps.sh does it)`);
+  });
+}
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
+const sha512 = (b: Buffer) => createHash('sha512').update(b).digest('hex');
+
+/** `| key | value |` tables of *-show/-create/-update; wrapped values (long hashes) are joined back. */
+function parseShow(out: string): Record<string, string> {
+  const props: Record<string, string> = {};
+  let last: string | undefined;
+  for (const line of out.split('\n')) {
+    if (!line.startsWith('|')) continue;
+    const cells = line.split('|').slice(1, -1).map((c) => c.trim());
+    if (cells.length !== 2) continue;
+    const [key, value] = cells as [string, string];
+    if (key === 'Property' && value === 'Value') continue;
+    if (key === '' && last !== undefined) props[last] += value;
+    else {
+      props[key] = value;
+      last = key;
+    }
+  }
+  return props;
+}
+
+/** The `| ID | Name |` table of image-list. */
+function parseList(out: string): { id: string; name: string }[] {
+  const rows: { id: string; name: string }[] = [];
+  for (const line of out.split('\n')) {
+    if (!line.startsWith('|')) continue;
+    const [id = '', name = ''] = line.split('|').slice(1, -1).map((c) => c.trim());
+    if (id === 'ID') continue;
+    rows.push({ id, name });
+  }
+  return rows;
+}
+
+describe('the glance CLI against Ocellus', { skip: skipReason }, () => {
+  let server: TestServer;
+  let work: string;
+  let env: NodeJS.ProcessEnv;
+  let rawFile: string;
+  let raw: Buffer;
+  let qcowFile: string;
+  let qcow: Buffer;
+  let rawId: string;
+  let qcowId: string;
+
+  /** Runs `glance --os-image-api-version 2 --os-image-url <url> --os-auth-token anything ARGS`. */
+  function glance(args: string[], opts: { closedStdin?: boolean } = {}): Promise<Run> {
+    const full = ['--os-image-api-version', '2', '--os-image-url', server.url, '--os-auth-token', 'anything', ...args];
+    // A non-tty stdin is image data to glanceclient's image-create; /dev/null ('ignore') is zero bytes
+    // of data, a closed stdin is none.
+    const [cmd, argv] = opts.closedStdin ? ['sh', ['-c', 'exec "$@" <&-', 'sh', 'glance', ...full]] : ['glance', full];
+    return new Promise((resolve, reject) => {
+      const child = spawn(cmd as string, argv as string[], { env, cwd: work, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+      child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      child.on('error', reject);
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        resolve({ code, stdout, stderr });
+      });
+    });
+  }
+
+  async function ok(args: string[], opts?: { closedStdin?: boolean }): Promise<string> {
+    const r = await glance(args, opts);
+    assert.equal(r.code, 0, `glance ${args.join(' ')} failed (${r.code}): ${r.stderr}${r.stdout}`);
+    return r.stdout;
+  }
+
+  before(async () => {
+    server = await startServer();
+    work = tempDir('ocellus-glance-cli-');
+    const home = path.join(work, 'home');
+    fs.mkdirSync(home);
+    env = { PATH: process.env.PATH, HOME: home, LANG: 'C.UTF-8', NO_PROXY: '127.0.0.1,localhost', no_proxy: '127.0.0.1,localhost' };
+    raw = randomBytes(3 * 1024 * 1024 + 123);
+    rawFile = path.join(work, 'disk.raw');
+    fs.writeFileSync(rawFile, raw);
+    qcowFile = path.join(work, 'x.qcow2');
+    const q = spawnSync('qemu-img', ['create', '-f', 'qcow2', qcowFile, '64M'], { encoding: 'utf8' });
+    assert.equal(q.status, 0, q.stderr);
+    qcow = fs.readFileSync(qcowFile);
+  });
+  after(async () => {
+    await server?.close();
+    if (work) fs.rmSync(work, { recursive: true, force: true });
+  });
+
+  test('image-create --file of a raw image uploads it: active with size and hashes', async () => {
+    const shown = parseShow(await ok(['image-create', '--name', 'cli-raw', '--disk-format', 'raw', '--container-format', 'bare', '--file', rawFile]));
+    rawId = shown.id!;
+    assert.match(rawId, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    assert.equal(shown.name, 'cli-raw');
+    assert.equal(shown.status, 'active');
+    assert.equal(shown.size, String(raw.length));
+    assert.equal(shown.checksum, md5(raw));
+    assert.equal(shown.os_hash_algo, 'sha512');
+    assert.equal(shown.os_hash_value, sha512(raw));
+    assert.equal(shown.disk_format, 'raw');
+    assert.equal(shown.container_format, 'bare');
+    assert.equal(shown.visibility, 'shared');
+    // The server agrees.
+    const r = await api(server.url, 'GET', `/v2/images/${rawId}`);
+    assert.equal(r.body.status, 'active');
+    assert.equal(r.body.size, raw.length);
+    assert.equal(r.body.checksum, md5(raw));
+  });
+
+  test('image-create --file of a qcow2 made by qemu-img', async () => {
+    const shown = parseShow(await ok(['image-create', '--name', 'cli-qcow2', '--disk-format', 'qcow2', '--container-format', 'bare', '--file', qcowFile]));
+    qcowId = shown.id!;
+    assert.equal(shown.status, 'active');
+    assert.equal(shown.disk_format, 'qcow2');
+    assert.equal(shown.container_format, 'bare');
+    assert.equal(shown.size, String(qcow.length));
+    assert.equal(shown.checksum, md5(qcow));
+    assert.equal(shown.os_hash_value, sha512(qcow));
+  });
+
+  test('image-list shows both', async () => {
+    const rows = parseList(await ok(['image-list']));
+    assert.deepEqual(
+      rows.filter((r) => r.id === rawId || r.id === qcowId).sort((a, b) => a.name.localeCompare(b.name)),
+      [{ id: qcowId, name: 'cli-qcow2' }, { id: rawId, name: 'cli-raw' }].sort((a, b) => a.name.localeCompare(b.name)),
+    );
+  });
+
+  test('image-show', async () => {
+    const shown = parseShow(await ok(['image-show', qcowId]));
+    assert.equal(shown.id, qcowId);
+    assert.equal(shown.name, 'cli-qcow2');
+    assert.equal(shown.status, 'active');
+    assert.equal(shown.size, String(qcow.length));
+    assert.equal(shown.min_ram, '0');
+  });
+
+  test('image-update --name --property --min-ram', async () => {
+    const shown = parseShow(await ok(['image-update', '--name', 'cli-raw-renamed', '--property', 'k=v', '--property', 'os_distro=debian', '--min-ram', '512', rawId]));
+    assert.equal(shown.name, 'cli-raw-renamed');
+    assert.equal(shown.k, 'v');
+    assert.equal(shown.os_distro, 'debian');
+    assert.equal(shown.min_ram, '512');
+    assert.equal(shown.status, 'active');
+    const again = parseShow(await ok(['image-show', rawId]));
+    assert.equal(again.name, 'cli-raw-renamed');
+    assert.equal(again.k, 'v');
+    assert.equal(again.min_ram, '512');
+    const r = await api(server.url, 'GET', `/v2/images/${rawId}`);
+    assert.equal(r.body.name, 'cli-raw-renamed');
+    assert.equal(r.body.k, 'v');
+    assert.equal(r.body.min_ram, 512);
+  });
+
+  test('image-download --file gives back the same bytes', async () => {
+    for (const [id, original] of [[rawId, raw], [qcowId, qcow]] as const) {
+      const out = path.join(work, `${id}.download`);
+      await ok(['image-download', '--file', out, id]);
+      const got = fs.readFileSync(out);
+      assert.equal(got.length, original.length);
+      assert.equal(sha256(got), sha256(original));
+    }
+  });
+
+  test('image-deactivate and image-reactivate', async () => {
+    await ok(['image-deactivate', qcowId]);
+    assert.equal(parseShow(await ok(['image-show', qcowId])).status, 'deactivated');
+    // The CLI's caller is an admin (no identity headers): it may still download.
+    const out = path.join(work, 'deactivated.download');
+    await ok(['image-download', '--file', out, qcowId]);
+    assert.equal(sha256(fs.readFileSync(out)), sha256(qcow));
+    await ok(['image-reactivate', qcowId]);
+    assert.equal(parseShow(await ok(['image-show', qcowId])).status, 'active');
+  });
+
+  test('image-create without --file: /dev/null as stdin is an empty image, a closed stdin none', async () => {
+    const empty = parseShow(await ok(['image-create', '--name', 'cli-devnull', '--disk-format', 'raw', '--container-format', 'bare']));
+    assert.equal(empty.status, 'active');
+    assert.equal(empty.size, '0');
+    assert.equal(empty.checksum, md5(Buffer.alloc(0)));
+
+    const none = parseShow(await ok(['image-create', '--name', 'cli-nodata', '--disk-format', 'raw', '--container-format', 'bare'], { closedStdin: true }));
+    assert.equal(none.status, 'queued');
+    assert.equal(none.size, 'None');
+    const dl = await glance(['image-download', '--file', path.join(work, 'nodata.download'), none.id!]);
+    assert.equal(dl.code, 1);
+    assert.match(dl.stderr, new RegExp(`Image ${none.id} has no data`));
+    const deact = await glance(['image-deactivate', none.id!]);
+    assert.equal(deact.code, 1);
+    assert.match(deact.stderr, /403 Forbidden/);
+  });
+
+  test('image-delete: then image-show fails and image-list lacks it', async () => {
+    await ok(['image-delete', rawId]);
+    const shown = await glance(['image-show', rawId]);
+    assert.equal(shown.code, 1);
+    assert.match(shown.stderr, new RegExp(`No image with an ID of '${rawId}' exists`));
+    const ids = parseList(await ok(['image-list'])).map((r) => r.id);
+    assert.equal(ids.includes(rawId), false);
+    assert.equal(ids.includes(qcowId), true);
+    assert.equal((await api(server.url, 'GET', `/v2/images/${rawId}`)).status, 404);
+    assert.equal(fs.existsSync(path.join(server.dataDir, 'images', rawId)), false, 'the data is gone too');
+    const again = await glance(['image-delete', rawId]);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /404 Not Found/);
+  });
+});

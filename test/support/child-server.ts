@@ -1,0 +1,85 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+
+/** bin/ocellus.js, from dist/test/support/. */
+export const OCELLUS_BIN = fileURLToPath(new URL('../../../bin/ocellus.js', import.meta.url));
+
+/** A port nobody listens on right now (the kernel's pick, released again). */
+export async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  const { port } = srv.address() as net.AddressInfo;
+  srv.close();
+  await once(srv, 'close');
+  return port;
+}
+
+export interface ChildServer {
+  url: string;
+  port: number;
+  child: ChildProcess;
+  /** What the process wrote to stderr so far. */
+  stderr(): string;
+  /** SIGKILL, and wait until it is gone. */
+  kill(): Promise<void>;
+  /** SIGTERM (a clean stop), and wait until it is gone; SIGKILL after 5 s. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs `node bin/ocellus.js serve --data-dir DIR --port P --log-level warn` and waits until
+ * GET /healthcheck answers 200.
+ */
+export async function spawnServer(dataDir: string, extraArgs: string[] = [], timeoutMs = 15_000): Promise<ChildServer> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [OCELLUS_BIN, 'serve', '--data-dir', dataDir, '--port', String(port), '--log-level', 'warn', ...extraArgs], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let errText = '';
+  child.stderr!.setEncoding('utf8').on('data', (s: string) => {
+    errText += s;
+  });
+  const exited = new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve();
+    else child.once('exit', () => resolve());
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`ocellus exited (${child.exitCode ?? child.signalCode}) before answering: ${errText}`);
+    }
+    try {
+      const res = await fetch(`${url}/healthcheck`);
+      await res.arrayBuffer();
+      if (res.status === 200) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`ocellus did not answer /healthcheck within ${timeoutMs} ms: ${errText}`);
+    }
+    await sleep(50);
+  }
+  return {
+    url,
+    port,
+    child,
+    stderr: () => errText,
+    async kill() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+}
