@@ -125,16 +125,18 @@ async function timed(fn: () => Promise<void> | void): Promise<number> {
 async function diskWrite(file: string, blocks: Buffer[], size: number): Promise<number> {
   await fsp.rm(file, { force: true });
   const ms = await timed(async () => {
-    const handle = await fsp.open(file, 'wx');
+    // `flush`: the stream fsyncs the file before it closes.
+    const ws = fs.createWriteStream(file, { flags: 'wx', flush: true });
+    const closed = once(ws, 'close');
     try {
-      const ws = handle.createWriteStream({ autoClose: false });
       await writeData(ws, blocks, size);
-      ws.end();
-      await once(ws, 'finish');
-      await handle.sync();
-    } finally {
-      await handle.close();
+    } catch (err) {
+      closed.catch(() => undefined);
+      ws.destroy();
+      throw err;
     }
+    ws.end();
+    await closed;
   });
   await fsp.rm(file, { force: true });
   return ms;

@@ -2,10 +2,10 @@ import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
 import { buildServer } from './api/server.js';
 import { databaseUrl, fileStoreDir, type Config } from './config/options.js';
-import { openDatabase, type DatabaseHandle } from './db/connect.js';
+import { openDatabase, parseConnectionUrl, redactUrl, type DatabaseHandle } from './db/connect.js';
 import { ImageRepository } from './db/image-repository.js';
 import { MemberRepository } from './db/member-repository.js';
-import { migrateToLatest } from './db/migrate.js';
+import { assertSchemaCurrent, migrateToLatest, schemaStatus } from './db/migrate.js';
 import { ImageData } from './domain/image-data.js';
 import { buildImageSchema, buildImagesSchema } from './domain/image-schema.js';
 import { ImageService } from './domain/image-service.js';
@@ -28,8 +28,7 @@ export interface Service {
  */
 export async function createService(config: Config): Promise<Service> {
   const logLevel = config.DEFAULT.log_level;
-  const db = openDatabase(databaseUrl(config));
-  await migrateToLatest(db);
+  const db = await openConfiguredDatabase(config);
 
   const store = new FilesystemStore(fileStoreDir(config));
   await store.init();
@@ -99,4 +98,24 @@ export async function createService(config: Config): Promise<Service> {
       await db.destroy();
     },
   };
+}
+
+/**
+ * Opens `[database] connection` and makes sure its schema is the one this code knows: pending
+ * migrations are applied automatically for the embedded SQLite database (or with
+ * `auto_sync = true`); otherwise the operator runs `ocellus manage db sync`, and the server
+ * refuses to start until then. Credentials never appear in errors.
+ */
+export async function openConfiguredDatabase(config: Config): Promise<DatabaseHandle> {
+  const url = databaseUrl(config);
+  const db = openDatabase(url, { maxPoolSize: config.database.max_pool_size, poolTimeout: config.database.pool_timeout });
+  try {
+    const autoSync = config.database.auto_sync === '' ? parseConnectionUrl(url).kind === 'sqlite' : config.database.auto_sync === 'true';
+    if (autoSync) await migrateToLatest(db);
+    assertSchemaCurrent(await schemaStatus(db), 'ocellus manage db sync --config <your config file>');
+    return db;
+  } catch (err) {
+    await db.destroy().catch(() => undefined);
+    throw new Error(`database ${redactUrl(url)}: ${redactUrl((err as Error).message)}`);
+  }
 }

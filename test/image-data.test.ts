@@ -165,7 +165,7 @@ describe('ranges', () => {
     assert.equal(d.status, 400);
   });
 
-  for (const range of ['garbage', 'bytes=abc', 'bytes=5-2', 'items=0-9', 'bytes=-']) {
+  for (const range of ['garbage', 'bytes=abc', 'bytes=5-2', 'items=0-9']) {
     test(`unparsable Range: ${range} → 416`, async () => {
       const d = await download(server.url, id, { range });
       assert.equal(d.status, 416);

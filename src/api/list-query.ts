@@ -54,8 +54,9 @@ function parseTime(value: string, key: string): number {
   return Math.floor(ms / 1000) * 1000;
 }
 
-function parseBool(value: string, key: string): boolean {
-  const v = value.toLowerCase();
+/** Glance lower-cases os_hidden but compares protected as given (`protected=True` is 400). */
+function parseBool(value: string, key: string, caseSensitive = false): boolean {
+  const v = caseSensitive ? value : value.toLowerCase();
   if (v === 'true') return true;
   if (v === 'false') return false;
   throw new BadRequest(`Invalid value '${value}' for ${key}: expected true or false`);
@@ -129,7 +130,7 @@ export function parseListQuery(pairs: [string, string][], limits: { apiLimitMax:
     } else if (key === 'os_hidden') {
       filters.osHidden = parseBool(value, key);
     } else if (key === 'protected') {
-      filters.protected = parseBool(value, key);
+      filters.protected = parseBool(value, key, true);
     } else if (key === 'created_at' || key === 'updated_at') {
       const [op, rest] = splitOperator(value);
       if (op === 'in') throw new BadRequest(`Unable to filter ${key} using the operator 'in'.`);

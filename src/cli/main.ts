@@ -2,11 +2,14 @@ import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type LoadOptions } from '../config/options.js';
 import { createService } from '../service.js';
+import { manage } from './manage.js';
 
 const USAGE = `Usage: ocellus serve [--host ADDR] [--port N] [--data-dir DIR] [--config FILE] [--log-level LEVEL]
+       ocellus manage [--config FILE] [--data-dir DIR] db sync|version|check|purge
 
 Commands:
   serve    Run the Image API v2 server (SQLite + filesystem store under the data dir by default).
+  manage   Database administration (see 'ocellus manage --help').
 
 Options:
   --host ADDR        Address to listen on ([DEFAULT] bind_host, default 127.0.0.1)
@@ -74,6 +77,11 @@ export async function main(argv: string[]): Promise<void> {
       case 'serve':
         await serve(rest);
         return;
+      case 'manage': {
+        const code = await manage(rest);
+        if (code !== 0) process.exit(code);
+        return;
+      }
       case undefined:
       case '-h':
       case '--help':
@@ -84,7 +92,8 @@ export async function main(argv: string[]): Promise<void> {
         throw new ConfigError(`unknown command '${command}'\n\n${USAGE}`);
     }
   } catch (err) {
-    const message = err instanceof ConfigError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ? (err as Error).message : (err as Error).stack ?? String(err);
+    // Start-up problems are the operator's to fix: the message says what; a stack only on request.
+    const message = process.env.OCELLUS_DEBUG ? ((err as Error).stack ?? String(err)) : err instanceof Error ? err.message : String(err);
     process.stderr.write(`ocellus: ${message}\n`);
     process.exit(2);
   }

@@ -42,6 +42,9 @@ export const OPTIONS = {
   },
   database: {
     connection: { kind: 'string', default: null, help: 'Database URL; default sqlite:///<data dir>/ocellus.db.' },
+    max_pool_size: { kind: 'int', default: 5, min: 1, max: 1000, help: 'Database connections per process (PostgreSQL, MariaDB).' },
+    pool_timeout: { kind: 'int', default: 30, min: 1, help: 'Seconds to wait for a database connection.' },
+    auto_sync: { kind: 'string', default: '', choices: ['', 'true', 'false'], help: 'Apply pending migrations at start-up: empty = only for SQLite; with false (or a server database) the server refuses to start on an old schema.' },
   },
   glance_store: {
     stores: { kind: 'list', default: ['file'], help: 'Enabled store types (only file for now).' },

@@ -1,34 +1,111 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { Kysely, SqliteDialect } from 'kysely';
+import { Kysely, MysqlAdapter, MysqlDialect, PostgresAdapter, PostgresDialect, SqliteDialect, type Dialect } from 'kysely';
 import SQLite from 'better-sqlite3';
+import pg from 'pg';
+import { createPool } from 'mysql2';
 import type { Database } from './tables.js';
 
 export type DatabaseHandle = Kysely<Database>;
+export type DatabaseKind = 'sqlite' | 'postgresql' | 'mysql';
 
-/** Parses `[database] connection` (SQLAlchemy-style URLs, as in glance-api.conf). */
-export function parseConnectionUrl(url: string): { kind: 'sqlite'; file: string } {
+export type DatabaseTarget =
+  | { kind: 'sqlite'; file: string }
+  | { kind: 'postgresql'; url: string }
+  | { kind: 'mysql'; url: string };
+
+export interface PoolOptions {
+  /** Connections kept per process (oslo.db's max_pool_size). */
+  maxPoolSize: number;
+  /** Seconds to wait for a free connection, and for a new one to open. */
+  poolTimeout: number;
+}
+
+/** The URL with its password replaced, for logs and errors. */
+export function redactUrl(url: string): string {
+  return url.replace(/(\/\/[^:/@]*:)[^@]*@/, '$1***@');
+}
+
+/**
+ * Parses `[database] connection`: the SQLAlchemy URLs operators already have —
+ * `sqlite:///relative/path`, `sqlite:////absolute/path`, `postgresql://user:pass@host/db` (also
+ * `postgresql+psycopg2://`, `postgres://`), `mysql://` and `mysql+pymysql://` (MariaDB/MySQL).
+ */
+export function parseConnectionUrl(url: string): DatabaseTarget {
   const m = /^sqlite(?:\+pysqlite)?:\/\/\/(.*)$/.exec(url);
   if (m) {
     const file = m[1] ?? '';
     if (file === '' || file === ':memory:') return { kind: 'sqlite', file: ':memory:' };
-    // sqlite:///relative/path and sqlite:////absolute/path, as SQLAlchemy reads them.
-    return { kind: 'sqlite', file: path.resolve(file) };
+    return { kind: 'sqlite', file: path.resolve(file.split('?')[0]!) };
   }
-  const scheme = url.split(':')[0] ?? '';
+  const scheme = /^([a-z0-9]+)(\+[a-z0-9_]+)?:\/\//i.exec(url);
+  const base = scheme?.[1]?.toLowerCase();
+  const rest = url.slice(scheme?.[0].length ?? 0);
+  if (base === 'postgresql' || base === 'postgres') return { kind: 'postgresql', url: `postgresql://${rest}` };
+  if (base === 'mysql' || base === 'mariadb') {
+    // SQLAlchemy's ?charset=utf8 is the driver's default anyway; other driver options are not mysql2's.
+    const [hostPart = ''] = rest.split('?');
+    return { kind: 'mysql', url: `mysql://${hostPart}` };
+  }
   throw new Error(
-    `[database] connection: unsupported database URL scheme '${scheme}' (supported: sqlite:///PATH)`,
+    `[database] connection: unsupported database URL '${redactUrl(url)}' (supported: sqlite:///PATH, postgresql://USER:PASS@HOST/DB, mysql+pymysql://USER:PASS@HOST/DB)`,
   );
 }
 
-export function openDatabase(connection: string): DatabaseHandle {
-  const target = parseConnectionUrl(connection);
-  if (target.file !== ':memory:') fs.mkdirSync(path.dirname(target.file), { recursive: true });
-  const sqlite = new SQLite(target.file);
-  sqlite.pragma('journal_mode = WAL');
-  // FULL: a status change the API acknowledged survives power loss.
-  sqlite.pragma('synchronous = FULL');
-  sqlite.pragma('foreign_keys = ON');
-  sqlite.pragma('busy_timeout = 10000');
-  return new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+function dialectFor(target: DatabaseTarget, pool: PoolOptions): Dialect {
+  switch (target.kind) {
+    case 'sqlite': {
+      if (target.file !== ':memory:') fs.mkdirSync(path.dirname(target.file), { recursive: true });
+      const sqlite = new SQLite(target.file);
+      sqlite.pragma('journal_mode = WAL');
+      // FULL: a status change the API acknowledged survives power loss.
+      sqlite.pragma('synchronous = FULL');
+      sqlite.pragma('foreign_keys = ON');
+      sqlite.pragma('busy_timeout = 10000');
+      return new SqliteDialect({ database: sqlite });
+    }
+    case 'postgresql':
+      return new PostgresDialect({
+        pool: new pg.Pool({
+          connectionString: target.url,
+          max: pool.maxPoolSize,
+          connectionTimeoutMillis: pool.poolTimeout * 1000,
+          // int8 and numeric (sizes, sums) as JS numbers: safe up to 8 PiB.
+          types: { getTypeParser: (oid: number, format?: string) => (oid === 20 || oid === 1700 ? Number : pg.types.getTypeParser(oid, format as 'text')) } as pg.CustomTypesConfig,
+        }),
+      });
+    case 'mysql':
+      return new MysqlDialect({
+        pool: createPool({
+          uri: target.url,
+          connectionLimit: pool.maxPoolSize,
+          connectTimeout: pool.poolTimeout * 1000,
+          // Numbers, not strings, for BIGINT and SUM(); and affected rows count matched rows, so a
+          // compare-and-set that writes identical values still reports success.
+          supportBigNumbers: false,
+          decimalNumbers: true,
+          flags: ['FOUND_ROWS'],
+          charset: 'utf8mb4',
+          timezone: 'Z',
+        }),
+      });
+  }
+}
+
+export function openDatabase(connection: string, pool: PoolOptions = { maxPoolSize: 5, poolTimeout: 30 }): DatabaseHandle {
+  return new Kysely<Database>({ dialect: dialectFor(parseConnectionUrl(connection), pool) });
+}
+
+/** Which SQL dialect a handle speaks (migrations differ in a few details, e.g. collations). */
+export function databaseKind(db: Kysely<unknown>): DatabaseKind {
+  const adapter = db.getExecutor().adapter;
+  if (adapter instanceof PostgresAdapter) return 'postgresql';
+  if (adapter instanceof MysqlAdapter) return 'mysql';
+  return 'sqlite';
+}
+
+/** True if the error is a duplicate-key violation on any of the three databases. */
+export function isUniqueViolation(err: unknown): boolean {
+  const e = err as { code?: string; errno?: number };
+  return e.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || e.code === 'SQLITE_CONSTRAINT_UNIQUE' || e.code === '23505' || e.code === 'ER_DUP_ENTRY' || e.errno === 1062;
 }

@@ -170,6 +170,29 @@ export class ImageRepository {
     return num(row?.used ?? 0);
   }
 
+  /**
+   * Hard-deletes images soft-deleted before `cutoff` (epoch ms), with their properties, tags,
+   * locations and members, `batch` images per transaction. Live images are never touched.
+   * Returns how many images were purged.
+   */
+  async purgeDeleted(cutoff: number, batch: number): Promise<number> {
+    let purged = 0;
+    for (;;) {
+      const n = await this.db.transaction().execute(async (trx) => {
+        const rows = await trx.selectFrom('images').select('id').where('deleted', '=', 1).where('deleted_at', '<', cutoff).orderBy('deleted_at').limit(batch).execute();
+        const ids = rows.map((r) => r.id);
+        if (ids.length === 0) return 0;
+        for (const table of ['image_properties', 'image_tags', 'image_locations', 'image_members'] as const) {
+          await trx.deleteFrom(table).where('image_id', 'in', ids).execute();
+        }
+        await trx.deleteFrom('images').where('id', 'in', ids).where('deleted', '=', 1).execute();
+        return ids.length;
+      });
+      purged += n;
+      if (n < batch) return purged;
+    }
+  }
+
   // ---- uploads -------------------------------------------------------------------------
 
   /** queued → saving, recording which process uploads. False if the image was not queued. */

@@ -1,4 +1,4 @@
-import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import * as m0001 from './migrations/0001-initial.js';
 import * as m0002 from './migrations/0002-members.js';
 
@@ -32,4 +32,48 @@ export async function migrateToLatest<T>(db: Kysely<T>): Promise<string[]> {
     throw new Error(`database migration ${failed?.migrationName ?? ''} failed: ${cause}`);
   }
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}
+
+export interface SchemaStatus {
+  /** The newest migration applied to the database, or null for an empty database. */
+  current: string | null;
+  /** The newest migration this Ocellus knows. */
+  latest: string;
+  /** Known migrations not yet applied. */
+  pending: string[];
+  /** Migrations recorded in the database that this Ocellus does not know (a newer version ran). */
+  unknown: string[];
+}
+
+const TABLE = 'ocellus_migrations';
+
+export async function schemaStatus<T>(db: Kysely<T>): Promise<SchemaStatus> {
+  const known = Object.keys(MIGRATIONS).sort();
+  let applied: string[] = [];
+  try {
+    const rows = await sql<{ name: string }>`select name from ${sql.table(TABLE)} order by name`.execute(db);
+    applied = rows.rows.map((r) => r.name);
+  } catch {
+    // No history table yet: an empty database.
+  }
+  return {
+    current: applied[applied.length - 1] ?? null,
+    latest: known[known.length - 1]!,
+    pending: known.filter((m) => !applied.includes(m)),
+    unknown: applied.filter((m) => !known.includes(m)),
+  };
+}
+
+/** Throws a message telling the operator what to do unless the schema is exactly the one this code knows. */
+export function assertSchemaCurrent(status: SchemaStatus, syncCommand: string): void {
+  if (status.unknown.length > 0) {
+    throw new Error(
+      `the database schema (${status.current}) is newer than this Ocellus knows (${status.latest}): migrations ${status.unknown.join(', ')} come from a newer version; run that version, or restore a matching database`,
+    );
+  }
+  if (status.pending.length > 0) {
+    throw new Error(
+      `the database schema is ${status.current ?? 'empty'} but this Ocellus needs ${status.latest}: run \`${syncCommand}\` to apply ${status.pending.join(', ')}`,
+    );
+  }
 }

@@ -147,7 +147,9 @@ export class ImageService {
     const dir = sort[0]?.dir ?? 'desc';
     for (const key of ['created_at', 'id'] as const) if (!sort.some((s) => s.key === key)) sort.push({ key, dir });
     const images = await this.deps.repo.list({
-      viewerProject: ctx.isAdmin ? null : ctx.projectId,
+      // Admins too: their own project's community images stay in their default list (Glance's
+      // community filter keeps images owned by the caller's project).
+      viewerProject: ctx.projectId,
       isAdmin: ctx.isAdmin,
       filters: req.filters ?? DEFAULT_FILTERS,
       sort,
@@ -162,6 +164,9 @@ export class ImageService {
     const image = await this.get(ctx, id);
     assertCanModify(ctx, image, 'modify');
     const next: ImageRecord = { ...image, tags: [...image.tags], properties: { ...image.properties } };
+    // As Glance's deserializer does: every operation is checked (pointer, read-only, reserved,
+    // schema) before any is applied.
+    for (const op of ops) this.checkOp(op);
     for (const op of ops) this.applyOp(ctx, next, op);
     this.checkQuotas(next, { properties: countedProperties(image), tags: image.tags.length });
     next.updated_at = this.now();
@@ -171,7 +176,8 @@ export class ImageService {
     return next;
   }
 
-  private applyOp(ctx: RequestContext, image: ImageRecord, op: PatchOp): void {
+  /** The checks that do not depend on the image: pointer, read-only, reserved, schema. */
+  private checkOp(op: PatchOp): void {
     const [root, ...rest] = op.path;
     if (root === undefined || root === '') throw new BadRequest(`Invalid JSON pointer for this resource: '/${op.path.join('/')}'`);
     if (root === 'locations') {
@@ -181,6 +187,12 @@ export class ImageService {
     if (READ_ONLY_ON_PATCH.has(root)) throw new Forbidden(`Attribute '${root}' is read-only.`);
     if (isReserved(root)) throw new Forbidden(`Attribute '${root}' is reserved.`);
     if (root.length > 255) throw new BadRequest(`Property name '${root.slice(0, 40)}…' is longer than 255 characters.`);
+    if (op.op !== 'remove') this.validator.validate({ [root]: op.value });
+  }
+
+  /** Applies one operation (already passed `checkOp`) to the working copy. */
+  private applyOp(ctx: RequestContext, image: ImageRecord, op: PatchOp): void {
+    const root = op.path[0]!;
     const isBase = this.base.has(root);
 
     if (op.op === 'remove') {
@@ -190,9 +202,10 @@ export class ImageService {
       return;
     }
 
-    this.validator.validate({ [root]: op.value });
     const record = image as unknown as Record<string, unknown>;
     const coreColumn = isBase && root in record;
+    // Glance's draft-4 `add` refuses any attribute the image has, and base attributes it always has.
+    if (coreColumn && op.op === 'add' && op.style === 'v2.0') throw new Conflict(`Property ${root} already present.`);
     if (!coreColumn) {
       const exists = root in image.properties;
       if (op.op === 'replace' && !exists) throw new Conflict(`Property ${root} does not exist.`);
@@ -202,14 +215,16 @@ export class ImageService {
     }
     switch (root) {
       case 'owner':
-        if (!ctx.isAdmin && op.value !== image.owner) throw new Forbidden("Owner can't be updated by non admin.");
+        // Glance refuses any `replace` of owner by a non-admin, even with the same value.
+        if (!ctx.isAdmin && (op.op === 'replace' || op.value !== image.owner)) throw new Forbidden("Owner can't be updated by non admin.");
         break;
       case 'visibility':
         this.checkVisibilityChange(ctx, op.value as string);
         break;
       case 'disk_format':
       case 'container_format':
-        if (image.status !== 'queued' && image.status !== 'importing' && op.value !== record[root]) {
+        // Glance's setter refuses any assignment outside queued/importing, even of the same value.
+        if (image.status !== 'queued' && image.status !== 'importing') {
           throw new Forbidden(`Attribute ${root} can be only replaced for a queued image.`);
         }
         break;

@@ -60,7 +60,7 @@ export class MemberService {
     return rec;
   }
 
-  /** Only the member project itself answers the invitation (the owner gets 403). */
+  /** The member project answers the invitation (the owner gets 403; admins may too). */
   async setStatus(ctx: RequestContext, imageId: string, member: string, body: unknown): Promise<MemberRecord> {
     await this.sharedImage(ctx, imageId);
     const status = (body as { status?: unknown } | null)?.status;
@@ -70,7 +70,8 @@ export class MemberService {
     }
     const rec = await this.members.get(imageId, member);
     if (!rec) throw memberNotFound(imageId, member);
-    if (ctx.projectId !== member) throw new Forbidden(`You are not permitted to modify 'status' on this image member.`);
+    // Glance's modify_member rule: admins, or the member project itself.
+    if (!ctx.isAdmin && ctx.projectId !== member) throw new Forbidden(`You are not permitted to modify 'status' on this image member.`);
     const now = this.now();
     if (!(await this.members.setStatus(imageId, member, status, now))) throw memberNotFound(imageId, member);
     return { ...rec, status, updated_at: now };

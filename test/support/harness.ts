@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadConfig, type LoadOptions } from '../../src/config/options.js';
 import { createService, type Service } from '../../src/service.js';
+import { createTestDatabase } from './test-database.js';
 
 export interface TestServer {
   url: string;
@@ -16,12 +17,27 @@ export function tempDir(prefix = 'ocellus-test-'): string {
 }
 
 /**
- * Starts a real Ocellus (SQLite + filesystem store in a fresh temp dir) on a free loopback port.
- * `overrides` set config options as the command line would.
+ * Starts a real Ocellus on a free loopback port: filesystem store in a fresh temp dir, metadata
+ * in SQLite there — or in a throw-away PostgreSQL/MariaDB database when OCELLUS_TEST_DB says so
+ * (see test-database.ts). `overrides` set config options as the command line would.
  */
 export async function startServer(overrides: LoadOptions['overrides'] = [], dataDir = tempDir()): Promise<TestServer> {
-  const config = loadConfig({ dataDir, overrides: [{ section: 'DEFAULT', name: 'log_level', value: 'silent' }, ...overrides], warn: () => undefined });
-  const service = await createService(config);
+  const database = await createTestDatabase();
+  const dbOverrides: NonNullable<LoadOptions['overrides']> = database.url
+    ? [{ section: 'database', name: 'connection', value: database.url }, { section: 'database', name: 'auto_sync', value: 'true' }]
+    : [];
+  const config = loadConfig({
+    dataDir,
+    overrides: [{ section: 'DEFAULT', name: 'log_level', value: 'silent' }, ...dbOverrides, ...overrides],
+    warn: () => undefined,
+  });
+  let service: Service;
+  try {
+    service = await createService(config);
+  } catch (err) {
+    await database.drop();
+    throw err;
+  }
   const address = await service.app.listen({ host: '127.0.0.1', port: 0 });
   return {
     url: address,
@@ -29,6 +45,7 @@ export async function startServer(overrides: LoadOptions['overrides'] = [], data
     service,
     async close() {
       await service.close();
+      await database.drop();
     },
   };
 }

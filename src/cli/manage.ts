@@ -1,0 +1,93 @@
+import { parseArgs } from 'node:util';
+import { ConfigError, databaseUrl, loadConfig } from '../config/options.js';
+import { openDatabase, redactUrl } from '../db/connect.js';
+import { ImageRepository } from '../db/image-repository.js';
+import { migrateToLatest, schemaStatus } from '../db/migrate.js';
+
+export const MANAGE_USAGE = `Usage: ocellus manage [--config FILE] [--data-dir DIR] db <action>
+
+Actions:
+  db sync | db upgrade     apply every pending migration (safe to run from several nodes at once)
+  db version               print the schema version of the database
+  db check                 exit 0 if the schema is current, 3 if migrations are pending
+  db purge --age-in-days N [--max-rows M]
+                           hard-delete images soft-deleted more than N days ago (default 30),
+                           M per transaction (default 100); live images are never touched
+`;
+
+export async function manage(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: {
+      config: { type: 'string' },
+      'data-dir': { type: 'string' },
+      'age-in-days': { type: 'string' },
+      'age_in_days': { type: 'string' },
+      'max-rows': { type: 'string' },
+      'max_rows': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(MANAGE_USAGE);
+    return 0;
+  }
+  // Glance's spellings `db_sync`, `db_version`… are accepted too.
+  const words = positionals.flatMap((p) => (p.startsWith('db_') ? ['db', p.slice(3)] : [p]));
+  if (words[0] !== 'db' || words.length !== 2) throw new ConfigError(`expected 'db <action>'\n\n${MANAGE_USAGE}`);
+  const action = words[1]!;
+  const config = loadConfig({ configFile: values.config, dataDir: values['data-dir'] });
+  const url = databaseUrl(config);
+  const db = openDatabase(url, { maxPoolSize: 1, poolTimeout: config.database.pool_timeout });
+  try {
+    switch (action) {
+      case 'sync':
+      case 'upgrade': {
+        const applied = await migrateToLatest(db);
+        const status = await schemaStatus(db);
+        process.stdout.write(applied.length > 0 ? `applied ${applied.join(', ')}; schema is now ${status.current}\n` : `schema is current (${status.current})\n`);
+        return 0;
+      }
+      case 'version': {
+        const status = await schemaStatus(db);
+        process.stdout.write(`${status.current ?? 'none (empty database)'}\n`);
+        return 0;
+      }
+      case 'check': {
+        const status = await schemaStatus(db);
+        if (status.unknown.length > 0) {
+          process.stdout.write(`schema ${status.current} is newer than this Ocellus (${status.latest})\n`);
+          return 4;
+        }
+        if (status.pending.length > 0) {
+          process.stdout.write(`migrations pending: ${status.pending.join(', ')}; run 'ocellus manage db sync'\n`);
+          return 3;
+        }
+        process.stdout.write(`schema is current (${status.current})\n`);
+        return 0;
+      }
+      case 'purge': {
+        const days = intArg(values['age-in-days'] ?? values['age_in_days'], '--age-in-days', 30, 0);
+        const rows = intArg(values['max-rows'] ?? values['max_rows'], '--max-rows', 100, 1);
+        const purged = await new ImageRepository(db).purgeDeleted(Date.now() - days * 86_400_000, rows);
+        process.stdout.write(`purged ${purged} image(s) deleted more than ${days} day(s) ago\n`);
+        return 0;
+      }
+      default:
+        throw new ConfigError(`unknown action 'db ${action}'\n\n${MANAGE_USAGE}`);
+    }
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    throw new Error(`database ${redactUrl(url)}: ${redactUrl((err as Error).message)}`);
+  } finally {
+    await db.destroy();
+  }
+}
+
+function intArg(raw: string | undefined, name: string, dflt: number, min: number): number {
+  if (raw === undefined) return dflt;
+  if (!/^\d+$/.test(raw) || Number(raw) < min) throw new ConfigError(`${name} must be an integer >= ${min}, not '${raw}'`);
+  return Number(raw);
+}
