@@ -22,9 +22,16 @@ function chooseFormat(accept: string | undefined): Format {
   return best.format;
 }
 
+/** WebOb's titles where they differ from Node's reason phrases. */
+const WEBOB_TITLES: Record<number, string> = {
+  413: 'Request Entity Too Large',
+  414: 'Request-URI Too Long',
+  416: 'Request Range Not Satisfiable',
+};
+
 /** Sends an error the way Glance (WebOb) renders it: JSON, HTML or plain text by Accept. */
 export function sendError(request: FastifyRequest, reply: FastifyReply, status: number, message: string, headers: Record<string, string> = {}): FastifyReply {
-  const title = STATUS_CODES[status] ?? 'Error';
+  const title = WEBOB_TITLES[status] ?? STATUS_CODES[status] ?? 'Error';
   const code = `${status} ${title}`;
   reply.code(status).headers(headers);
   switch (chooseFormat(request.headers.accept)) {

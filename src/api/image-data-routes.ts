@@ -28,9 +28,12 @@ function contentRangeAsRange(header: string | undefined): string | undefined {
   return m ? `bytes=${m[1]}` : header === undefined ? undefined : 'invalid';
 }
 
+/** The size the client declares: `x-openstack-image-size`, else `Content-Length` (Glance's `request.content_length or None`). */
 function declaredSize(headers: Record<string, string | string[] | undefined>): number | null {
   const raw = headers['x-openstack-image-size'];
-  const v = Array.isArray(raw) ? raw[0] : raw;
+  const header = Array.isArray(raw) ? raw[0] : raw;
+  const length = headers['content-length'];
+  const v = header !== undefined && header.trim() !== '' ? header : Array.isArray(length) ? length[0] : length;
   if (v === undefined || v.trim() === '') return null;
   if (!/^\d+$/.test(v.trim())) throw new BadRequest(`x-openstack-image-size must be a non-negative integer, not '${v}'`);
   const n = Number(v.trim());
@@ -52,8 +55,10 @@ export function imageDataRoutes(deps: ApiDeps) {
       try {
         await deps.imageData.upload(request.ctx, request.params.id, request.body as Readable, declaredSize(request.headers));
       } catch (err) {
-        // The rest of the body was not read: the connection cannot be reused.
-        if (!request.raw.readableEnded) reply.header('connection', 'close');
+        // A body refused before any of it was read is drained by Node after the answer, as Glance's
+        // server does: clients that send it all before reading (glanceclient) then see the status,
+        // not a broken pipe. A body read partway cannot be resumed: the connection is closed.
+        if (!request.raw.readableEnded && (request.raw.readableDidRead || request.raw.destroyed)) reply.header('connection', 'close');
         throw err;
       }
       return reply.code(204).send();

@@ -24,6 +24,8 @@ declare module 'fastify' {
 }
 
 const METHODS: HTTPMethod[] = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'];
+/** Longest path parameter routed (a 255-character tag, every character percent-encoded UTF-8). */
+const MAX_PARAM_LENGTH = 255 * 12;
 
 /** Messages for Fastify's own errors, in Glance's words where Glance has them. */
 function frameworkError(err: FastifyError): { status: number; message: string } {
@@ -55,6 +57,9 @@ export async function buildServer(deps: ApiDeps, opts: ServerOptions): Promise<F
     rewriteUrl: (req) => negotiateVersion(req.url ?? '/', req.headers.accept),
     genReqId: () => `req-${randomUUID()}`,
     return503OnClosing: true,
+    // Tags and member ids may be 255 characters, percent-encoded up to 12 bytes each (Fastify's
+    // default of 100 answered 414).
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
   });
 
   app.decorateRequest('ctx', null as unknown as RequestContext);
@@ -97,7 +102,7 @@ export async function buildServer(deps: ApiDeps, opts: ServerOptions): Promise<F
   });
 
   // Known paths answer 405 (with Allow) for other methods; unknown paths 404.
-  const known = FindMyWay();
+  const known = FindMyWay({ maxParamLength: MAX_PARAM_LENGTH });
   app.addHook('onRoute', (route) => {
     for (const m of [route.method].flat()) if (METHODS.includes(m as HTTPMethod)) known.on(m as HTTPMethod, route.url, () => undefined);
   });

@@ -32,8 +32,9 @@ export class MemberRepository {
   async add(rec: MemberRecord, quota: number): Promise<'added' | 'duplicate' | 'over-quota'> {
     return this.db.transaction().execute(async (trx) => {
       const existing = await trx.selectFrom('image_members').select('member').where('image_id', '=', rec.image_id).execute();
-      if (existing.some((r) => r.member === rec.member)) return 'duplicate';
+      // Glance checks the quota (in its member factory) before the duplicate (in the repository).
       if (quota >= 0 && existing.length >= quota) return 'over-quota';
+      if (existing.some((r) => r.member === rec.member)) return 'duplicate';
       await trx.insertInto('image_members').values(rec).execute();
       return 'added';
     });

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { RequestContext } from '../auth/context.js';
 import type { ImageRepository } from '../db/image-repository.js';
 import type { MemberRepository } from '../db/member-repository.js';
@@ -161,19 +162,35 @@ export class ImageService {
   }
 
   async update(ctx: RequestContext, id: string, ops: PatchOp[]): Promise<ImageRecord> {
-    const image = await this.get(ctx, id);
-    assertCanModify(ctx, image, 'modify');
-    const next: ImageRecord = { ...image, tags: [...image.tags], properties: { ...image.properties } };
     // As Glance's deserializer does: every operation is checked (pointer, read-only, reserved,
     // schema) before any is applied.
     for (const op of ops) this.checkOp(op);
-    for (const op of ops) this.applyOp(ctx, next, op);
-    this.checkQuotas(next, { properties: countedProperties(image), tags: image.tags.length });
-    next.updated_at = this.now();
-    if (!(await this.deps.repo.save(next, image.status))) {
-      throw new Conflict(`Image ${id} was changed by another request while being updated; retry.`);
+    return this.modify(ctx, id, (image) => {
+      const next: ImageRecord = { ...image, tags: [...image.tags], properties: { ...image.properties } };
+      for (const op of ops) this.applyOp(ctx, next, op);
+      this.checkQuotas(next, { properties: countedProperties(image), tags: image.tags.length });
+      return next;
+    });
+  }
+
+  /**
+   * Read, change, save — with optimistic concurrency: `change` builds the new version from the
+   * current one (null: nothing to do). If another request saved the image in between, the image
+   * is read again and the change re-applied, exactly as if the two requests had come one after
+   * the other; no update is lost and none overwrites another. Only a change that keeps losing is 409.
+   */
+  private async modify(ctx: RequestContext, id: string, change: (image: ImageRecord) => ImageRecord | null): Promise<ImageRecord> {
+    for (let attempt = 0; attempt < 30; attempt++) {
+      const image = await this.get(ctx, id);
+      assertCanModify(ctx, image, 'modify');
+      const next = change(image);
+      if (next === null) return image;
+      next.updated_at = this.touched(image);
+      if (await this.deps.repo.save(next, image.status, image.updated_at)) return next;
+      // Lost the race: back off a random while, so that many writers of one image spread out.
+      await sleep(Math.random() * Math.min(50, 2 ** attempt));
     }
-    return next;
+    throw new Conflict(`Image ${id} is being changed by other requests; retry.`);
   }
 
   /** The checks that do not depend on the image: pointer, read-only, reserved, schema. */
@@ -253,20 +270,27 @@ export class ImageService {
 
   async addTag(ctx: RequestContext, id: string, tag: string): Promise<void> {
     if (tag.length > 255) throw new BadRequest(`Tag '${tag.slice(0, 40)}…' is longer than 255 characters.`);
-    const image = await this.get(ctx, id);
-    assertCanModify(ctx, image, 'modify');
-    if (image.tags.includes(tag)) return;
-    const next = { ...image, tags: [...image.tags, tag], updated_at: this.now() };
-    this.checkQuotas(next, { properties: countedProperties(image), tags: image.tags.length });
-    if (!(await this.deps.repo.save(next, image.status))) throw new Conflict(`Image ${id} was changed by another request while being updated; retry.`);
+    await this.modify(ctx, id, (image) => {
+      if (image.tags.includes(tag)) return null;
+      const next = { ...image, tags: [...image.tags, tag] };
+      this.checkQuotas(next, { properties: countedProperties(image), tags: image.tags.length });
+      return next;
+    });
   }
 
   async removeTag(ctx: RequestContext, id: string, tag: string): Promise<void> {
-    const image = await this.get(ctx, id);
-    assertCanModify(ctx, image, 'modify');
-    if (!image.tags.includes(tag)) throw new NotFound(`Tag ${tag} not found on image ${id}`);
-    const next = { ...image, tags: image.tags.filter((t) => t !== tag), updated_at: this.now() };
-    if (!(await this.deps.repo.save(next, image.status))) throw new Conflict(`Image ${id} was changed by another request while being updated; retry.`);
+    await this.modify(ctx, id, (image) => {
+      if (!image.tags.includes(tag)) throw new NotFound(`Tag ${tag} not found on image ${id}`);
+      return { ...image, tags: image.tags.filter((t) => t !== tag) };
+    });
+  }
+
+  /**
+   * The updated_at of a new version of `image`: now, but always later than the version read, so
+   * save's compare-and-set on updated_at tells every concurrent update apart (no lost updates).
+   */
+  private touched(image: ImageRecord): number {
+    return Math.max(this.now(), image.updated_at + 1);
   }
 
   private checkVisibilityChange(ctx: RequestContext, visibility: string): void {

@@ -38,7 +38,10 @@ export class MemberService {
   }
 
   async get(ctx: RequestContext, imageId: string, member: string): Promise<MemberRecord> {
-    const image = await this.sharedImage(ctx, imageId);
+    // Glance's show turns every 403 (a non-shared image included) into 404, not to leak information.
+    const image = await this.sharedImage(ctx, imageId).catch((err: unknown) => {
+      throw err instanceof Forbidden ? memberNotFound(imageId, member) : err;
+    });
     if (!canModify(ctx, image) && member !== ctx.projectId) throw memberNotFound(imageId, member);
     const rec = await this.members.get(imageId, member);
     if (!rec) throw memberNotFound(imageId, member);
@@ -62,16 +65,18 @@ export class MemberService {
 
   /** The member project answers the invitation (the owner gets 403; admins may too). */
   async setStatus(ctx: RequestContext, imageId: string, member: string, body: unknown): Promise<MemberRecord> {
-    await this.sharedImage(ctx, imageId);
+    const image = await this.sharedImage(ctx, imageId);
     const status = (body as { status?: unknown } | null)?.status;
     if (typeof body !== 'object' || body === null || Array.isArray(body) || status === undefined) throw new BadRequest('Status not specified');
-    if (typeof status !== 'string' || !(MEMBER_STATUSES as readonly string[]).includes(status)) {
-      throw new BadRequest(`Invalid status: ${String(status)}; must be one of ${MEMBER_STATUSES.join(', ')}`);
-    }
-    const rec = await this.members.get(imageId, member);
+    // Glance's order: the membership as the caller sees it (owner and admins all, a member only
+    // its own; 404 otherwise), then the modify_member rule (403), then the value (400).
+    const rec = canModify(ctx, image) || member === ctx.projectId ? await this.members.get(imageId, member) : undefined;
     if (!rec) throw memberNotFound(imageId, member);
     // Glance's modify_member rule: admins, or the member project itself.
     if (!ctx.isAdmin && ctx.projectId !== member) throw new Forbidden(`You are not permitted to modify 'status' on this image member.`);
+    if (typeof status !== 'string' || !(MEMBER_STATUSES as readonly string[]).includes(status)) {
+      throw new BadRequest(`Invalid status: ${String(status)}; must be one of ${MEMBER_STATUSES.join(', ')}`);
+    }
     const now = this.now();
     if (!(await this.members.setStatus(imageId, member, status, now))) throw memberNotFound(imageId, member);
     return { ...rec, status, updated_at: now };
