@@ -1,6 +1,19 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { Kysely, MysqlAdapter, MysqlDialect, PostgresAdapter, PostgresDialect, SqliteDialect, type Dialect } from 'kysely';
+import {
+  CompiledQuery,
+  Kysely,
+  MysqlAdapter,
+  MysqlDialect,
+  PostgresAdapter,
+  PostgresDialect,
+  SqliteDialect,
+  SqliteDriver,
+  type DatabaseConnection,
+  type Dialect,
+  type Driver,
+  type SqliteDialectConfig,
+} from 'kysely';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
 import { createPool } from 'mysql2';
@@ -21,9 +34,12 @@ export interface PoolOptions {
   poolTimeout: number;
 }
 
-/** The URL with its password replaced, for logs and errors. */
+/**
+ * The URL (or a message quoting it) with its password replaced, for logs and errors. The password
+ * runs to the last `@` of the URL, as URL parsers read it: an unencoded `@` in it is not shown either.
+ */
 export function redactUrl(url: string): string {
-  return url.replace(/(\/\/[^:/@]*:)[^@]*@/, '$1***@');
+  return url.replace(/(\/\/[^:/@\s]*:)(?:\S*@|[^@]*@)/g, '$1***@');
 }
 
 /**
@@ -32,7 +48,8 @@ export function redactUrl(url: string): string {
  * `postgresql+psycopg2://`, `postgres://`), `mysql://` and `mysql+pymysql://` (MariaDB/MySQL).
  */
 export function parseConnectionUrl(url: string): DatabaseTarget {
-  const m = /^sqlite(?:\+pysqlite)?:\/\/\/(.*)$/.exec(url);
+  // SQLAlchemy's `sqlite://` (no path at all) is an in-memory database too.
+  const m = /^sqlite(?:\+pysqlite)?:\/\/(?:\/(.*))?$/.exec(url);
   if (m) {
     const file = m[1] ?? '';
     if (file === '' || file === ':memory:') return { kind: 'sqlite', file: ':memory:' };
@@ -52,6 +69,28 @@ export function parseConnectionUrl(url: string): DatabaseTarget {
   );
 }
 
+/**
+ * SQLite transactions take the write lock when they begin (BEGIN IMMEDIATE), waiting up to
+ * busy_timeout for it. A deferred transaction that reads first and then writes while another
+ * process (a second worker, a `manage` command) writes fails at once with SQLITE_BUSY or
+ * SQLITE_BUSY_SNAPSHOT: SQLite cannot wait there, since its snapshot would be stale afterwards.
+ */
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+}
+
+class ImmediateSqliteDialect extends SqliteDialect {
+  constructor(private readonly sqliteConfig: SqliteDialectConfig) {
+    super(sqliteConfig);
+  }
+
+  override createDriver(): Driver {
+    return new ImmediateSqliteDriver(this.sqliteConfig);
+  }
+}
+
 function dialectFor(target: DatabaseTarget, pool: PoolOptions): Dialect {
   switch (target.kind) {
     case 'sqlite': {
@@ -62,18 +101,22 @@ function dialectFor(target: DatabaseTarget, pool: PoolOptions): Dialect {
       sqlite.pragma('synchronous = FULL');
       sqlite.pragma('foreign_keys = ON');
       sqlite.pragma('busy_timeout = 10000');
-      return new SqliteDialect({ database: sqlite });
+      return new ImmediateSqliteDialect({ database: sqlite });
     }
-    case 'postgresql':
-      return new PostgresDialect({
-        pool: new pg.Pool({
-          connectionString: target.url,
-          max: pool.maxPoolSize,
-          connectionTimeoutMillis: pool.poolTimeout * 1000,
-          // int8 and numeric (sizes, sums) as JS numbers: safe up to 8 PiB.
-          types: { getTypeParser: (oid: number, format?: string) => (oid === 20 || oid === 1700 ? Number : pg.types.getTypeParser(oid, format as 'text')) } as pg.CustomTypesConfig,
-        }),
+    case 'postgresql': {
+      const pgPool = new pg.Pool({
+        connectionString: target.url,
+        max: pool.maxPoolSize,
+        connectionTimeoutMillis: pool.poolTimeout * 1000,
+        // int8 and numeric (sizes, sums) as JS numbers: safe up to 8 PiB.
+        types: { getTypeParser: (oid: number, format?: string) => (oid === 20 || oid === 1700 ? Number : pg.types.getTypeParser(oid, format as 'text')) } as pg.CustomTypesConfig,
       });
+      // An idle connection the server ends (restart, failover, pg_terminate_backend) is an error
+      // event of the pool, which has already dropped it; unhandled, it would end the process.
+      // The next query simply opens a new connection.
+      pgPool.on('error', () => undefined);
+      return new PostgresDialect({ pool: pgPool });
+    }
     case 'mysql':
       return new MysqlDialect({
         pool: createPool({

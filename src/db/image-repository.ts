@@ -107,9 +107,11 @@ export class ImageRepository {
 
   /**
    * Writes changed columns, tags and properties of an image in one transaction, guarded by
-   * the status the caller saw. Returns false if the image changed status (or vanished) meanwhile.
+   * the status (and, if given, the updated_at) the caller saw. Returns false if the image changed
+   * status, was updated by another request (so a concurrent change is never silently overwritten)
+   * or vanished meanwhile.
    */
-  async save(image: ImageRecord, expectedStatus: string): Promise<boolean> {
+  async save(image: ImageRecord, expectedStatus: string, expectedUpdatedAt?: number): Promise<boolean> {
     return this.db.transaction().execute(async (trx) => {
       const { id, tags, properties, locations: _l, created_at: _c, deleted_at: _d, ...cols } = image;
       const res = await trx
@@ -117,6 +119,7 @@ export class ImageRepository {
         .set(columnsToRow(cols))
         .where('id', '=', id)
         .where('status', '=', expectedStatus)
+        .$if(expectedUpdatedAt !== undefined, (qb) => qb.where('updated_at', '=', expectedUpdatedAt!))
         .where('deleted', '=', 0)
         .executeTakeFirst();
       if (Number(res.numUpdatedRows) !== 1) return false;

@@ -1,4 +1,5 @@
 import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { databaseKind } from './connect.js';
 import * as m0001 from './migrations/0001-initial.js';
 import * as m0002 from './migrations/0002-members.js';
 
@@ -23,9 +24,37 @@ export function migrator<T>(db: Kysely<T>): Migrator {
   });
 }
 
-/** Applies every pending migration; throws with the failing migration's name. */
-export async function migrateToLatest<T>(db: Kysely<T>): Promise<string[]> {
-  const { error, results } = await migrator(db).migrateToLatest();
+/** Migrations of this process run one after another (see migrateToLatest). */
+let migrating: Promise<unknown> = Promise.resolve();
+
+/**
+ * Applies every pending migration; throws with the failing migration's name, or without applying
+ * anything if the database comes from a newer Ocellus. Safe to run from several processes (and
+ * handles) at once: PostgreSQL and MariaDB take Kysely's migration lock; on SQLite, which Kysely
+ * migrates without lock or transaction, the whole run is one `BEGIN IMMEDIATE` transaction (the
+ * others wait for it, then find nothing to do; a failed run leaves nothing behind). Within this
+ * process runs are queued, since a second SQLite handle would wait for that lock synchronously,
+ * stalling the very event loop the first one needs to finish.
+ */
+export function migrateToLatest<T>(db: Kysely<T>): Promise<string[]> {
+  const run = migrating.then(() => migrateExclusively(db));
+  migrating = run.catch(() => undefined);
+  return run;
+}
+
+async function migrateExclusively<T>(db: Kysely<T>): Promise<string[]> {
+  const before = await schemaStatus(db);
+  if (before.unknown.length > 0) assertSchemaCurrent(before, '');
+  const sqlite = databaseKind(db as Kysely<unknown>) === 'sqlite';
+  if (sqlite) await sql`begin immediate`.execute(db);
+  let outcome: Awaited<ReturnType<Migrator['migrateToLatest']>>;
+  try {
+    outcome = await migrator(db).migrateToLatest();
+  } catch (err) {
+    outcome = { error: err };
+  }
+  if (sqlite) await sql.raw(outcome.error ? 'rollback' : 'commit').execute(db);
+  const { error, results } = outcome;
   if (error) {
     const failed = results?.find((r) => r.status === 'Error');
     const cause = error instanceof Error ? error.message : String(error);
@@ -53,8 +82,10 @@ export async function schemaStatus<T>(db: Kysely<T>): Promise<SchemaStatus> {
   try {
     const rows = await sql<{ name: string }>`select name from ${sql.table(TABLE)} order by name`.execute(db);
     applied = rows.rows.map((r) => r.name);
-  } catch {
-    // No history table yet: an empty database.
+  } catch (err) {
+    // No history table yet: an empty database. Anything else (unreachable, denied) is an error,
+    // not an empty database.
+    if (!isMissingTable(err)) throw err;
   }
   return {
     current: applied[applied.length - 1] ?? null,
@@ -62,6 +93,12 @@ export async function schemaStatus<T>(db: Kysely<T>): Promise<SchemaStatus> {
     pending: known.filter((m) => !applied.includes(m)),
     unknown: applied.filter((m) => !known.includes(m)),
   };
+}
+
+/** True for "no such table" on SQLite, PostgreSQL (42P01) and MariaDB/MySQL (1146). */
+function isMissingTable(err: unknown): boolean {
+  const e = err as { code?: string; errno?: number; message?: string };
+  return e.code === '42P01' || e.code === 'ER_NO_SUCH_TABLE' || e.errno === 1146 || /^no such table/i.test(e.message ?? '');
 }
 
 /** Throws a message telling the operator what to do unless the schema is exactly the one this code knows. */

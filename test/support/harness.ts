@@ -1,13 +1,15 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { loadConfig, type LoadOptions } from '../../src/config/options.js';
+import { databaseUrl, loadConfig, type LoadOptions } from '../../src/config/options.js';
 import { createService, type Service } from '../../src/service.js';
 import { createTestDatabase } from './test-database.js';
 
 export interface TestServer {
   url: string;
   dataDir: string;
+  /** The `[database] connection` URL the server uses (sqlite:///<dataDir>/ocellus.db by default). */
+  dbUrl: string;
   service: Service;
   close(): Promise<void>;
 }
@@ -42,10 +44,43 @@ export async function startServer(overrides: LoadOptions['overrides'] = [], data
   return {
     url: address,
     dataDir,
+    dbUrl: databaseUrl(config),
     service,
     async close() {
       await service.close();
       await database.drop();
+    },
+  };
+}
+
+/**
+ * Starts another Ocellus (in this process) on the same database and the same store directory as
+ * `first`, as a second node behind a load balancer would be. Its close stops only this service;
+ * the database stays (the first server drops it).
+ *
+ * Both services run in one process, so each takes the other's upload attempts (same host, same
+ * pid, another instance) for those of an earlier life of this pid, i.e. dead: give both servers a
+ * long upload_heartbeat_interval when uploads run through both.
+ */
+export async function startSecondServer(first: TestServer, overrides: LoadOptions['overrides'] = []): Promise<TestServer> {
+  const config = loadConfig({
+    dataDir: first.dataDir,
+    overrides: [
+      { section: 'DEFAULT', name: 'log_level', value: 'silent' },
+      { section: 'database', name: 'connection', value: first.dbUrl },
+      ...overrides,
+    ],
+    warn: () => undefined,
+  });
+  const service = await createService(config);
+  const address = await service.app.listen({ host: '127.0.0.1', port: 0 });
+  return {
+    url: address,
+    dataDir: first.dataDir,
+    dbUrl: first.dbUrl,
+    service,
+    async close() {
+      await service.close();
     },
   };
 }

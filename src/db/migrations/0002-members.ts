@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { databaseKind } from '../connect.js';
 import { portable } from './portable.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -25,10 +26,13 @@ export async function up(db: Kysely<any>): Promise<void> {
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
-  await db.schema.dropIndex('ix_image_properties_name_value').execute();
-  await db.schema.dropIndex('ix_images_checksum').execute();
-  await db.schema.dropIndex('ix_images_size').execute();
-  await db.schema.dropIndex('ix_images_updated_at').execute();
-  await db.schema.dropIndex('ix_images_name').execute();
+  // MariaDB/MySQL need the table (`drop index x on t`); PostgreSQL and SQLite refuse it.
+  const mysql = databaseKind(db) === 'mysql';
+  const dropIndex = (name: string, table: string) => (mysql ? db.schema.dropIndex(name).on(table) : db.schema.dropIndex(name)).execute();
+  await dropIndex('ix_image_properties_name_value', 'image_properties');
+  await dropIndex('ix_images_checksum', 'images');
+  await dropIndex('ix_images_size', 'images');
+  await dropIndex('ix_images_updated_at', 'images');
+  await dropIndex('ix_images_name', 'images');
   await db.schema.dropTable('image_members').execute();
 }
