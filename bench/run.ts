@@ -2,7 +2,7 @@
  * Throughput benchmark: what the machine can do with a given amount of bytes (disk, hashes,
  * loopback HTTP), what Ocellus does with the same bytes through its API, and how they compare.
  *
- *   node dist/bench/run.js [--size MiB] [--runs N] [--out FILE] [--tmpdir DIR]
+ *   node dist/bench/run.js [--size MiB] [--runs N] [--out FILE] [--tmpdir DIR] [--server-node-options=OPTS]
  *
  * The data is a 16 MiB random pattern repeated up to --size MiB: it is written once to a source
  * file in a temp dir (never held whole in memory) and every measurement uses those bytes. Each
@@ -169,6 +169,8 @@ interface Received {
   bytes: number;
   body: string;
   md5?: string;
+  /** performance.now() when the request body was all handed to the socket (PUT). */
+  sentAt?: number;
 }
 
 /** GET, counting (and discarding) the body; `md5` also hashes it. Small bodies are kept as text. */
@@ -205,10 +207,12 @@ function httpPutFile(url: string, file: string, size: number, headers: Record<st
       res.on('data', (c: Buffer) => body.push(c));
       res.on('end', () => {
         const text = Buffer.concat(body).toString();
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, bytes: text.length, body: text });
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, bytes: text.length, body: text, sentAt });
       });
       res.on('error', reject);
     });
+    let sentAt: number | undefined;
+    req.on('finish', () => { sentAt = performance.now(); });
     req.on('error', reject);
     const src = fs.createReadStream(file, { highWaterMark: STREAM_CHUNK });
     src.on('error', (err) => req.destroy(err));
@@ -247,20 +251,24 @@ async function apiJson(base: string, method: string, pathname: string, json?: un
 
 interface Expected { size: number; md5: string; sha512: string }
 
-/** Creates an image and uploads the source file into it; the time covers the PUT only. */
-async function ocellusUpload(base: string, file: string, expected: Expected): Promise<{ ms: number; id: string }> {
+/**
+ * Creates an image and uploads the source file into it; the time covers the PUT only. `tailMs`
+ * is the time from the last byte handed to the socket to the answer (mostly the commit's fsync).
+ */
+async function ocellusUpload(base: string, file: string, expected: Expected): Promise<{ ms: number; tailMs: number; id: string }> {
   const created = await apiJson(base, 'POST', '/v2/images', { name: 'b', disk_format: 'raw', container_format: 'bare' });
   if (created.status !== 201) throw new Error(`create image: ${created.status} ${JSON.stringify(created.body)}`);
   const id = created.body.id as string;
-  let got: Received | undefined;
-  const ms = await timed(async () => { got = await httpPutFile(`${base}/v2/images/${id}/file`, file, expected.size); });
-  if (got?.status !== 204) throw new Error(`upload: ${got?.status} ${got?.body}`);
+  const t0 = performance.now();
+  const got = await httpPutFile(`${base}/v2/images/${id}/file`, file, expected.size);
+  const end = performance.now();
+  if (got.status !== 204) throw new Error(`upload: ${got.status} ${got.body}`);
   const shown = await apiJson(base, 'GET', `/v2/images/${id}`);
   const img = shown.body as { status: string; size: number; checksum: string; os_hash_algo: string; os_hash_value: string };
   if (img.status !== 'active' || img.size !== expected.size || img.checksum !== expected.md5 || img.os_hash_value !== expected.sha512) {
     throw new Error(`uploaded image is wrong: status ${img.status}, size ${img.size}, checksum ${img.checksum} (want ${expected.md5}), ${img.os_hash_algo} ${img.os_hash_value?.slice(0, 16)}…`);
   }
-  return { ms, id };
+  return { ms: end - t0, tailMs: end - (got.sentAt ?? end), id };
 }
 
 async function ocellusDownload(base: string, id: string, expected: Expected, verifyMd5 = false): Promise<number> {
@@ -275,10 +283,14 @@ async function ocellusDownload(base: string, id: string, expected: Expected, ver
   return ms;
 }
 
-/** Polls VmRSS of a process every RSS_POLL_MS and reads VmHWM (reset at start when the kernel allows). */
-class RssSampler {
+/**
+ * Watches the server process during one measurement: polls VmRSS every RSS_POLL_MS, reads VmHWM
+ * (reset at start when the kernel allows) and the CPU time it used (all threads).
+ */
+class ServerProbe {
   private timer: NodeJS.Timeout | undefined;
   private maxRss = 0;
+  private cpu0 = 0;
   hwmReset = false;
 
   constructor(private readonly pid: number) {}
@@ -287,6 +299,12 @@ class RssSampler {
     const text = fs.readFileSync(`/proc/${this.pid}/status`, 'utf8');
     const kb = (field: string) => Number(new RegExp(`^${field}:\\s*(\\d+)\\s*kB`, 'm').exec(text)?.[1] ?? 0) * 1024;
     return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
+  }
+
+  /** utime + stime of all threads, in ms (clock ticks are 1/100 s on Linux). */
+  private cpuMs(): number {
+    const fields = fs.readFileSync(`/proc/${this.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
   }
 
   private sample(): void {
@@ -304,16 +322,21 @@ class RssSampler {
     } catch {
       this.hwmReset = false;
     }
+    this.cpu0 = this.cpuMs();
     this.sample();
     this.timer = setInterval(() => this.sample(), RSS_POLL_MS);
   }
 
-  stop(): { maxVmRss: number; vmHwm: number } {
+  stop(): { maxVmRss: number; vmHwm: number; cpuMs: number } {
     clearInterval(this.timer);
     this.sample();
     let hwm = 0;
-    try { hwm = this.status().hwm; } catch { /* gone */ }
-    return { maxVmRss: this.maxRss, vmHwm: hwm };
+    let cpu = 0;
+    try {
+      hwm = this.status().hwm;
+      cpu = this.cpuMs() - this.cpu0;
+    } catch { /* gone */ }
+    return { maxVmRss: this.maxRss, vmHwm: hwm, cpuMs: cpu };
   }
 }
 
@@ -394,10 +417,10 @@ async function startLoopbackPeer(cleanup: Cleanup, patternFile: string): Promise
   return `http://127.0.0.1:${port}`;
 }
 
-async function startOcellus(cleanup: Cleanup, dataDir: string): Promise<{ base: string; pid: number }> {
+async function startOcellus(cleanup: Cleanup, dataDir: string, nodeOptions: string[]): Promise<{ base: string; pid: number }> {
   const port = await freePort();
   const bin = path.join(projectRoot, 'bin', 'ocellus.js');
-  const child = startChild(cleanup, 'Ocellus', [bin, 'serve', '--data-dir', dataDir, '--port', String(port), '--log-level', 'warn']);
+  const child = startChild(cleanup, 'Ocellus', [...nodeOptions, bin, 'serve', '--data-dir', dataDir, '--port', String(port), '--log-level', 'warn']);
   const base = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 30_000;
   for (;;) {
@@ -434,12 +457,15 @@ async function main(): Promise<void> {
       runs: { type: 'string', default: '3' },
       out: { type: 'string', default: path.join(projectRoot, 'dist', 'bench-results.json') },
       tmpdir: { type: 'string', default: os.tmpdir() },
+      // Node/V8 options for the Ocellus process only (e.g. to compare GC settings); none by default.
+      // The server runs with the Node options `npm start` and bin/ocellus.js use.
+      'server-node-options': { type: 'string', default: '--initial-old-space-size=96' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
   });
   if (values.help) {
-    process.stdout.write('Usage: node dist/bench/run.js [--size MiB (1024)] [--runs N (3)] [--out FILE] [--tmpdir DIR]\n');
+    process.stdout.write('Usage: node dist/bench/run.js [--size MiB (1024)] [--runs N (3)] [--out FILE] [--tmpdir DIR] [--server-node-options=OPTS]\n');
     return;
   }
   const sizeMiB = Number(values.size);
@@ -457,7 +483,8 @@ async function main(): Promise<void> {
   process.once('SIGTERM', onSignal);
 
   try {
-    await bench(cleanup, { size, sizeMiB, runs, out: path.resolve(values.out!), tmpdir: values.tmpdir! });
+    const serverNodeOptions = values['server-node-options']!.split(/\s+/).filter((x) => x !== '');
+    await bench(cleanup, { size, sizeMiB, runs, out: path.resolve(values.out!), tmpdir: values.tmpdir!, serverNodeOptions });
   } finally {
     await cleanup.run();
     process.off('SIGINT', onSignal);
@@ -469,7 +496,10 @@ function progress(msg: string): void {
   process.stderr.write(`${msg}\n`);
 }
 
-async function bench(cleanup: Cleanup, o: { size: number; sizeMiB: number; runs: number; out: string; tmpdir: string }): Promise<void> {
+async function bench(
+  cleanup: Cleanup,
+  o: { size: number; sizeMiB: number; runs: number; out: string; tmpdir: string; serverNodeOptions: string[] },
+): Promise<void> {
   const { size, runs } = o;
   const dir = await fsp.mkdtemp(path.join(o.tmpdir, 'ocellus-bench-'));
   cleanup.add(`removing ${dir}`, () => fsp.rm(dir, { recursive: true, force: true }));
@@ -490,7 +520,7 @@ async function bench(cleanup: Cleanup, o: { size: number; sizeMiB: number; runs:
   }
 
   const peer = await startLoopbackPeer(cleanup, patternFile);
-  const ocellus = await startOcellus(cleanup, path.join(dir, 'ocellus-data'));
+  const ocellus = await startOcellus(cleanup, path.join(dir, 'ocellus-data'), o.serverNodeOptions);
   progress(`loopback peer at ${peer}, Ocellus (pid ${ocellus.pid}) at ${ocellus.base}`);
 
   const series: Record<string, Series> = {};
@@ -499,10 +529,14 @@ async function bench(cleanup: Cleanup, o: { size: number; sizeMiB: number; runs:
     progress(`  ${pad(label, 44)} ${pad(mibps(size, ms).toFixed(1), 9, true)} MiB/s`);
   };
   const rss = { upload: { maxVmRss: 0, vmHwm: 0, hwmReset: true }, download: { maxVmRss: 0, vmHwm: 0, hwmReset: true } };
-  const track = (phase: 'upload' | 'download', r: { maxVmRss: number; vmHwm: number }, reset: boolean) => {
+  // Diagnostics: server CPU seconds per run, and the upload's tail (last byte sent → 204).
+  const serverCpuMs = { upload: [] as number[], download: [] as number[] };
+  const uploadTailMs: number[] = [];
+  const track = (phase: 'upload' | 'download', r: { maxVmRss: number; vmHwm: number; cpuMs: number }, reset: boolean) => {
     rss[phase].maxVmRss = Math.max(rss[phase].maxVmRss, r.maxVmRss);
     rss[phase].vmHwm = Math.max(rss[phase].vmHwm, r.vmHwm);
     rss[phase].hwmReset &&= reset;
+    serverCpuMs[phase].push(r.cpuMs);
   };
 
   let expected: Expected | undefined;
@@ -523,18 +557,19 @@ async function bench(cleanup: Cleanup, o: { size: number; sizeMiB: number; runs:
       const del = await apiJson(ocellus.base, 'DELETE', `/v2/images/${lastImage}`);
       if (del.status !== 204) throw new Error(`delete image: ${del.status}`);
     }
-    const upSampler = new RssSampler(ocellus.pid);
+    const upSampler = new ServerProbe(ocellus.pid);
     upSampler.start();
-    let up: { ms: number; id: string };
+    let up: { ms: number; tailMs: number; id: string };
     try {
       up = await ocellusUpload(ocellus.base, source, expected);
     } finally {
       track('upload', upSampler.stop(), upSampler.hwmReset);
     }
     lastImage = up.id;
+    uploadTailMs.push(up.tailMs);
     record('ocellusUpload', 'Ocellus upload (PUT /file)', up.ms);
 
-    const downSampler = new RssSampler(ocellus.pid);
+    const downSampler = new ServerProbe(ocellus.pid);
     downSampler.start();
     try {
       record('ocellusDownload', 'Ocellus download (GET /file)', await ocellusDownload(ocellus.base, up.id, expected));
@@ -550,7 +585,8 @@ async function bench(cleanup: Cleanup, o: { size: number; sizeMiB: number; runs:
   const best = (key: string) => Math.max(...series[key]!.ms.map((ms) => mibps(size, ms)));
   const lines: string[] = [];
   const runCols = Array.from({ length: runs }, (_, i) => pad(`run ${i + 1}`, 9, true)).join(' ');
-  lines.push('', `Ocellus benchmark: ${o.sizeMiB} MiB, ${runs} run(s), best counts; node ${process.version}, ${os.cpus().length} CPUs`, '');
+  const serverOpts = o.serverNodeOptions.length > 0 ? `; server node options: ${o.serverNodeOptions.join(' ')}` : '';
+  lines.push('', `Ocellus benchmark: ${o.sizeMiB} MiB, ${runs} run(s), best counts; node ${process.version}, ${os.cpus().length} CPUs, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}${serverOpts}`, '');
   lines.push(`${pad('measurement (MiB/s)', 42)} ${runCols} ${pad('best', 9, true)}`);
   for (const s of Object.values(series)) {
     lines.push(`${pad(s.label, 42)} ${s.ms.map((ms) => pad(mibps(size, ms).toFixed(1), 9, true)).join(' ')} ${pad(best(s.key).toFixed(1), 9, true)}`);
@@ -566,7 +602,10 @@ async function bench(cleanup: Cleanup, o: { size: number; sizeMiB: number; runs:
     { name: 'server peak RSS during upload', value: peak('upload') / MB, shown: `${(peak('upload') / MB).toFixed(1)} MB`, target: '< 200 MB', pass: peak('upload') < 200 * MB },
     { name: 'server peak RSS during download', value: peak('download') / MB, shown: `${(peak('download') / MB).toFixed(1)} MB`, target: '< 200 MB', pass: peak('download') < 200 * MB },
   ];
+  const secs = (ms: number[]) => ms.map((v) => (v / 1000).toFixed(2)).join(', ');
   lines.push('', `min(md5, sha512, disk write) = ${hashOrDisk.toFixed(1)} MiB/s`);
+  lines.push(`server CPU seconds per run (all threads): upload ${secs(serverCpuMs.upload)}; download ${secs(serverCpuMs.download)}`);
+  lines.push(`upload tail, last byte sent → 204 (s): ${secs(uploadTailMs)}`);
   for (const p of ['upload', 'download'] as const) {
     lines.push(`server RSS during ${p}: max polled VmRSS ${(rss[p].maxVmRss / MB).toFixed(1)} MB, VmHWM ${(rss[p].vmHwm / MB).toFixed(1)} MB${rss[p].hwmReset ? '' : ' (VmHWM not reset: since process start)'}`);
   }
@@ -580,6 +619,8 @@ async function bench(cleanup: Cleanup, o: { size: number; sizeMiB: number; runs:
     cpus: os.cpus().length,
     sizeMiB: o.sizeMiB,
     runs,
+    loadAverage: os.loadavg(),
+    serverNodeOptions: o.serverNodeOptions,
     throughputMiBps: Object.fromEntries(Object.values(series).map((s) => [s.key, {
       label: s.label, runs: s.ms.map((ms) => Number(mibps(size, ms).toFixed(1))), best: Number(best(s.key).toFixed(1)),
     }])),
@@ -587,6 +628,10 @@ async function bench(cleanup: Cleanup, o: { size: number; sizeMiB: number; runs:
       maxVmRSS: Number((rss[p].maxVmRss / MB).toFixed(1)), vmHWM: Number((rss[p].vmHwm / MB).toFixed(1)), vmHWMResetAtStart: rss[p].hwmReset,
     }])),
     targets: targets.map(({ name, value, target, pass }) => ({ name, value: Number(value.toFixed(3)), target, pass })),
+    diagnostics: {
+      serverCpuSeconds: { upload: serverCpuMs.upload.map((v) => v / 1000), download: serverCpuMs.download.map((v) => v / 1000) },
+      uploadTailSeconds: uploadTailMs.map((v) => Number((v / 1000).toFixed(3))),
+    },
   };
   await fsp.mkdir(path.dirname(o.out), { recursive: true });
   await fsp.writeFile(o.out, `${JSON.stringify(result, null, 2)}\n`);

@@ -4,6 +4,11 @@
  * Int32Array over their own SharedArrayBuffer.
  */
 export const RING_BYTES = 8 << 20;
+/**
+ * The worker sleeps until this many bytes wait in the ring (or the job ends), and the main thread
+ * wakes it only when that many have gathered: one wake-up per batch instead of one per 64 KiB chunk.
+ */
+export const WAKE_BYTES = 1 << 20;
 /** Bytes written by the main thread and not yet hashed by the worker (0..RING_BYTES). */
 export const FILLED = 0;
 /** 1 once the main thread has written everything (or 2 if it abandoned the job). */

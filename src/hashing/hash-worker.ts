@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { parentPort } from 'node:worker_threads';
-import { CONTROL_WORDS, FILLED, RING_BYTES, STATE, STATE_ABORTED, STATE_RUNNING, type StartJob, type WorkerReply } from './hash-ring.js';
+import { CONTROL_WORDS, FILLED, RING_BYTES, STATE, STATE_ABORTED, STATE_RUNNING, WAKE_BYTES, type StartJob, type WorkerReply } from './hash-ring.js';
 
 /**
  * A hash worker: for each job, hashes the bytes the main thread puts into the shared ring,
@@ -27,14 +27,17 @@ port.on('message', (job: StartJob) => {
   let readAt = 0;
   for (;;) {
     const filled = Atomics.load(control, FILLED);
-    if (filled === 0) {
+    if (filled < WAKE_BYTES) {
       const state = Atomics.load(control, STATE);
-      if (state !== STATE_RUNNING) {
+      if (state === STATE_RUNNING) {
+        // Less than a batch: sleep until the main thread has gathered one (or finished).
+        Atomics.wait(control, FILLED, filled, 1000);
+        continue;
+      }
+      if (filled === 0) {
         port.postMessage((state === STATE_ABORTED ? { type: 'aborted' } : { type: 'digest', hex: hash.digest('hex') }) satisfies WorkerReply);
         return;
       }
-      Atomics.wait(control, FILLED, 0, 1000);
-      continue;
     }
     if (Atomics.load(control, STATE) === STATE_ABORTED) {
       port.postMessage({ type: 'aborted' } satisfies WorkerReply);

@@ -1,7 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import {
-  CONTROL_WORDS, FILLED, RING_BYTES, STATE, STATE_ABORTED, STATE_DONE, STATE_RUNNING,
+  CONTROL_WORDS, FILLED, RING_BYTES, STATE, STATE_ABORTED, STATE_DONE, STATE_RUNNING, WAKE_BYTES,
   type StartJob, type WorkerReply,
 } from './hash-ring.js';
 
@@ -61,8 +61,8 @@ export class ImageHasher {
       this.ring.set(chunk.subarray(offset, offset + n), this.writeAt);
       this.writeAt = (this.writeAt + n) % RING_BYTES;
       offset += n;
-      Atomics.add(this.control, FILLED, n);
-      Atomics.notify(this.control, FILLED);
+      const before = Atomics.add(this.control, FILLED, n);
+      if (before < WAKE_BYTES && before + n >= WAKE_BYTES) Atomics.notify(this.control, FILLED);
     }
   }
 
