@@ -94,7 +94,15 @@ export async function createService(config: Config): Promise<Service> {
     recovery,
     async close() {
       clearInterval(sweeper);
-      await app.close();
+      // Node closes idle keep-alive connections once, when the close begins; one whose last
+      // response (a download, say) was still ending then would hold the close for the whole
+      // keep-alive timeout (65 s). Close such connections as soon as they become idle.
+      const idle = setInterval(() => app.server.closeIdleConnections(), 50);
+      try {
+        await app.close();
+      } finally {
+        clearInterval(idle);
+      }
       await db.destroy();
     },
   };

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { admin, api, createImage, member, startServer, upload, type TestServer } from './support/harness.js';
-import { digests, download, explain, filesIn, partialDir, random, startUpload, waitFor, waitForStatus } from './support/streaming.js';
+import { digests, download, explain, filesIn, partialDir, putWholeThenRead, random, startUpload, waitFor, waitForStatus } from './support/streaming.js';
 
 const MD5_OF_NOTHING = 'd41d8cd98f00b204e9800998ecf8427e';
 const SHA512_OF_NOTHING =
@@ -191,6 +193,18 @@ describe('refused uploads', () => {
     assert.ok(d.data.equals(data));
   });
 
+  test('a refused upload is read to the end: a client that sends the whole body before reading gets the status', async () => {
+    const id = await createImage(server.url, {});
+    assert.equal((await upload(server.url, id, random(1000))).status, 204);
+    // 8 MiB is far more than socket buffers hold: it is only all written if the server drains it.
+    const r = await putWholeThenRead(server.url, id, random(8 * 1024 * 1024));
+    assert.equal(r.writeError, undefined, 'the server read the whole body instead of closing the connection under it');
+    assert.equal(r.status, 409, r.text);
+    const image = await show(id);
+    assert.equal(image.status, 'active');
+    assert.equal(image.size, 1000);
+  });
+
   test('upload without disk_format and container_format → 400, image stays queued', async () => {
     const created = await api(server.url, 'POST', '/v2/images', { json: { name: 'no formats' } });
     assert.equal(created.status, 201);
@@ -263,6 +277,16 @@ describe('image_size_cap', () => {
     const image = (await api(capped.url, 'GET', `/v2/images/${id}`)).body;
     assert.equal(image.status, 'queued');
     assert.equal(fs.existsSync(path.join(capped.dataDir, 'images', id)), false);
+  });
+
+  test('x-openstack-image-size over the cap with a large body: the body is drained and the client gets 413', async () => {
+    const id = await createImage(capped.url, {});
+    const body = random(4 * 1024 * 1024);
+    const r = await putWholeThenRead(capped.url, id, body, { 'x-openstack-image-size': String(body.length) });
+    assert.equal(r.writeError, undefined, 'the server read the whole body instead of closing the connection under it');
+    assert.equal(r.status, 413, r.text);
+    assert.equal((await api(capped.url, 'GET', `/v2/images/${id}`)).body.status, 'queued');
+    assert.deepEqual(filesIn(partialDir(capped.dataDir)), []);
   });
 
   test('a chunked stream that grows over the cap → 413, image queued, nothing stored', async () => {
@@ -402,5 +426,38 @@ describe('deactivated images', () => {
     const again = await download(server.url, id, owner);
     assert.equal(again.status, 200);
     assert.ok(again.data.equals(data));
+  });
+});
+
+describe('shutdown', () => {
+  test('closing the server while a download is being sent ends promptly once it is done, not after the keep-alive timeout', async () => {
+    const srv = await startServer();
+    const id = await createImage(srv.url, {});
+    const data = random(8 * 1024 * 1024);
+    assert.equal((await upload(srv.url, id, data)).status, 204);
+
+    const agent = new http.Agent({ keepAlive: true });
+    try {
+      const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+        http.get(`${srv.url}/v2/images/${id}/file`, { agent }, resolve).on('error', reject);
+      });
+      assert.equal(res.statusCode, 200);
+      const [first] = (await once(res, 'data')) as [Buffer];
+      res.pause();
+      // The download is in flight when the close begins; it finishes afterwards on a keep-alive connection.
+      const started = Date.now();
+      const closed = srv.close().then(() => Date.now() - started);
+      await sleep(100);
+      const parts: Buffer[] = [first];
+      res.on('data', (c: Buffer) => parts.push(c));
+      res.resume();
+      await once(res, 'end');
+      assert.ok(Buffer.concat(parts).equals(data), 'the download in flight completes');
+      const took = await Promise.race([closed, sleep(10_000, -1, { ref: false })]);
+      assert.notEqual(took, -1, 'the server closed within 10 s');
+      assert.ok(took < 10_000);
+    } finally {
+      agent.destroy();
+    }
   });
 });

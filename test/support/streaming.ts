@@ -1,6 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import { once } from 'node:events';
 import http from 'node:http';
+import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { api } from './harness.js';
@@ -35,7 +37,9 @@ export function startUpload(base: string, id: string, opts: { headers?: Record<s
   const url = new URL(`${base}/v2/images/${id}/file`);
   const headers: Record<string, string> = { 'content-type': 'application/octet-stream', accept: 'application/json', ...opts.headers };
   if (opts.contentLength !== undefined) headers['content-length'] = String(opts.contentLength);
-  const req = http.request({ host: url.hostname, port: url.port, path: url.pathname, method: 'PUT', headers, agent: false });
+  // A keep-alive agent of its own, as real clients have (`agent: false` would send `Connection: close`).
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const req = http.request({ host: url.hostname, port: url.port, path: url.pathname, method: 'PUT', headers, agent });
   let answered = false;
   const outcome = new Promise<UploadOutcome>((resolve) => {
     req.on('response', (res) => {
@@ -55,6 +59,7 @@ export function startUpload(base: string, id: string, opts: { headers?: Record<s
       }, 50);
     });
   });
+  req.on('close', () => agent.destroy());
   req.flushHeaders();
   return {
     req,
@@ -131,4 +136,71 @@ export function random(size: number): Buffer {
 export async function download(base: string, id: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Headers; data: Buffer }> {
   const res = await fetch(`${base}/v2/images/${id}/file`, { headers: { accept: 'application/json', ...headers } });
   return { status: res.status, headers: res.headers, data: Buffer.from(await res.arrayBuffer()) };
+}
+
+/**
+ * Sends a whole PUT /file request on a raw keep-alive connection before reading any of the
+ * answer, as Python's http.client (glanceclient) does: the body is written in full first, then
+ * the response is read. `writeError` is set if the server closed the connection under the body.
+ */
+export async function putWholeThenRead(
+  base: string,
+  id: string,
+  body: Buffer,
+  headers: Record<string, string> = {},
+): Promise<{ status: number | undefined; headers: Record<string, string>; text: string; writeError?: Error }> {
+  const url = new URL(base);
+  const socket = net.connect(Number(url.port), url.hostname);
+  await once(socket, 'connect');
+  const received: Buffer[] = [];
+  socket.on('data', (c: Buffer) => received.push(c));
+  let writeError: Error | undefined;
+  socket.on('error', (err) => {
+    writeError ??= err;
+  });
+  const head = [
+    `PUT /v2/images/${id}/file HTTP/1.1`,
+    `Host: ${url.host}`,
+    'Connection: keep-alive',
+    'Content-Type: application/octet-stream',
+    'Accept: application/json',
+    `Content-Length: ${body.length}`,
+    ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
+    '',
+    '',
+  ].join('\r\n');
+  const write = (b: Buffer | string) =>
+    new Promise<void>((resolve) => {
+      socket.write(b, (err) => {
+        if (err) writeError ??= err;
+        resolve();
+      });
+    });
+  await write(head);
+  for (let off = 0; off < body.length && !writeError; off += 256 * 1024) await write(body.subarray(off, off + 256 * 1024));
+  // Now read the answer: headers, then Content-Length bytes of body.
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const all = Buffer.concat(received);
+    const end = all.indexOf('\r\n\r\n');
+    if (end >= 0) {
+      const lines = all.subarray(0, end).toString('latin1').split('\r\n');
+      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(lines[0] ?? '')?.[1]);
+      const hdrs: Record<string, string> = {};
+      for (const l of lines.slice(1)) {
+        const i = l.indexOf(':');
+        hdrs[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim();
+      }
+      const length = Number(hdrs['content-length'] ?? 0);
+      if (all.length >= end + 4 + length) {
+        socket.destroy();
+        return { status, headers: hdrs, text: all.subarray(end + 4, end + 4 + length).toString('utf8'), writeError };
+      }
+    }
+    if (socket.destroyed || Date.now() > deadline) {
+      socket.destroy();
+      return { status: undefined, headers: {}, text: '', writeError: writeError ?? new Error('no complete answer') };
+    }
+    await sleep(10);
+  }
 }
