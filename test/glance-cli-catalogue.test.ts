@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
+import { glanceEnv, parseShow, parseTable, requireTools, runGlance } from './support/glance-cli.js';
 import { admin, api, member, startServer, tempDir, upload, type TestServer } from './support/harness.js';
 
 /**
@@ -12,54 +11,7 @@ import { admin, api, member, startServer, tempDir, upload, type TestServer } fro
  * identity headers reach Ocellus). If a command fails, the server is wrong, not the client.
  */
 
-function onPath(cmd: string): boolean {
-  return (process.env.PATH ?? '').split(path.delimiter).some((dir) => {
-    try {
-      fs.accessSync(path.join(dir, cmd), fs.constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  });
-}
-
-const HOW = 'apt-get install -y python3-glanceclient';
-const skipReason = onPath('glance') ? undefined : `glance not on PATH; \`${HOW}\` enables this test`;
-
-if (skipReason && process.env.CI) {
-  test('the glance CLI catalogue test can run', () => {
-    assert.fail(`CI is set but glance is not on PATH: run \`${HOW}\``);
-  });
-}
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Rows of a `| a | b | … |` table (header row dropped). */
-function parseTable(out: string): string[][] {
-  const rows: string[][] = [];
-  let header = true;
-  for (const line of out.split('\n')) {
-    if (!line.startsWith('|')) continue;
-    const cells = line.split('|').slice(1, -1).map((c) => c.trim());
-    if (header) {
-      header = false;
-      continue;
-    }
-    rows.push(cells);
-  }
-  return rows;
-}
-
-/** `| key | value |` tables of image-show. */
-function parseShow(out: string): Record<string, string> {
-  const props: Record<string, string> = {};
-  for (const [key, value] of parseTable(out)) if (key !== undefined && key !== '') props[key] = value ?? '';
-  return props;
-}
+const skipReason = requireTools(['glance'], 'python3-glanceclient');
 
 describe('the glance CLI on the catalogue', { skip: skipReason }, () => {
   let server: TestServer;
@@ -68,23 +20,7 @@ describe('the glance CLI on the catalogue', { skip: skipReason }, () => {
   const id: Record<string, string> = {};
   const nameOf = new Map<string, string>();
 
-  function glance(args: string[]): Promise<Run> {
-    const full = ['--os-image-api-version', '2', '--os-image-url', server.url, '--os-auth-token', 'anything', ...args];
-    return new Promise((resolve, reject) => {
-      // stdin from /dev/null: a non-tty stdin would be image data to image-create (not used here).
-      const child = spawn('glance', full, { env, cwd: work, stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-      child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-      child.on('error', reject);
-      child.on('close', (code) => {
-        clearTimeout(timer);
-        resolve({ code, stdout, stderr });
-      });
-    });
-  }
+  const glance = (args: string[]) => runGlance(server.url, args, { env, cwd: work });
 
   async function ok(args: string[]): Promise<string> {
     const r = await glance(args);
@@ -104,10 +40,7 @@ describe('the glance CLI on the catalogue', { skip: skipReason }, () => {
   before(async () => {
     server = await startServer();
     work = tempDir('ocellus-glance-cat-');
-    const home = path.join(work, 'home');
-    fs.mkdirSync(home);
-    // HOME of its own: glanceclient caches the image schema in ~/.glanceclient.
-    env = { PATH: process.env.PATH, HOME: home, LANG: 'C.UTF-8', NO_PROXY: '127.0.0.1,localhost', no_proxy: '127.0.0.1,localhost' };
+    env = glanceEnv(work);
     const RB = { disk_format: 'raw', container_format: 'bare' };
     const fixture: [string, Record<string, string>, Record<string, unknown>, number?][] = [
       ['zulu', {}, { visibility: 'public', tags: ['gold'], os_distro: 'debian', ...RB }, 10],

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { glanceEnv, parseShow, requireTools, runGlance } from './support/glance-cli.js';
 import { api, startServer, tempDir, type TestServer } from './support/harness.js';
 
 /**
@@ -11,55 +12,11 @@ import { api, startServer, tempDir, type TestServer } from './support/harness.js
  * command fails, the server is wrong, not the client.
  */
 
-function onPath(cmd: string): boolean {
-  return (process.env.PATH ?? '').split(path.delimiter).some((dir) => {
-    try {
-      fs.accessSync(path.join(dir, cmd), fs.constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  });
-}
-
-const missing = ['glance', 'qemu-img'].filter((c) => !onPath(c));
-const HOW = 'apt-get install -y python3-glanceclient qemu-utils';
-const skipReason = missing.length > 0 ? `${missing.join(' and ')} not on PATH; \`${HOW}\` enables this test` : undefined;
-
-if (skipReason && process.env.CI) {
-  test('the glance CLI end-to-end test can run', () => {
-    assert.fail(`CI is set but ${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not on PATH: run \`${HOW}\` (scripts/install-test-deps.sh does it)`);
-  });
-}
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+const skipReason = requireTools(['glance', 'qemu-img'], 'python3-glanceclient qemu-utils');
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
 const sha512 = (b: Buffer) => createHash('sha512').update(b).digest('hex');
-
-/** `| key | value |` tables of *-show/-create/-update; wrapped values (long hashes) are joined back. */
-function parseShow(out: string): Record<string, string> {
-  const props: Record<string, string> = {};
-  let last: string | undefined;
-  for (const line of out.split('\n')) {
-    if (!line.startsWith('|')) continue;
-    const cells = line.split('|').slice(1, -1).map((c) => c.trim());
-    if (cells.length !== 2) continue;
-    const [key, value] = cells as [string, string];
-    if (key === 'Property' && value === 'Value') continue;
-    if (key === '' && last !== undefined) props[last] += value;
-    else {
-      props[key] = value;
-      last = key;
-    }
-  }
-  return props;
-}
 
 /** The `| ID | Name |` table of image-list. */
 function parseList(out: string): { id: string; name: string }[] {
@@ -84,26 +41,7 @@ describe('the glance CLI against Ocellus', { skip: skipReason }, () => {
   let rawId: string;
   let qcowId: string;
 
-  /** Runs `glance --os-image-api-version 2 --os-image-url <url> --os-auth-token anything ARGS`. */
-  function glance(args: string[], opts: { closedStdin?: boolean } = {}): Promise<Run> {
-    const full = ['--os-image-api-version', '2', '--os-image-url', server.url, '--os-auth-token', 'anything', ...args];
-    // A non-tty stdin is image data to glanceclient's image-create; /dev/null ('ignore') is zero bytes
-    // of data, a closed stdin is none.
-    const [cmd, argv] = opts.closedStdin ? ['sh', ['-c', 'exec "$@" <&-', 'sh', 'glance', ...full]] : ['glance', full];
-    return new Promise((resolve, reject) => {
-      const child = spawn(cmd as string, argv as string[], { env, cwd: work, stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-      child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-      child.on('error', reject);
-      child.on('close', (code) => {
-        clearTimeout(timer);
-        resolve({ code, stdout, stderr });
-      });
-    });
-  }
+  const glance = (args: string[], opts: { closedStdin?: boolean } = {}) => runGlance(server.url, args, { env, cwd: work, ...opts });
 
   async function ok(args: string[], opts?: { closedStdin?: boolean }): Promise<string> {
     const r = await glance(args, opts);
@@ -114,9 +52,7 @@ describe('the glance CLI against Ocellus', { skip: skipReason }, () => {
   before(async () => {
     server = await startServer();
     work = tempDir('ocellus-glance-cli-');
-    const home = path.join(work, 'home');
-    fs.mkdirSync(home);
-    env = { PATH: process.env.PATH, HOME: home, LANG: 'C.UTF-8', NO_PROXY: '127.0.0.1,localhost', no_proxy: '127.0.0.1,localhost' };
+    env = glanceEnv(work);
     raw = randomBytes(3 * 1024 * 1024 + 123);
     rawFile = path.join(work, 'disk.raw');
     fs.writeFileSync(rawFile, raw);
