@@ -344,3 +344,19 @@ describe('two Ocellus processes on one database and one store', () => {
     });
   }
 });
+
+describe('creates racing on one id', () => {
+  test('the same id created through both services at once: one 201, the others 409, never a 5xx', async () => {
+    for (let round = 0; round < 3; round++) {
+      const id = randomUUID();
+      const p = `race-${randomUUID().slice(0, 8)}`;
+      const results = await Promise.all(
+        [one, two, one, two].map((s) => api(s.url, 'POST', '/v2/images', { headers: member(p), json: { id, name: `r${round}` } })),
+      );
+      const statuses = results.map((r) => r.status).sort();
+      assert.deepEqual(statuses, [201, 409, 409, 409], results.map((r) => r.text).join('\n'));
+      const members = [one, two].map((s) => api(s.url, 'POST', `/v2/images/${id}/members`, { headers: member(p), json: { member: 'other' } }));
+      assert.deepEqual((await Promise.all(members)).map((r) => r.status).sort(), [200, 409]);
+    }
+  });
+});

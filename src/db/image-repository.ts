@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { sql, type Expression, type ExpressionBuilder, type SqlBool, type Selectable, type Transaction } from 'kysely';
-import type { DatabaseHandle } from './connect.js';
+import { isUniqueViolation, type DatabaseHandle } from './connect.js';
 import type { Database, ImagesTable } from './tables.js';
 import type { EqualColumn, ImageColumns, ImageFilters, ImageListQuery, ImageRecord, InColumn, LocationRecord, SortKey, UploadOwner, UploadRecord } from './image-records.js';
 
@@ -34,6 +34,14 @@ export class ImageRepository {
 
   /** Inserts a new image. Returns false (and inserts nothing) if the id was ever used. */
   async insert(image: ImageRecord): Promise<boolean> {
+    // The look-up answers the common case; the key catches two creates of one id racing.
+    return this.insertOnce(image).catch((err: unknown) => {
+      if (isUniqueViolation(err)) return false;
+      throw err;
+    });
+  }
+
+  private async insertOnce(image: ImageRecord): Promise<boolean> {
     return this.db.transaction().execute(async (trx) => {
       const exists = await trx.selectFrom('images').select('id').where('id', '=', image.id).executeTakeFirst();
       if (exists) return false;

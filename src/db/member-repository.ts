@@ -1,4 +1,4 @@
-import type { DatabaseHandle } from './connect.js';
+import { isUniqueViolation, type DatabaseHandle } from './connect.js';
 
 export interface MemberRecord {
   image_id: string;
@@ -30,6 +30,14 @@ export class MemberRepository {
    * unlimited); the count and the insert run in one transaction.
    */
   async add(rec: MemberRecord, quota: number): Promise<'added' | 'duplicate' | 'over-quota'> {
+    return this.addOnce(rec, quota).catch((err: unknown) => {
+      // Two adds of one member racing: the primary key decides.
+      if (isUniqueViolation(err)) return 'duplicate' as const;
+      throw err;
+    });
+  }
+
+  private async addOnce(rec: MemberRecord, quota: number): Promise<'added' | 'duplicate' | 'over-quota'> {
     return this.db.transaction().execute(async (trx) => {
       const existing = await trx.selectFrom('image_members').select('member').where('image_id', '=', rec.image_id).execute();
       // Glance checks the quota (in its member factory) before the duplicate (in the repository).
