@@ -36,7 +36,7 @@ test('defaults run with no file at all', () => {
 
 test("Glance's section and option names are read; flags override the file", () => {
   const file = writeConf(
-    '[DEFAULT]\nbind_host = 0.0.0.0\nbind_port = 9393\nimage_size_cap = 10GB\n[database]\nconnection = sqlite:////var/tmp/g.db\n[glance_store]\nfilesystem_store_datadir = /var/tmp/imgs\n',
+    '[DEFAULT]\nbind_host = 0.0.0.0\nbind_port = 9393\nimage_size_cap = 10GB\n[database]\nconnection = sqlite:////var/tmp/g.db\n[glance_store]\nfilesystem_store_datadir = /var/tmp/imgs\n[paste_deploy]\nallow_noauth_on_network = true\n',
   );
   const c = loadConfig({ configFile: file, overrides: [{ section: 'DEFAULT', name: 'bind_port', value: '9494' }] });
   assert.equal(c.DEFAULT.bind_host, '0.0.0.0');
@@ -63,4 +63,12 @@ test('invalid values are clear start-up errors', () => {
   bad('[DEFAULT]\nlimit_param_default = 2000\n', /limit_param_default \(2000\) is above api_limit_max \(1000\)/);
   bad('[glance_store]\nstores = file,swift\n', /store type 'swift' is not available/);
   assert.throws(() => loadConfig({ configFile: '/nonexistent/ocellus.conf' }), /cannot read config file/);
+});
+
+test('trusted-header auth refuses a non-loopback address unless explicitly allowed', () => {
+  const load = (text: string) => () => loadConfig({ configFile: writeConf(text), warn: () => undefined });
+  assert.throws(load('[DEFAULT]\nbind_host = 0.0.0.0\n'), (err: unknown) => err instanceof ConfigError && /bind_host = 0\.0\.0\.0: refusing .* allow_noauth_on_network = true/.test(err.message));
+  assert.throws(load('[DEFAULT]\nbind_host = 192.0.2.10\n'), ConfigError);
+  for (const host of ['127.0.0.1', '127.1.2.3', 'localhost', '::1']) assert.equal(load(`[DEFAULT]\nbind_host = ${host}\n`)().DEFAULT.bind_host, host);
+  assert.equal(load('[DEFAULT]\nbind_host = 0.0.0.0\n[paste_deploy]\nallow_noauth_on_network = true\n')().DEFAULT.bind_host, '0.0.0.0');
 });

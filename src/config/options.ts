@@ -57,6 +57,7 @@ export const OPTIONS = {
   },
   paste_deploy: {
     flavor: { kind: 'string', default: '', choices: ['', 'noauth', 'trusted-headers'], help: 'Authentication: trusted identity headers (development only, for now the only one).' },
+    allow_noauth_on_network: { kind: 'bool', default: false, help: 'Serve trusted-header (noauth) requests on an address other than loopback; anyone who reaches the port can claim any identity.' },
     config_file: { kind: 'string', default: null, help: 'Accepted for compatibility with glance-api.conf; ignored.' },
   },
 } as const satisfies Record<string, Record<string, OptionSpec>>;
@@ -154,6 +155,11 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   if (result.DEFAULT.limit_param_default > result.DEFAULT.api_limit_max) {
     throw new ConfigError(`[DEFAULT] limit_param_default (${result.DEFAULT.limit_param_default}) is above api_limit_max (${result.DEFAULT.api_limit_max})`);
   }
+  if (!isLoopback(result.DEFAULT.bind_host) && !result.paste_deploy.allow_noauth_on_network) {
+    throw new ConfigError(
+      `[DEFAULT] bind_host = ${result.DEFAULT.bind_host}: refusing to serve trusted-header (noauth) authentication beyond loopback, where anyone could claim any identity; bind to 127.0.0.1, or set [paste_deploy] allow_noauth_on_network = true behind a front end that sets the identity headers`,
+    );
+  }
   for (const s of result.glance_store.stores) {
     if (s !== 'file') throw new ConfigError(`[glance_store] stores: store type '${s}' is not available yet (available: file)`);
   }
@@ -161,6 +167,12 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     if (list.length === 0) throw new ConfigError(`[image_format] ${name} must not be empty`);
   }
   return result;
+}
+
+/** 127.0.0.0/8, ::1 and localhost: addresses only this machine reaches. */
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || h === '::ffff:127.0.0.1';
 }
 
 export function databaseUrl(config: Config): string {
