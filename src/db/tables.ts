@@ -1,5 +1,3 @@
-import type { Generated } from 'kysely';
-
 /**
  * The database as Kysely sees it. Portable column types only (varchar, text, integer, bigint,
  * smallint for booleans, bigint epoch milliseconds for timestamps), so the same migrations run
@@ -76,4 +74,3 @@ export interface Database {
   image_members: ImageMembersTable;
 }
 
-export type { Generated };

@@ -6,6 +6,7 @@ import type { BlobStore, BlobWriter } from '../store/blob-store.js';
 import { BlobNotFound, StoreFull, StoreWriteDenied } from '../store/blob-store.js';
 import { ImageHasher } from '../hashing/image-hasher.js';
 import { assertCanModify } from './image-access.js';
+import { assertTransition } from './image-lifecycle.js';
 import { BadRequest, Conflict, DomainError, Forbidden, Gone, RangeNotSatisfiable, ServiceUnavailable, TooLarge } from './errors.js';
 import type { ImageService } from './image-service.js';
 import type { UploadRegistry } from './upload-owner.js';
@@ -53,7 +54,7 @@ export class ImageData {
     const { repo, store, uploads } = this.deps;
     const image = await this.deps.images.get(ctx, id);
     assertCanModify(ctx, image, 'upload data to');
-    if (image.status !== 'queued') throw new Conflict(`Image status transition from ${image.status} to saving is not allowed`);
+    assertTransition(image.status, 'saving');
     if (!image.disk_format || !image.container_format) {
       throw new BadRequest('Properties disk_format and container_format must be set prior to saving data.');
     }
