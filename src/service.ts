@@ -1,7 +1,15 @@
 import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
 import { buildServer } from './api/server.js';
-import { databaseUrl, fileStoreDir, type Config } from './config/options.js';
+import { authFlavor, databaseUrl, fileStoreDir, type Config } from './config/options.js';
+import type { AdminCheck } from './auth/context.js';
+import { KeystoneAuth } from './auth/keystone.js';
+import type { AuthStrategy } from './auth/strategy.js';
+import { TokenFileAuth } from './auth/token-file.js';
+import { TrustedHeaderAuth } from './auth/trusted-headers.js';
+import { AccessPolicy } from './domain/image-policy.js';
+import { loadPropertyProtections } from './domain/property-protections.js';
+import { PolicyEnforcer } from './policy/enforcer.js';
 import { openDatabase, parseConnectionUrl, redactUrl, type DatabaseHandle } from './db/connect.js';
 import { ImageRepository } from './db/image-repository.js';
 import { MemberRepository } from './db/member-repository.js';
@@ -41,11 +49,17 @@ export async function createService(config: Config): Promise<Service> {
 
   let app: FastifyInstance | undefined;
   const log = (msg: string, err?: unknown) => (err ? app?.log.error({ err }, msg) : app?.log.warn(msg));
+  const rules = new PolicyEnforcer(config.oslo_policy.policy_file, (msg) => log(msg));
+  const policy = new AccessPolicy(rules, config.oslo_policy.enforce_scope);
   const images = new ImageService({
     repo,
     members: memberRepo,
     store,
     schema: imageSchema,
+    policy,
+    protections: config.DEFAULT.property_protection_file
+      ? loadPropertyProtections(config.DEFAULT.property_protection_file, config.DEFAULT.property_protection_rule_format as 'roles' | 'policies')
+      : undefined,
     quotas: { properties: config.DEFAULT.image_property_quota, tags: config.DEFAULT.image_tag_quota },
     log,
   });
@@ -67,6 +81,7 @@ export async function createService(config: Config): Promise<Service> {
       members: new MemberService(images, memberRepo, config.DEFAULT.image_member_quota),
       imageSchema,
       imagesSchema: buildImagesSchema(imageSchema),
+      auth: authStrategy(config, (creds) => rules.enforce('context_is_admin', {}, creds), (msg) => log(msg)),
       limits: {
         apiLimitMax: config.DEFAULT.api_limit_max,
         limitParamDefault: config.DEFAULT.limit_param_default,
@@ -106,6 +121,35 @@ export async function createService(config: Config): Promise<Service> {
       await db.destroy();
     },
   };
+}
+
+/** The authentication strategy `[paste_deploy] flavor` names. */
+function authStrategy(config: Config, isAdmin: AdminCheck, log: (msg: string) => void): AuthStrategy {
+  switch (authFlavor(config)) {
+    case 'keystone': {
+      const k = config.keystone_authtoken;
+      return new KeystoneAuth(
+        {
+          authUrl: k.auth_url!,
+          wwwAuthenticateUri: k.www_authenticate_uri ?? k.auth_uri ?? k.auth_url!,
+          username: k.username!,
+          password: k.password!,
+          userDomainName: k.user_domain_name,
+          projectName: k.project_name!,
+          projectDomainName: k.project_domain_name,
+          tokenCacheTime: k.token_cache_time,
+          includeServiceCatalog: k.include_service_catalog,
+          serviceTokenRoles: k.service_token_roles,
+          timeout: k.http_connect_timeout,
+        },
+        isAdmin,
+      );
+    }
+    case 'token':
+      return new TokenFileAuth(config.token_auth.token_file!, isAdmin, log);
+    case 'noauth':
+      return new TrustedHeaderAuth(isAdmin);
+  }
 }
 
 /**

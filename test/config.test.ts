@@ -48,10 +48,10 @@ test("Glance's section and option names are read; flags override the file", () =
 
 test('unknown options are warned about, with file and line', () => {
   const warnings: string[] = [];
-  loadConfig({ configFile: writeConf('[DEFAULT]\nbind_prot = 1\n[keystone_authtoken]\nauth_url = http://k\n'), warn: (m) => warnings.push(m) });
+  loadConfig({ configFile: writeConf('[DEFAULT]\nbind_prot = 1\n[keystone_authtoken]\nauth_urll = http://k\n'), warn: (m) => warnings.push(m) });
   assert.equal(warnings.length, 2);
   assert.match(warnings[0]!, /glance-api\.conf:2 \[DEFAULT\] bind_prot: unknown option/);
-  assert.match(warnings[1]!, /\[keystone_authtoken\] auth_url: unknown option/);
+  assert.match(warnings[1]!, /\[keystone_authtoken\] auth_urll: unknown option/);
 });
 
 test('invalid values are clear start-up errors', () => {

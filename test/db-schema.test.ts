@@ -64,7 +64,7 @@ async function startsAndAnswers(url: string, dataDir: string, more: NonNullable<
   try {
     const res = await service.app.inject({ method: 'GET', url: '/healthcheck' });
     assert.equal(res.statusCode, 200, res.body);
-    const list = await service.app.inject({ method: 'GET', url: '/v2/images', headers: { 'x-project-id': 'p', 'x-roles': 'member' } });
+    const list = await service.app.inject({ method: 'GET', url: '/v2/images', headers: { 'x-project-id': 'p', 'x-roles': 'member,reader' } });
     assert.equal(list.statusCode, 200, list.body);
   } finally {
     await service.close();

@@ -1,3 +1,4 @@
+import type { AuthStrategy } from '../auth/strategy.js';
 import type { ImageService } from '../domain/image-service.js';
 import type { ImageData } from '../domain/image-data.js';
 import type { JsonSchema } from '../domain/image-schema.js';
@@ -10,6 +11,8 @@ export interface ApiDeps {
   members: MemberService;
   imageSchema: JsonSchema;
   imagesSchema: JsonSchema;
+  /** Who is calling: the strategy `[paste_deploy] flavor` selects. */
+  auth: AuthStrategy;
   limits: { apiLimitMax: number; limitParamDefault: number; maxRequestIdLength: number; maxJsonBodySize: number };
   publicEndpoint: string | null;
   /** Resolves if the metadata database answers. */

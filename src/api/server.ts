@@ -2,9 +2,7 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import FindMyWay, { type HTTPMethod } from 'find-my-way';
 import type { RequestContext } from '../auth/context.js';
-import { makeContext } from '../auth/context.js';
-import { contextFromTrustedHeaders } from '../auth/trusted-headers.js';
-import { DomainError } from '../domain/errors.js';
+import { DomainError, Unauthorized } from '../domain/errors.js';
 import type { ApiDeps } from './app-deps.js';
 import { sendError } from './error-render.js';
 import { imageDataRoutes } from './image-data-routes.js';
@@ -20,6 +18,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Glance's `body_reject`: a body on this route is 400. */
     rejectBody?: boolean;
+    /** Served without authentication (versions, healthcheck), as Glance serves them outside its auth pipeline. */
+    public?: boolean;
   }
 }
 
@@ -76,9 +76,13 @@ export async function buildServer(deps: ApiDeps, opts: ServerOptions): Promise<F
       requestId = incoming.startsWith('req-') ? incoming : `req-${incoming}`;
     }
     reply.header('x-openstack-request-id', requestId);
-    const hasIdentity = ['x-roles', 'x-role', 'x-project-id', 'x-tenant-id', 'x-tenant', 'x-user-id', 'x-user'].some((h) => request.headers[h] !== undefined);
-    // Without identity headers the caller is Glance's unauthenticated context: an admin with no project.
-    request.ctx = hasIdentity ? contextFromTrustedHeaders(request.headers, requestId) : makeContext({ requestId, roles: ['admin'] });
+    if (request.routeOptions.config.public) return;
+    try {
+      request.ctx = await deps.auth.authenticate(request.headers, requestId);
+    } catch (err) {
+      if (err instanceof Unauthorized) reply.headers(deps.auth.challenge);
+      throw err;
+    }
   });
 
   app.addHook('preValidation', async (request, reply) => {

@@ -43,9 +43,10 @@ function versionsDocument(request: FastifyRequest, publicEndpoint: string | null
 
 export function versionRoutes(deps: ApiDeps) {
   return async (app: FastifyInstance) => {
-    app.get(CHOICES_PATH, async (request, reply) => reply.code(300).send(versionsDocument(request, deps.publicEndpoint)));
-    app.get('/versions', async (request) => versionsDocument(request, deps.publicEndpoint));
-    app.get('/healthcheck', async (_request, reply) => {
+    const config = { public: true };
+    app.get(CHOICES_PATH, { config }, async (request, reply) => reply.code(300).send(versionsDocument(request, deps.publicEndpoint)));
+    app.get('/versions', { config }, async (request) => versionsDocument(request, deps.publicEndpoint));
+    app.get('/healthcheck', { config }, async (_request, reply) => {
       try {
         await deps.healthcheck();
         return reply.type('text/plain').send('OK');

@@ -1,24 +1,42 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { makeContext, type RequestContext } from './context.js';
+import { makeContext, type AdminCheck, type RequestContext } from './context.js';
+import { header, type AuthStrategy } from './strategy.js';
 
-function header(headers: IncomingHttpHeaders, name: string): string | undefined {
-  const v = headers[name];
-  const s = Array.isArray(v) ? v[0] : v;
-  return s === undefined || s.trim() === '' ? undefined : s.trim();
-}
+const IDENTITY_HEADERS = ['x-roles', 'x-role', 'x-project-id', 'x-tenant-id', 'x-tenant', 'x-user-id', 'x-user'];
 
 /**
- * Builds the context from identity headers set by a trusted front end (keystonemiddleware's
- * names: `X-User-Id`, `X-Project-Id` or the deprecated `X-Tenant-Id`, `X-Roles`). Development
- * only: anyone who can reach the port can claim any identity.
+ * `noauth`: the context comes from identity headers set by a trusted front end
+ * (keystonemiddleware's names: `X-User-Id`, `X-Project-Id` or the deprecated `X-Tenant-Id`,
+ * `X-Roles`, `OpenStack-System-Scope`…). Without any, the caller is Glance's unauthenticated
+ * context: an admin with no project. Development only: anyone who can reach the port can claim
+ * any identity, which is why the server keeps it on loopback unless told otherwise.
  */
-export function contextFromTrustedHeaders(headers: IncomingHttpHeaders, requestId: string): RequestContext {
-  const roles = header(headers, 'x-roles') ?? header(headers, 'x-role') ?? '';
-  return makeContext({
-    requestId,
-    userId: header(headers, 'x-user-id') ?? header(headers, 'x-user') ?? null,
-    projectId:
-      header(headers, 'x-project-id') ?? header(headers, 'x-tenant-id') ?? header(headers, 'x-tenant') ?? null,
-    roles: roles.split(','),
-  });
+export class TrustedHeaderAuth implements AuthStrategy {
+  readonly challenge = {};
+
+  constructor(private readonly isAdmin?: AdminCheck) {}
+
+  async authenticate(headers: IncomingHttpHeaders, requestId: string): Promise<RequestContext> {
+    if (!IDENTITY_HEADERS.some((h) => headers[h] !== undefined)) return makeContext({ requestId, roles: ['admin'] }, this.isAdmin);
+    const roles = header(headers, 'x-roles') ?? header(headers, 'x-role') ?? '';
+    const serviceRoles = header(headers, 'x-service-roles');
+    return makeContext(
+      {
+        requestId,
+        userId: header(headers, 'x-user-id') ?? header(headers, 'x-user') ?? null,
+        userDomainId: header(headers, 'x-user-domain-id') ?? null,
+        projectId: header(headers, 'x-project-id') ?? header(headers, 'x-tenant-id') ?? header(headers, 'x-tenant') ?? null,
+        projectDomainId: header(headers, 'x-project-domain-id') ?? null,
+        domainId: header(headers, 'x-domain-id') ?? null,
+        systemScope: header(headers, 'openstack-system-scope') ?? null,
+        roles: roles.split(','),
+        isAdminProject: (header(headers, 'x-is-admin-project') ?? 'True').toLowerCase() === 'true',
+        service:
+          serviceRoles === undefined
+            ? null
+            : { userId: header(headers, 'x-service-user-id') ?? null, projectId: header(headers, 'x-service-project-id') ?? null, roles: serviceRoles.split(',') },
+      },
+      this.isAdmin,
+    );
+  }
 }

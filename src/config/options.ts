@@ -38,6 +38,8 @@ export const OPTIONS = {
     hashing_algorithm: { kind: 'string', default: 'sha512', choices: ['sha1', 'sha224', 'sha256', 'sha384', 'sha512', 'sha3_256', 'sha3_512', 'blake2b512'], help: 'Algorithm of os_hash_value.' },
     max_json_body_size: { kind: 'size', default: 1048576, min: 1, help: 'Largest JSON request body, in bytes (413 beyond).' },
     upload_heartbeat_interval: { kind: 'int', default: 5, min: 1, help: 'Seconds between heartbeats of a running upload; an upload silent for 3 intervals is taken as dead and cleaned up.' },
+    property_protection_file: { kind: 'string', default: null, help: 'INI file of per-property create/read/update/delete rules (property protections); unset = off.' },
+    property_protection_rule_format: { kind: 'string', default: 'roles', choices: ['roles', 'policies'], help: 'Whether property_protection_file names roles or policy rules.' },
     log_level: { kind: 'string', default: 'info', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], help: 'Log level.' },
   },
   database: {
@@ -56,9 +58,39 @@ export const OPTIONS = {
     container_formats: { kind: 'list', default: CONTAINER_FORMATS, help: 'Allowed container_format values.' },
   },
   paste_deploy: {
-    flavor: { kind: 'string', default: '', choices: ['', 'noauth', 'trusted-headers'], help: 'Authentication: trusted identity headers (development only, for now the only one).' },
+    flavor: {
+      kind: 'string',
+      default: '',
+      choices: ['', 'noauth', 'trusted-headers', 'keystone', 'keystone+cache', 'keystone+cachemanagement', 'token'],
+      help: 'Authentication: keystone (X-Auth-Token validated by Keystone, see [keystone_authtoken]), token (static tokens file, see [token_auth]), or empty/noauth (trusted identity headers, development only).',
+    },
     allow_noauth_on_network: { kind: 'bool', default: false, help: 'Serve trusted-header (noauth) requests on an address other than loopback; anyone who reaches the port can claim any identity.' },
     config_file: { kind: 'string', default: null, help: 'Accepted for compatibility with glance-api.conf; ignored.' },
+  },
+  keystone_authtoken: {
+    www_authenticate_uri: { kind: 'string', default: null, help: 'Identity endpoint named in WWW-Authenticate on 401; default auth_url.' },
+    auth_uri: { kind: 'string', default: null, help: 'Deprecated name of www_authenticate_uri.' },
+    auth_url: { kind: 'string', default: null, help: 'Keystone endpoint the service authenticates against and validates tokens with (e.g. http://keystone:5000/v3).' },
+    auth_type: { kind: 'string', default: 'password', choices: ['password', 'v3password'], help: 'How the service authenticates to Keystone.' },
+    username: { kind: 'string', default: null, help: "The service user (e.g. glance); needs Keystone's service role to validate tokens." },
+    password: { kind: 'string', default: null, help: "The service user's password." },
+    user_domain_name: { kind: 'string', default: 'Default', help: "The service user's domain." },
+    project_name: { kind: 'string', default: null, help: "The service user's project (e.g. service)." },
+    project_domain_name: { kind: 'string', default: 'Default', help: "The service project's domain." },
+    token_cache_time: { kind: 'int', default: 300, min: 0, help: "Seconds a validated token is trusted without asking Keystone again (never beyond the token's expiry)." },
+    include_service_catalog: { kind: 'bool', default: true, help: 'Ask Keystone for the catalog with each validation (false adds ?nocatalog).' },
+    service_token_roles: { kind: 'list', default: ['service'], help: 'Roles a service token (X-Service-Token) needs to let an expired user token through.' },
+    http_connect_timeout: { kind: 'int', default: 10, min: 1, help: 'Seconds to wait for Keystone.' },
+    memcached_servers: { kind: 'list', default: [], help: 'Accepted for compatibility; Ocellus caches tokens in each process.' },
+    region_name: { kind: 'string', default: null, help: 'Accepted for compatibility; unused.' },
+    interface: { kind: 'string', default: null, help: 'Accepted for compatibility; unused.' },
+  },
+  token_auth: {
+    token_file: { kind: 'string', default: null, help: 'With flavor = token: YAML file of token → user_id, project_id, roles (see the README).' },
+  },
+  oslo_policy: {
+    policy_file: { kind: 'string', default: null, help: "Policy rules (YAML or JSON) overriding Glance's defaults by name; re-read when it changes. Relative paths are relative to the configuration file." },
+    enforce_scope: { kind: 'bool', default: true, help: 'Refuse system- and domain-scoped tokens on project-scoped rules (all of Glance\'s), as oslo.policy does.' },
   },
 } as const satisfies Record<string, Record<string, OptionSpec>>;
 
@@ -155,10 +187,23 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   if (result.DEFAULT.limit_param_default > result.DEFAULT.api_limit_max) {
     throw new ConfigError(`[DEFAULT] limit_param_default (${result.DEFAULT.limit_param_default}) is above api_limit_max (${result.DEFAULT.api_limit_max})`);
   }
-  if (!isLoopback(result.DEFAULT.bind_host) && !result.paste_deploy.allow_noauth_on_network) {
+  const flavor = authFlavor(result);
+  if (flavor === 'noauth' && !isLoopback(result.DEFAULT.bind_host) && !result.paste_deploy.allow_noauth_on_network) {
     throw new ConfigError(
       `[DEFAULT] bind_host = ${result.DEFAULT.bind_host}: refusing to serve trusted-header (noauth) authentication beyond loopback, where anyone could claim any identity; bind to 127.0.0.1, or set [paste_deploy] allow_noauth_on_network = true behind a front end that sets the identity headers`,
     );
+  }
+  if (flavor === 'keystone') {
+    const k = result.keystone_authtoken;
+    const missing = (['auth_url', 'username', 'password', 'project_name'] as const).filter((o) => !k[o]);
+    if (missing.length > 0) throw new ConfigError(`[paste_deploy] flavor = keystone needs [keystone_authtoken] ${missing.join(', ')}`);
+  }
+  if (flavor === 'token' && !result.token_auth.token_file) throw new ConfigError('[paste_deploy] flavor = token needs [token_auth] token_file');
+  // Files named in the configuration are relative to it, as oslo.config finds them.
+  const base = opts.configFile ? path.dirname(path.resolve(opts.configFile)) : process.cwd();
+  for (const [section, name] of [['oslo_policy', 'policy_file'], ['token_auth', 'token_file'], ['DEFAULT', 'property_protection_file']] as const) {
+    const record = result[section] as Record<string, unknown>;
+    if (typeof record[name] === 'string' && record[name] !== '') record[name] = path.resolve(base, record[name] as string);
   }
   for (const s of result.glance_store.stores) {
     if (s !== 'file') throw new ConfigError(`[glance_store] stores: store type '${s}' is not available yet (available: file)`);
@@ -167,6 +212,13 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     if (list.length === 0) throw new ConfigError(`[image_format] ${name} must not be empty`);
   }
   return result;
+}
+
+/** The authentication strategy `[paste_deploy] flavor` selects. */
+export function authFlavor(config: Config): 'noauth' | 'keystone' | 'token' {
+  const f = config.paste_deploy.flavor;
+  if (f.startsWith('keystone')) return 'keystone';
+  return f === 'token' ? 'token' : 'noauth';
 }
 
 /** 127.0.0.0/8, ::1 and localhost: addresses only this machine reaches. */

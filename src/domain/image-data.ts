@@ -5,7 +5,6 @@ import type { ImageRepository } from '../db/image-repository.js';
 import type { BlobStore, BlobWriter } from '../store/blob-store.js';
 import { BlobNotFound, StoreFull, StoreWriteDenied } from '../store/blob-store.js';
 import { ImageHasher } from '../hashing/image-hasher.js';
-import { assertCanModify } from './image-access.js';
 import { assertTransition } from './image-lifecycle.js';
 import { BadRequest, Conflict, DomainError, Forbidden, Gone, RangeNotSatisfiable, ServiceUnavailable, TooLarge } from './errors.js';
 import type { ImageService } from './image-service.js';
@@ -52,8 +51,7 @@ export class ImageData {
    */
   async upload(ctx: RequestContext, id: string, body: Readable, declaredSize: number | null): Promise<void> {
     const { repo, store, uploads } = this.deps;
-    const image = await this.deps.images.get(ctx, id);
-    assertCanModify(ctx, image, 'upload data to');
+    const { image } = await this.deps.images.accessFor(ctx, id, 'upload_image');
     assertTransition(image.status, 'saving');
     if (!image.disk_format || !image.container_format) {
       throw new BadRequest('Properties disk_format and container_format must be set prior to saving data.');
@@ -151,7 +149,7 @@ export class ImageData {
 
   /** GET /file: the data (or a range of it), 204 when the image has none, 403 for deactivated images unless admin. */
   async download(ctx: RequestContext, id: string, range: RangeRequest | null): Promise<Download> {
-    const image = await this.deps.images.get(ctx, id);
+    const { image } = await this.deps.images.accessFor(ctx, id, 'download_image');
     if (image.status === 'deactivated' && !ctx.isAdmin) {
       throw new Forbidden('The requested image has been deactivated. Image data download is forbidden.');
     }

@@ -6,7 +6,9 @@ import type { MemberRepository } from '../db/member-repository.js';
 import type { ImageFilters, ImageRecord, SortDir, SortKey } from '../db/image-records.js';
 import type { BlobStore } from '../store/blob-store.js';
 import { BlobNotFound } from '../store/blob-store.js';
-import { assertCanModify, canSee, notFound } from './image-access.js';
+import { notFound, visibleWithoutMembership } from './image-access.js';
+import { imageTarget, type AccessPolicy, type VisibleImage } from './image-policy.js';
+import type { PropertyOperation, PropertyProtections } from './property-protections.js';
 import { BadRequest, Conflict, Forbidden, NotFound, TooLarge } from './errors.js';
 import { baseAttributes, SchemaValidator, type JsonSchema } from './image-schema.js';
 
@@ -45,6 +47,9 @@ export interface ImageServiceDeps {
   members: MemberRepository;
   store: BlobStore;
   schema: JsonSchema;
+  policy: AccessPolicy;
+  /** `property_protection_file`'s rules; undefined = every property open to whoever may change the image. */
+  protections?: PropertyProtections;
   /** image_property_quota and image_tag_quota; negative = unlimited. */
   quotas: { properties: number; tags: number };
   now?: () => number;
@@ -65,18 +70,38 @@ export class ImageService {
     this.log = deps.log ?? (() => undefined);
   }
 
-  /** The image if the caller may see it, else 404 (Glance never reveals invisible images). */
+  /** The image if the caller may see it (`get_image`), else 404: Glance never reveals invisible images. */
   async get(ctx: RequestContext, id: string): Promise<ImageRecord> {
-    const image = await this.deps.repo.get(id);
-    if (!image || !(await this.visible(ctx, image))) throw notFound(id);
-    return image;
+    return this.readable(ctx, (await this.access(ctx, id)).image);
   }
 
-  /** canSee, plus: a shared image is visible to its member projects, whatever their answer. */
-  private async visible(ctx: RequestContext, image: ImageRecord): Promise<boolean> {
-    if (canSee(ctx, image)) return true;
-    if (image.visibility !== 'shared' || ctx.projectId === null) return false;
-    return (await this.deps.members.get(image.id, ctx.projectId)) !== undefined;
+  /** As `get`, with how the caller reached the image, for further policy checks on it. */
+  async access(ctx: RequestContext, id: string): Promise<VisibleImage> {
+    const image = await this.deps.repo.get(id);
+    const visible = image && (await this.visibility(ctx, image));
+    if (!visible) throw notFound(id);
+    this.deps.policy.enforceOnImage(ctx, 'get_image', visible);
+    return visible;
+  }
+
+  /** The image once `get_image`, then `rule`, allow the caller to act on it (404 or 403 as Glance answers). */
+  async accessFor(ctx: RequestContext, id: string, rule: string): Promise<VisibleImage> {
+    const visible = await this.access(ctx, id);
+    this.deps.policy.enforceOnImage(ctx, rule, visible);
+    return visible;
+  }
+
+  /** `rule` on an image the caller sees: 403 (with `message`, if given) unless allowed. */
+  authorize(ctx: RequestContext, rule: string, visible: VisibleImage, message?: string): void {
+    this.deps.policy.enforce(ctx, rule, imageTarget(visible), message);
+  }
+
+  /** Whether the catalogue shows the image to the caller: a shared image also to its member projects, whatever their answer. */
+  private async visibility(ctx: RequestContext, image: ImageRecord): Promise<VisibleImage | null> {
+    const asMember =
+      image.visibility === 'shared' && ctx.projectId !== null && image.owner !== ctx.projectId && (await this.deps.members.get(image.id, ctx.projectId)) !== undefined;
+    if (!asMember && !visibleWithoutMembership(ctx, image)) return null;
+    return { image, memberId: asMember ? ctx.projectId : null };
   }
 
   async create(ctx: RequestContext, body: unknown): Promise<ImageRecord> {
@@ -93,11 +118,10 @@ export class ImageService {
       if (key.length > 255) throw new BadRequest(`Property name '${key.slice(0, 40)}…' is longer than 255 characters.`);
     }
     const owner = doc.owner === undefined ? ctx.projectId : (doc.owner as string | null);
-    if (!ctx.isAdmin && owner !== ctx.projectId) {
-      throw new Forbidden(`You are not permitted to create images owned by '${String(owner)}'.`);
-    }
     const visibility = (doc.visibility as string | undefined) ?? 'shared';
-    this.checkVisibilityChange(ctx, visibility);
+    const target = { project_id: owner, owner, visibility };
+    this.deps.policy.enforce(ctx, 'add_image', target, `You are not permitted to create images owned by '${owner ?? 'None'}'.`);
+    if (doc.visibility !== undefined) this.checkVisibility(ctx, visibility, target);
     for (const k of ['min_ram', 'min_disk'] as const) {
       if (typeof doc[k] === 'number' && (doc[k] as number) < 0) throw new BadRequest(`${k} must be a non-negative integer.`);
     }
@@ -105,7 +129,9 @@ export class ImageService {
     const now = this.now();
     const properties: Record<string, string> = {};
     for (const [k, v] of Object.entries(doc)) {
-      if (!this.base.has(k)) properties[k] = v === null ? '' : String(v);
+      if (this.base.has(k)) continue;
+      this.assertProperty(ctx, 'create', k);
+      properties[k] = v === null ? '' : String(v);
     }
     const image: ImageRecord = {
       id: (doc.id as string | undefined)?.toLowerCase() ?? randomUUID(),
@@ -133,14 +159,15 @@ export class ImageService {
     };
     this.checkQuotas(image, { properties: 0, tags: 0 });
     if (!(await this.deps.repo.insert(image))) throw new Conflict(`An image with identifier ${image.id} already exists`);
-    return image;
+    return this.readable(ctx, image);
   }
 
   async list(ctx: RequestContext, req: ListRequest): Promise<{ images: ImageRecord[]; nextMarker?: string }> {
+    this.deps.policy.enforce(ctx, 'get_images', { project_id: ctx.projectId });
     let marker: ImageRecord | null = null;
     if (req.marker !== undefined) {
       const m = await this.deps.repo.get(req.marker);
-      if (!m || !(await this.visible(ctx, m))) throw new BadRequest(`Invalid marker. Image ${req.marker} could not be found.`);
+      if (!m || !(await this.visibility(ctx, m))) throw new BadRequest(`Invalid marker. Image ${req.marker} could not be found.`);
       marker = m;
     }
     const sort = [...req.sort];
@@ -158,19 +185,44 @@ export class ImageService {
       marker,
     });
     const last = images[images.length - 1];
-    return { images, nextMarker: last && images.length === req.limit ? last.id : undefined };
+    // Each image is then checked against get_image, as Glance does; the next page starts after
+    // the last image read, shown or not.
+    const shown = images.filter((image) => {
+      const memberId = image.visibility === 'shared' && image.owner !== ctx.projectId ? ctx.projectId : null;
+      return this.deps.policy.allows(ctx, 'get_image', imageTarget({ image, memberId }));
+    });
+    return { images: shown.map((image) => this.readable(ctx, image)), nextMarker: last && images.length === req.limit ? last.id : undefined };
   }
 
   async update(ctx: RequestContext, id: string, ops: PatchOp[]): Promise<ImageRecord> {
     // As Glance's deserializer does: every operation is checked (pointer, read-only, reserved,
     // schema) before any is applied.
     for (const op of ops) this.checkOp(op);
-    return this.modify(ctx, id, (image) => {
+    const updated = await this.modify(ctx, id, null, (visible) => {
+      const image = visible.image;
       const next: ImageRecord = { ...image, tags: [...image.tags], properties: { ...image.properties } };
-      for (const op of ops) this.applyOp(ctx, next, op);
+      for (const op of ops) this.applyOp(ctx, visible, next, op);
       this.checkQuotas(next, { properties: countedProperties(image), tags: image.tags.length });
       return next;
     });
+    return this.readable(ctx, updated);
+  }
+
+  /** Property protections: may the caller `op` the custom property `key`? */
+  private propertyAllowed(ctx: RequestContext, op: PropertyOperation, key: string): boolean {
+    const rules = this.deps.protections;
+    if (!rules) return true;
+    return rules.allowed(op, key, { roles: ctx.roles, serviceRoles: ctx.service?.roles }, (rule) => this.deps.policy.allowsRule(ctx, rule));
+  }
+
+  private assertProperty(ctx: RequestContext, op: PropertyOperation, key: string): void {
+    if (!this.propertyAllowed(ctx, op, key)) throw new Forbidden(`Attribute '${key}' is reserved.`);
+  }
+
+  /** The image as the caller may read it: custom properties it may not read are left out, as Glance leaves them out. */
+  private readable(ctx: RequestContext, image: ImageRecord): ImageRecord {
+    if (!this.deps.protections) return image;
+    return { ...image, properties: Object.fromEntries(Object.entries(image.properties).filter(([k]) => this.propertyAllowed(ctx, 'read', k))) };
   }
 
   /**
@@ -178,12 +230,13 @@ export class ImageService {
    * current one (null: nothing to do). If another request saved the image in between, the image
    * is read again and the change re-applied, exactly as if the two requests had come one after
    * the other; no update is lost and none overwrites another. Only a change that keeps losing is 409.
+   * `rule` is checked first (null: `change` checks its own).
    */
-  private async modify(ctx: RequestContext, id: string, change: (image: ImageRecord) => ImageRecord | null): Promise<ImageRecord> {
+  private async modify(ctx: RequestContext, id: string, rule: string | null, change: (visible: VisibleImage) => ImageRecord | null): Promise<ImageRecord> {
     for (let attempt = 0; attempt < 30; attempt++) {
-      const image = await this.get(ctx, id);
-      assertCanModify(ctx, image, 'modify');
-      const next = change(image);
+      const visible = rule === null ? await this.access(ctx, id) : await this.accessFor(ctx, id, rule);
+      const image = visible.image;
+      const next = change(visible);
       if (next === null) return image;
       next.updated_at = this.touched(image);
       if (await this.deps.repo.save(next, image.status, image.updated_at)) return next;
@@ -207,14 +260,19 @@ export class ImageService {
     if (op.op !== 'remove') this.validator.validate({ [root]: op.value });
   }
 
-  /** Applies one operation (already passed `checkOp`) to the working copy. */
-  private applyOp(ctx: RequestContext, image: ImageRecord, op: PatchOp): void {
+  /** Applies one operation (already passed `checkOp`) to the working copy, after Glance's policy checks for it. */
+  private applyOp(ctx: RequestContext, visible: VisibleImage, image: ImageRecord, op: PatchOp): void {
     const root = op.path[0]!;
     const isBase = this.base.has(root);
+    // Glance refuses any `replace` of owner by a non-admin, even with the same value, before policy.
+    if (root === 'owner' && op.op === 'replace' && !ctx.isAdmin) throw new Forbidden("Owner can't be updated by non admin.");
+    if (root === 'visibility' && op.op !== 'remove') this.checkVisibility(ctx, op.value as string, imageTarget(visible));
+    this.deps.policy.enforceOnImage(ctx, 'modify_image', visible);
 
     if (op.op === 'remove') {
       if (isBase) throw new Forbidden(`Attribute '${root}' may not be removed.`);
       if (!(root in image.properties)) throw new Conflict(`Property ${root} does not exist.`);
+      this.assertProperty(ctx, 'delete', root);
       delete image.properties[root];
       return;
     }
@@ -227,16 +285,15 @@ export class ImageService {
       const exists = root in image.properties;
       if (op.op === 'replace' && !exists) throw new Conflict(`Property ${root} does not exist.`);
       if (op.op === 'add' && exists && op.style === 'v2.0') throw new Conflict(`Property ${root} already present.`);
+      // Glance's protected properties: changing one the caller can read needs `update` (even to
+      // the same value); one it cannot read (or a new one) needs `create`.
+      this.assertProperty(ctx, exists && this.propertyAllowed(ctx, 'read', root) ? 'update' : 'create', root);
       image.properties[root] = op.value === null ? '' : String(op.value);
       return;
     }
     switch (root) {
       case 'owner':
-        // Glance refuses any `replace` of owner by a non-admin, even with the same value.
-        if (!ctx.isAdmin && (op.op === 'replace' || op.value !== image.owner)) throw new Forbidden("Owner can't be updated by non admin.");
-        break;
-      case 'visibility':
-        this.checkVisibilityChange(ctx, op.value as string);
+        if (!ctx.isAdmin && op.value !== image.owner) throw new Forbidden("Owner can't be updated by non admin.");
         break;
       case 'disk_format':
       case 'container_format':
@@ -270,7 +327,7 @@ export class ImageService {
 
   async addTag(ctx: RequestContext, id: string, tag: string): Promise<void> {
     if (tag.length > 255) throw new BadRequest(`Tag '${tag.slice(0, 40)}…' is longer than 255 characters.`);
-    await this.modify(ctx, id, (image) => {
+    await this.modify(ctx, id, 'modify_image', ({ image }) => {
       if (image.tags.includes(tag)) return null;
       const next = { ...image, tags: [...image.tags, tag] };
       this.checkQuotas(next, { properties: countedProperties(image), tags: image.tags.length });
@@ -279,7 +336,7 @@ export class ImageService {
   }
 
   async removeTag(ctx: RequestContext, id: string, tag: string): Promise<void> {
-    await this.modify(ctx, id, (image) => {
+    await this.modify(ctx, id, 'modify_image', ({ image }) => {
       if (!image.tags.includes(tag)) throw new NotFound(`Tag ${tag} not found on image ${id}`);
       return { ...image, tags: image.tags.filter((t) => t !== tag) };
     });
@@ -293,16 +350,15 @@ export class ImageService {
     return Math.max(this.now(), image.updated_at + 1);
   }
 
-  private checkVisibilityChange(ctx: RequestContext, visibility: string): void {
-    if (visibility === 'public' && !ctx.isAdmin) {
-      throw new Forbidden('You are not authorized to complete publicize_image action.');
-    }
+  /** Making an image public or community has a rule of its own (publicize_image, communitize_image). */
+  private checkVisibility(ctx: RequestContext, visibility: string, target: Record<string, unknown>): void {
+    if (visibility === 'public') this.deps.policy.enforce(ctx, 'publicize_image', target);
+    if (visibility === 'community') this.deps.policy.enforce(ctx, 'communitize_image', target);
   }
 
   async delete(ctx: RequestContext, id: string): Promise<void> {
     for (;;) {
-      const image = await this.get(ctx, id);
-      assertCanModify(ctx, image, 'delete');
+      const { image } = await this.accessFor(ctx, id, 'delete_image');
       if (image.protected) throw new Forbidden(`Image ${id} is protected and cannot be deleted.`);
       const locations = await this.deps.repo.markDeleted(id, image.status, this.now());
       // Lost a race with a status change (an upload finishing, say): look again.
@@ -326,9 +382,9 @@ export class ImageService {
     await this.toggleActive(ctx, id, 'deactivated', 'active', 'reactivate');
   }
 
-  private async toggleActive(ctx: RequestContext, id: string, from: string, to: string, action: string): Promise<void> {
-    const image = await this.get(ctx, id);
-    assertCanModify(ctx, image, action);
+  /** `action` is also the name of its policy rule. */
+  private async toggleActive(ctx: RequestContext, id: string, from: string, to: string, action: 'deactivate' | 'reactivate'): Promise<void> {
+    const { image } = await this.accessFor(ctx, id, action);
     if (image.status === to) return;
     if (image.status !== from) throw new Forbidden(`Not allowed to ${action} image in status '${image.status}'`);
     if (!(await this.deps.repo.setStatus(id, [from], to, this.now()))) {
