@@ -47,8 +47,65 @@ async function reachable(kind) {
   return unreachable(kind);
 }
 
+// A private Keystone on loopback (scripts/keystone/start.sh: Debian's keystone under uwsgi) for the
+// tests that need a real one; they find it through OCELLUS_TEST_KEYSTONE_URL. Started when
+// keystone-manage is installed (always in CI, where it must work) unless that variable is already
+// set. It is left running: a second start.sh then answers at once instead of in ~20 s, and
+// scripts/keystone/stop.sh stops it.
+function onPath(cmd) {
+  return (process.env.PATH ?? '').split(path.delimiter).some((dir) => {
+    try {
+      fs.accessSync(path.join(dir, cmd), fs.constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+function startKeystone() {
+  return new Promise((resolve) => {
+    const child = spawn('bash', [path.join(root, 'scripts', 'keystone', 'start.sh')], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (chunk) => (out += chunk));
+    child.on('error', (err) => resolve({ error: err.message }));
+    child.on('close', (code) => {
+      const vars = Object.fromEntries(out.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+      if (code !== 0 || !vars.OCELLUS_KEYSTONE_URL) resolve({ error: `scripts/keystone/start.sh exited with ${code}` });
+      else
+        resolve({
+          env: {
+            OCELLUS_TEST_KEYSTONE_URL: vars.OCELLUS_KEYSTONE_URL,
+            OCELLUS_TEST_KEYSTONE_ADMIN_PASSWORD: vars.OCELLUS_KEYSTONE_ADMIN_PASSWORD,
+            OCELLUS_TEST_KEYSTONE_SERVICE_PASSWORD: vars.OCELLUS_KEYSTONE_SERVICE_PASSWORD,
+          },
+        });
+    });
+  });
+}
+
 const totals = { pass: 0, fail: 0, skipped: 0 };
 const add = (c) => Object.keys(totals).forEach((k) => (totals[k] += c[k]));
+
+const keystoneHow = 'install it with `bash scripts/install-test-deps.sh` (Debian package keystone), or run `bash scripts/keystone/start.sh` and export OCELLUS_TEST_KEYSTONE_URL=http://127.0.0.1:5050/v3';
+if (process.env.OCELLUS_TEST_KEYSTONE_URL) {
+  process.stdout.write(`\n=== Keystone: ${process.env.OCELLUS_TEST_KEYSTONE_URL} (OCELLUS_TEST_KEYSTONE_URL)\n`);
+} else if (onPath('keystone-manage') || process.env.CI) {
+  process.stdout.write('\n=== Keystone: bash scripts/keystone/start.sh\n');
+  const keystone = await startKeystone();
+  if (keystone.env) {
+    Object.assign(process.env, keystone.env); // every run below inherits it
+    process.stdout.write(`=== Keystone: ${keystone.env.OCELLUS_TEST_KEYSTONE_URL}\n`);
+  } else if (process.env.CI) {
+    process.stdout.write(`=== Keystone: FAILED — ${keystone.error}; the Keystone tests need it\n`);
+    totals.fail += 1;
+  } else {
+    process.stdout.write(`=== Keystone tests skipped — ${keystone.error} (see its messages above and the logs in its state dir, default /tmp/ocellus-keystone), or export OCELLUS_TEST_KEYSTONE_URL for a Keystone of your own\n`);
+  }
+} else {
+  process.stdout.write(`\n=== Keystone tests skipped — keystone-manage is not installed; ${keystoneHow}\n`);
+}
+
 add(await run('SQLite (embedded default)', all, { OCELLUS_TEST_DB: 'sqlite' }));
 
 const servers = [

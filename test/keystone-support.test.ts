@@ -12,7 +12,6 @@ import {
   keystoneSkip,
   passwordToken,
   revokeToken,
-  setImageEndpoint,
   systemToken,
   validateToken,
   type TestUser,
@@ -95,14 +94,14 @@ describe('the test Keystone', { skip: keystoneSkip() }, () => {
     await assert.rejects(passwordToken({ user: member.name, password: 'wrong', projectId }), /401/);
   });
 
-  test('the image endpoint is in the catalogue of a project token', async () => {
-    // Setting it to the URL it has changes nothing for test files running in parallel.
+  test('the image service has a public endpoint in the catalogue of a project token', async () => {
+    // Only looked at, never set here: the endpoint is shared by everything using this Keystone,
+    // and setImageEndpoint from a test would race with other test files reading the catalogue.
     const url = await imageEndpoint();
     assert.ok(url, 'start.sh created the public image endpoint');
-    assert.equal(await setImageEndpoint(url), url);
     const t = await passwordToken({ user: member.name, password: member.password, projectId });
     const image = t.body.catalog?.find((s) => s.type === 'image');
     assert.ok(image, 'the catalogue has the image service');
-    assert.equal(image.endpoints.find((e) => e.interface === 'public' && e.region_id === 'RegionOne')?.url, url);
+    assert.match(image.endpoints.find((e) => e.interface === 'public' && e.region_id === 'RegionOne')?.url ?? '', /^https?:\/\//);
   });
 });

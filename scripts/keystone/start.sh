@@ -48,7 +48,8 @@ fi
 answers() {
   "$py" - "$url" <<'EOF' 2>/dev/null
 import json, sys, urllib.request
-with urllib.request.urlopen(sys.argv[1], timeout=3) as r:
+# No proxy: it is on loopback, whatever http_proxy says.
+with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(sys.argv[1], timeout=3) as r:
     assert json.load(r)["version"]["id"].startswith("v3")
 EOF
 }
@@ -209,6 +210,7 @@ fi
 import json, sys, urllib.error, urllib.request
 
 url, admin_password, service_password, image_url = sys.argv[1:5]
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never a proxy
 
 def call(method, path, body=None, token=None, expect=(200, 201, 204)):
     req = urllib.request.Request(url + path, method=method,
@@ -217,7 +219,7 @@ def call(method, path, body=None, token=None, expect=(200, 201, 204)):
     if token:
         req.add_header("X-Auth-Token", token)
     try:
-        with urllib.request.urlopen(req, timeout=30) as r:
+        with opener.open(req, timeout=30) as r:
             status, headers, raw = r.status, r.headers, r.read()
     except urllib.error.HTTPError as e:
         status, headers, raw = e.code, e.headers, e.read()
