@@ -36,91 +36,100 @@ export interface Service {
  */
 export async function createService(config: Config): Promise<Service> {
   const logLevel = config.DEFAULT.log_level;
-  const db = await openConfiguredDatabase(config);
-
-  const store = new FilesystemStore(fileStoreDir(config));
-  await store.init();
-
-  const repo = new ImageRepository(db);
-  const memberRepo = new MemberRepository(db);
-  const imageSchema = buildImageSchema({ disk: config.image_format.disk_formats, container: config.image_format.container_formats });
-  const heartbeatMs = config.DEFAULT.upload_heartbeat_interval * 1000;
-  const uploads = new UploadRegistry(heartbeatMs * 3);
-
   let app: FastifyInstance | undefined;
   const log = (msg: string, err?: unknown) => (err ? app?.log.error({ err }, msg) : app?.log.warn(msg));
+  // The operator's files first: a mistake in one stops the start before anything is opened.
   const rules = new PolicyEnforcer(config.oslo_policy.policy_file, (msg) => log(msg));
   const policy = new AccessPolicy(rules, config.oslo_policy.enforce_scope);
-  const images = new ImageService({
-    repo,
-    members: memberRepo,
-    store,
-    schema: imageSchema,
-    policy,
-    protections: config.DEFAULT.property_protection_file
-      ? loadPropertyProtections(config.DEFAULT.property_protection_file, config.DEFAULT.property_protection_rule_format as 'roles' | 'policies')
-      : undefined,
-    quotas: { properties: config.DEFAULT.image_property_quota, tags: config.DEFAULT.image_tag_quota },
-    log,
-  });
-  const imageData = new ImageData({
-    images,
-    repo,
-    store,
-    uploads,
-    imageSizeCap: config.DEFAULT.image_size_cap,
-    userStorageQuota: config.DEFAULT.user_storage_quota,
-    hashingAlgorithm: config.DEFAULT.hashing_algorithm,
-    heartbeatMs,
-    log,
-  });
-  app = await buildServer(
-    {
+  const protections = config.DEFAULT.property_protection_file
+    ? loadPropertyProtections(config.DEFAULT.property_protection_file, config.DEFAULT.property_protection_rule_format as 'roles' | 'policies')
+    : undefined;
+  const auth = authStrategy(config, (creds) => rules.enforce('context_is_admin', {}, creds), (msg) => log(msg));
+
+  const db = await openConfiguredDatabase(config);
+  try {
+    const store = new FilesystemStore(fileStoreDir(config));
+    await store.init();
+
+    const repo = new ImageRepository(db);
+    const memberRepo = new MemberRepository(db);
+    const imageSchema = buildImageSchema({ disk: config.image_format.disk_formats, container: config.image_format.container_formats });
+    const heartbeatMs = config.DEFAULT.upload_heartbeat_interval * 1000;
+    const uploads = new UploadRegistry(heartbeatMs * 3);
+
+    const images = new ImageService({
+      repo,
+      members: memberRepo,
+      store,
+      schema: imageSchema,
+      policy,
+      protections,
+      quotas: { properties: config.DEFAULT.image_property_quota, tags: config.DEFAULT.image_tag_quota },
+      log,
+    });
+    const imageData = new ImageData({
       images,
-      imageData,
-      members: new MemberService(images, memberRepo, config.DEFAULT.image_member_quota),
-      imageSchema,
-      imagesSchema: buildImagesSchema(imageSchema),
-      auth: authStrategy(config, (creds) => rules.enforce('context_is_admin', {}, creds), (msg) => log(msg)),
-      limits: {
-        apiLimitMax: config.DEFAULT.api_limit_max,
-        limitParamDefault: config.DEFAULT.limit_param_default,
-        maxRequestIdLength: config.DEFAULT.max_request_id_length,
-        maxJsonBodySize: config.DEFAULT.max_json_body_size,
+      repo,
+      store,
+      uploads,
+      imageSizeCap: config.DEFAULT.image_size_cap,
+      userStorageQuota: config.DEFAULT.user_storage_quota,
+      hashingAlgorithm: config.DEFAULT.hashing_algorithm,
+      heartbeatMs,
+      log,
+    });
+    const server = await buildServer(
+      {
+        images,
+        imageData,
+        members: new MemberService(images, memberRepo, config.DEFAULT.image_member_quota),
+        imageSchema,
+        imagesSchema: buildImagesSchema(imageSchema),
+        auth,
+        limits: {
+          apiLimitMax: config.DEFAULT.api_limit_max,
+          limitParamDefault: config.DEFAULT.limit_param_default,
+          maxRequestIdLength: config.DEFAULT.max_request_id_length,
+          maxJsonBodySize: config.DEFAULT.max_json_body_size,
+        },
+        publicEndpoint: config.DEFAULT.public_endpoint,
+        healthcheck: async () => {
+          await sql`select 1`.execute(db);
+        },
       },
-      publicEndpoint: config.DEFAULT.public_endpoint,
-      healthcheck: async () => {
-        await sql`select 1`.execute(db);
+      { logger: logLevel === 'silent' ? false : { level: logLevel } },
+    );
+    app = server;
+
+    const recovery = new UploadRecovery(repo, store, uploads, log);
+    await recovery.sweep();
+    const sweeper = setInterval(() => {
+      recovery.sweep().catch((err: unknown) => log('upload recovery sweep failed', err));
+    }, heartbeatMs);
+    sweeper.unref();
+
+    return {
+      app: server,
+      db,
+      recovery,
+      async close() {
+        clearInterval(sweeper);
+        // Node closes idle keep-alive connections once, when the close begins; one whose last
+        // response (a download, say) was still ending then would hold the close for the whole
+        // keep-alive timeout (65 s). Close such connections as soon as they become idle.
+        const idle = setInterval(() => server.server.closeIdleConnections(), 50);
+        try {
+          await server.close();
+        } finally {
+          clearInterval(idle);
+        }
+        await db.destroy();
       },
-    },
-    { logger: logLevel === 'silent' ? false : { level: logLevel } },
-  );
-
-  const recovery = new UploadRecovery(repo, store, uploads, log);
-  await recovery.sweep();
-  const sweeper = setInterval(() => {
-    recovery.sweep().catch((err: unknown) => log('upload recovery sweep failed', err));
-  }, heartbeatMs);
-  sweeper.unref();
-
-  return {
-    app,
-    db,
-    recovery,
-    async close() {
-      clearInterval(sweeper);
-      // Node closes idle keep-alive connections once, when the close begins; one whose last
-      // response (a download, say) was still ending then would hold the close for the whole
-      // keep-alive timeout (65 s). Close such connections as soon as they become idle.
-      const idle = setInterval(() => app.server.closeIdleConnections(), 50);
-      try {
-        await app.close();
-      } finally {
-        clearInterval(idle);
-      }
-      await db.destroy();
-    },
-  };
+    };
+  } catch (err) {
+    await db.destroy().catch(() => undefined);
+    throw err;
+  }
 }
 
 /** The authentication strategy `[paste_deploy] flavor` names. */

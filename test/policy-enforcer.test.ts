@@ -56,5 +56,5 @@ test('a broken file stops start-up with the rule and position; a broken reload k
   clock += 2000;
   assert.equal(p.enforce('modify_image', image(), member), false);
   assert.equal(p.enforce('modify_image', image(), admin), true);
-  assert.match(logs.join('\n'), /keeping the rules in force/);
+  assert.match(logs.join('\n'), /keeping the version in force/);
 });

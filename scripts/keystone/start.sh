@@ -140,7 +140,8 @@ EOF
 # keystone-manage logs to keystone.log; its stdout/stderr (eventlet noise at exit) go to keystone-manage.log.
 km() {
   echo "+ keystone-manage $1" >>"$dir/keystone-manage.log"
-  keystone-manage --config-file "$dir/keystone.conf" "$@" >>"$dir/keystone-manage.log" 2>&1 ||
+  # Under the lock the WSGI entry point below takes for writes, in case this Keystone is running.
+  flock "$dir/write.lock" keystone-manage --config-file "$dir/keystone.conf" "$@" >>"$dir/keystone-manage.log" 2>&1 ||
     { tail -n 30 "$dir/keystone-manage.log" >&2; die "keystone-manage $1 failed; see $dir/keystone.log"; }
 }
 log "preparing $dir"
@@ -163,6 +164,46 @@ km bootstrap \
   --bootstrap-internal-url "$url" \
   --bootstrap-public-url "$url"
 
+# The WSGI entry point: Debian's keystone-wsgi-public, with write requests run one at a time.
+# oslo.db opens every SQLite transaction with a plain (deferred) BEGIN, so a transaction that reads
+# and then writes fails at once with "database is locked" (SQLITE_BUSY, no busy wait) when another
+# worker process writes in between: under tempest's parallel workers creating and deleting users
+# and projects, a DELETE /v3/projects/{id} answered 500 after deleting the project, and the
+# client's retry got 404. An exclusive flock on a file around every request that may write
+# serialises the writers; GET/HEAD/OPTIONS (and password authentication, which with Fernet tokens
+# writes nothing) never wait, and readers are never blocked under WAL. The lock file is opened per
+# request, not at import: the master imports this before forking, and a descriptor shared by the
+# workers would be one lock they all hold.
+cat >"$dir/keystone-wsgi.py" <<'EOF'
+# Written by scripts/keystone/start.sh; rewritten on every start.
+import fcntl
+import os
+
+from keystone.server.wsgi import initialize_public_application
+
+_keystone = initialize_public_application()
+_lock_path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "write.lock")
+
+
+def application(environ, start_response):
+    method = environ.get("REQUEST_METHOD", "GET")
+    path = environ.get("PATH_INFO", "")
+    if method in ("GET", "HEAD", "OPTIONS") or (method == "POST" and path.rstrip("/") == "/v3/auth/tokens"):
+        return _keystone(environ, start_response)
+    with open(_lock_path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            # Drained under the lock (Flask's response is a list anyway), closed as WSGI asks.
+            result = _keystone(environ, start_response)
+            try:
+                return list(result)
+            finally:
+                if hasattr(result, "close"):
+                    result.close()
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+EOF
+
 if [ "$running" -eq 0 ]; then
   log "starting uwsgi on $host:$port"
   # keystone.server.flask.core reads OS_KEYSTONE_CONFIG_DIR/OS_KEYSTONE_CONFIG_FILES; only this
@@ -183,7 +224,7 @@ if [ "$running" -eq 0 ]; then
     setsid nohup uwsgi \
       --plugins python3 \
       --http-socket "$host:$port" \
-      --wsgi-file /usr/bin/keystone-wsgi-public \
+      --wsgi-file "$dir/keystone-wsgi.py" \
       --chdir "$dir" \
       --master --processes 8 --threads 1 --enable-threads \
       --die-on-term --no-orphans --thunder-lock \

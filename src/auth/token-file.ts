@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
 import { parse as parseYaml } from 'yaml';
+import { WatchedFile } from '../config/watched-file.js';
 import { Unauthorized } from '../domain/errors.js';
 import { makeContext, type AdminCheck, type ContextFields, type RequestContext } from './context.js';
 import { header, UNAUTHORIZED_MESSAGE, type AuthStrategy } from './strategy.js';
@@ -73,46 +74,22 @@ function readTokenFile(file: string): Map<string, Entry> {
  */
 export class TokenFileAuth implements AuthStrategy {
   readonly challenge = {};
-  private tokens: Map<string, Entry>;
-  private mtime: number;
-  private lastStat: number;
+  private readonly tokens: WatchedFile<Map<string, Entry>>;
 
   constructor(
-    private readonly file: string,
+    file: string,
     private readonly isAdmin?: AdminCheck,
-    private readonly log: (msg: string) => void = () => undefined,
+    log: (msg: string) => void = () => undefined,
     private readonly now: () => number = Date.now,
   ) {
     if (!fs.existsSync(file)) throw new TokenFileError(`token file ${file} does not exist`);
-    this.tokens = readTokenFile(file);
-    this.mtime = fs.statSync(file).mtimeMs;
-    this.lastStat = this.now();
+    this.tokens = new WatchedFile(file, readTokenFile, log, now);
   }
 
   async authenticate(headers: IncomingHttpHeaders, requestId: string): Promise<RequestContext> {
-    this.refresh();
     const token = header(headers, 'x-auth-token') ?? header(headers, 'x-storage-token');
-    const entry = token === undefined ? undefined : this.tokens.get(digest(token));
+    const entry = token === undefined ? undefined : this.tokens.current().get(digest(token));
     if (!entry || (entry.expiresAt !== null && entry.expiresAt <= this.now())) throw new Unauthorized(UNAUTHORIZED_MESSAGE);
     return makeContext({ requestId, ...entry.fields }, this.isAdmin);
-  }
-
-  private refresh(): void {
-    if (this.now() - this.lastStat < 1000) return;
-    this.lastStat = this.now();
-    let mtime: number;
-    try {
-      mtime = fs.statSync(this.file).mtimeMs;
-    } catch {
-      return;
-    }
-    if (mtime === this.mtime) return;
-    this.mtime = mtime;
-    try {
-      this.tokens = readTokenFile(this.file);
-      this.log(`token file ${this.file} reloaded`);
-    } catch (err) {
-      this.log(`${(err as Error).message}; keeping the tokens in force`);
-    }
   }
 }

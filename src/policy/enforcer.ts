@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { parse as parseYaml } from 'yaml';
+import { WatchedFile } from '../config/watched-file.js';
 import { GLANCE_DEFAULT_RULES } from './glance-defaults.js';
 import { evaluate, parseListRule, parseRule, PolicySyntaxError, type Check, type Credentials, type Target } from './rule-language.js';
 
@@ -30,57 +31,27 @@ function readPolicyFile(file: string): Map<string, Check> {
 
 /**
  * Decides policy rules by name: Glance's defaults, overridden by the operator's policy file,
- * which is re-read when it changes (checked at most once a second). A policy file that no
- * longer parses is reported and the rules in force are kept.
+ * which is re-read when it changes. A policy file that no longer parses is reported and the
+ * rules in force are kept.
  */
 export class PolicyEnforcer {
   private readonly defaults = new Map<string, Check>();
-  private overrides = new Map<string, Check>();
-  private fileMtime = 0;
-  private lastStat = 0;
+  private readonly overrides: WatchedFile<Map<string, Check>> | null = null;
 
-  constructor(
-    private readonly file: string | null,
-    private readonly log: (msg: string) => void = () => undefined,
-    private readonly now: () => number = Date.now,
-  ) {
+  constructor(file: string | null, log: (msg: string) => void = () => undefined, now: () => number = Date.now) {
     for (const [name, rule] of Object.entries(GLANCE_DEFAULT_RULES)) this.defaults.set(name, parseRule(rule, name));
     if (file) {
       if (!fs.existsSync(file)) throw new PolicyFileError(`policy file ${file} does not exist`);
-      this.overrides = readPolicyFile(file);
-      this.fileMtime = fs.statSync(file).mtimeMs;
-      this.lastStat = this.now();
+      this.overrides = new WatchedFile(file, readPolicyFile, log, now);
     }
-  }
-
-  private refresh(): void {
-    if (!this.file || this.now() - this.lastStat < 1000) return;
-    this.lastStat = this.now();
-    let mtime: number;
-    try {
-      mtime = fs.statSync(this.file).mtimeMs;
-    } catch {
-      return;
-    }
-    if (mtime === this.fileMtime) return;
-    this.fileMtime = mtime;
-    try {
-      this.overrides = readPolicyFile(this.file);
-      this.log(`policy file ${this.file} reloaded`);
-    } catch (err) {
-      this.log(`${(err as Error).message}; keeping the rules in force`);
-    }
-  }
-
-  private rule(name: string): Check | undefined {
-    return this.overrides.get(name) ?? this.defaults.get(name);
   }
 
   /** True if `rule` allows `creds` to act on `target`. An unknown rule falls back to `default`. */
   enforce(rule: string, target: Target, creds: Credentials): boolean {
-    this.refresh();
-    const check = this.rule(rule) ?? this.rule('default');
+    const overrides = this.overrides?.current();
+    const lookup = (name: string) => overrides?.get(name) ?? this.defaults.get(name);
+    const check = lookup(rule) ?? lookup('default');
     if (check === undefined) return false;
-    return evaluate(check, target, creds, { rule: (n) => this.rule(n) });
+    return evaluate(check, target, creds, { rule: lookup });
   }
 }
