@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startServer, tempDir, type TestServer } from './support/harness.js';
-import { glanceEnv, requireTools, type Run } from './support/glance-cli.js';
+import { glanceEnv, requireTools, runCommand, type Run } from './support/glance-cli.js';
 import { createProject, createUser, deleteProject, deleteUser, keystoneFromEnv, keystoneSkip, setImageEndpoint, type TestUser } from './support/keystone.js';
 
 /**
@@ -66,19 +65,7 @@ describe('openstack CLI through Keystone', { skip }, () => {
       OS_REGION_NAME: 'RegionOne',
       OS_INTERFACE: 'public',
     };
-    return new Promise((resolve, reject) => {
-      const child = spawn('openstack', args, { env: osEnv, cwd: work, stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-      const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-      child.on('error', reject);
-      child.on('close', (code) => {
-        clearTimeout(timer);
-        resolve({ code, stdout, stderr });
-      });
-    });
+    return runCommand('openstack', args, { env: osEnv, cwd: work, timeoutMs: 60_000 });
   }
 
   async function ok(args: string[]): Promise<string> {

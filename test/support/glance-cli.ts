@@ -5,7 +5,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 
 /**
- * Running the real Debian `glance` CLI (python3-glanceclient) against a test server. A missing
+ * Running the real Debian `glance` CLI (python3-glanceclient) — and other OpenStack CLIs — against a test server. A missing
  * tool skips the tests with a message saying how to install it — and fails them in CI.
  */
 
@@ -53,14 +53,18 @@ export function glanceEnv(work: string): NodeJS.ProcessEnv {
  */
 export function runGlance(url: string, args: string[], opts: { env: NodeJS.ProcessEnv; cwd: string; closedStdin?: boolean }): Promise<Run> {
   const full = ['--os-image-api-version', '2', '--os-image-url', url, '--os-auth-token', 'anything', ...args];
-  const [cmd, argv] = opts.closedStdin ? ['sh', ['-c', 'exec "$@" <&-', 'sh', 'glance', ...full]] : ['glance', full];
+  return opts.closedStdin ? runCommand('sh', ['-c', 'exec "$@" <&-', 'sh', 'glance', ...full], opts) : runCommand('glance', full, opts);
+}
+
+/** Runs a command to its end (killed after `timeoutMs`), collecting its output. */
+export function runCommand(cmd: string, args: string[], opts: { env: NodeJS.ProcessEnv; cwd: string; timeoutMs?: number }): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd as string, argv as string[], { env: opts.env, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { env: opts.env, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
     child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30_000);
     child.on('error', reject);
     child.on('close', (code) => {
       clearTimeout(timer);
