@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Runs the test suite: every test file once on the embedded default (SQLite), then the API test
-// files again on PostgreSQL and on MariaDB (each test server gets a throw-away database). A
-// database server that cannot be reached is skipped with a message on a developer's machine, and
-// fails the run in CI (CI=true). Ends with one summary line over all runs.
+// files again on PostgreSQL and on MariaDB (each test server gets a throw-away database), then
+// tempest through a private Keystone. A database server, Keystone or tempest that is not there is
+// skipped with a message on a developer's machine, and fails the run in CI (CI=true). Ends with
+// one summary line over all runs.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -84,6 +85,26 @@ function startKeystone() {
   });
 }
 
+/** Runs scripts/tempest/run.sh and reads its last line: `tempest: N passed, N failed, N skipped, N excluded`. */
+function runTempest() {
+  return new Promise((resolve) => {
+    const child = spawn('bash', [path.join(root, 'scripts', 'tempest', 'run.sh')], { env: process.env, stdio: ['ignore', 'pipe', 'inherit'] });
+    let tail = '';
+    child.stdout.on('data', (chunk) => {
+      process.stdout.write(chunk);
+      tail = (tail + chunk.toString()).slice(-4000);
+    });
+    child.on('error', () => resolve({ pass: 0, fail: 1, skipped: 0 }));
+    child.on('close', (code) => {
+      const m = /tempest: (\d+) passed, (\d+) failed, (\d+) skipped, (\d+) excluded/.exec(tail);
+      if (!m) return resolve({ pass: 0, fail: 1, skipped: 0 });
+      const counts = { pass: Number(m[1]), fail: Number(m[2]), skipped: Number(m[3]) + Number(m[4]) };
+      if (code !== 0 && counts.fail === 0) counts.fail = 1;
+      resolve(counts);
+    });
+  });
+}
+
 const totals = { pass: 0, fail: 0, skipped: 0 };
 const add = (c) => Object.keys(totals).forEach((k) => (totals[k] += c[k]));
 
@@ -127,6 +148,18 @@ for (const [kind, label, how] of servers) {
     continue;
   }
   add(await run(label, apiFiles, { OCELLUS_TEST_DB: kind }));
+}
+
+// Tempest, OpenStack's conformance suite: its image API tests and the Glance plugin's RBAC tests
+// against an Ocellus behind the Keystone above (scripts/tempest/run.sh). Its counts join the
+// totals; OCELLUS_TEST_TEMPEST=0 leaves it out of a local run.
+if (only.length === 0 && process.env.OCELLUS_TEST_TEMPEST !== '0') {
+  if (!onPath('tempest') && !process.env.CI) {
+    process.stdout.write('\n=== Tempest: SKIPPED — tempest is not installed; `bash scripts/install-test-deps.sh` installs it (Debian packages tempest, glance-tempest-plugin)\n');
+  } else {
+    process.stdout.write('\n=== Tempest: bash scripts/tempest/run.sh ===\n');
+    add(await runTempest());
+  }
 }
 
 process.stdout.write(`\n${totals.pass} passed, ${totals.fail} failed, ${totals.skipped} skipped\n`);
