@@ -1,21 +1,23 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the end-to-end tests use: the real `glance` CLI and qemu-img;
-# Keystone (started on loopback by scripts/keystone/start.sh), the `openstack` CLI, and tempest
-# with the Glance tempest plugin.
-# Idempotent: does nothing when they are already there. Needs root (or sudo) for apt-get.
+# Installs Debian packages the tests use. Without arguments: all of them — the real `glance` CLI
+# and qemu-img; Keystone (started on loopback by scripts/keystone/start.sh) under uwsgi, the
+# `openstack` CLI, and tempest with the Glance tempest plugin. With arguments: just those packages
+# (scripts/keystone/start.sh and scripts/tempest/run.sh ask for theirs).
+# Idempotent: does nothing when they are installed already. Needs root (or sudo) for apt-get.
 set -euo pipefail
 
+wanted=("$@")
+[ ${#wanted[@]} -gt 0 ] || wanted=(python3-glanceclient qemu-utils keystone uwsgi-plugin-python3 python3-openstackclient tempest glance-tempest-plugin)
+
 packages=()
-command -v glance >/dev/null 2>&1 || packages+=(python3-glanceclient)
-command -v qemu-img >/dev/null 2>&1 || packages+=(qemu-utils)
-command -v keystone-manage >/dev/null 2>&1 || packages+=(keystone)
-command -v openstack >/dev/null 2>&1 || packages+=(python3-openstackclient)
-command -v tempest >/dev/null 2>&1 || packages+=(tempest)
-dpkg -s glance-tempest-plugin >/dev/null 2>&1 || packages+=(glance-tempest-plugin)
+for p in "${wanted[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || packages+=("$p")
+done
 [ ${#packages[@]} -eq 0 ] && exit 0
 
+echo "installing ${packages[*]}" >&2
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq "${packages[@]}"
+$sudo apt-get update -qq >&2
+$sudo apt-get install -y -qq "${packages[@]}" >&2

@@ -53,16 +53,7 @@ async function reachable(kind) {
 // keystone-manage is installed (always in CI, where it must work) unless that variable is already
 // set. It is left running: a second start.sh then answers at once instead of in ~20 s, and
 // scripts/keystone/stop.sh stops it.
-function onPath(cmd) {
-  return (process.env.PATH ?? '').split(path.delimiter).some((dir) => {
-    try {
-      fs.accessSync(path.join(dir, cmd), fs.constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  });
-}
+const { onPath } = await import(path.join(testDir, 'support', 'glance-cli.js'));
 
 function startKeystone() {
   return new Promise((resolve) => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
-import { admin, api, createImage, member, rawRequest, startServer, upload, type JsonResponse, type TestServer } from './support/harness.js';
+import { admin, api, createImage, member, PATCH21, rawRequest, startServer, upload, type JsonResponse, type TestServer } from './support/harness.js';
 
 /** The image metadata API: create, show, list, update (JSON patch), delete, deactivate/reactivate, schemas. */
 
@@ -14,7 +14,6 @@ after(async () => {
   await server.close();
 });
 
-const PATCH21 = 'application/openstack-images-v2.1-json-patch';
 const PATCH20 = 'application/openstack-images-v2.0-json-patch';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { admin, api, createImage, member, startServer, tempDir, upload, type TestServer } from './support/harness.js';
+import { admin, api, createImage, member, patchImage, startServer, tempDir, upload, type TestServer } from './support/harness.js';
 
 // Secure-RBAC personas through trusted headers (Keystone puts implied roles into tokens, so a
 // member also has reader; a reader only reader). The same rules run behind Keystone (keystone-*.test.ts).
@@ -25,11 +25,7 @@ describe('default policy rules (secure RBAC personas)', () => {
     const create = await api(s.url, 'POST', '/v2/images', { headers: reader(p), json: { name: 'x' } });
     assert.equal(create.status, 403);
     assert.match(create.body.message ?? create.text, new RegExp(`not permitted to create images owned by '${p}'`));
-    const patch = await api(s.url, 'PATCH', `/v2/images/${id}`, {
-      headers: reader(p),
-      json: [{ op: 'replace', path: '/name', value: 'n' }],
-      contentType: 'application/openstack-images-v2.1-json-patch',
-    });
+    const patch = await patchImage(s.url, id, reader(p), [{ op: 'replace', path: '/name', value: 'n' }]);
     assert.equal(patch.status, 403);
     assert.match(patch.text, /modify_image/);
     assert.equal((await api(s.url, 'PUT', `/v2/images/${id}/tags/t`, { headers: reader(p) })).status, 403);
@@ -58,12 +54,7 @@ describe('default policy rules (secure RBAC personas)', () => {
     assert.equal(pub.status, 403);
     assert.match(pub.text, /publicize_image/);
     const id = await createImage(s.url, member(p));
-    const patch = (headers: Record<string, string>, visibility: string) =>
-      api(s.url, 'PATCH', `/v2/images/${id}`, {
-        headers,
-        json: [{ op: 'replace', path: '/visibility', value: visibility }],
-        contentType: 'application/openstack-images-v2.1-json-patch',
-      });
+    const patch = (headers: Record<string, string>, visibility: string) => patchImage(s.url, id, headers, [{ op: 'replace', path: '/visibility', value: visibility }]);
     assert.equal((await patch(member(p), 'public')).status, 403);
     assert.equal((await patch(member(p), 'community')).status, 200);
     assert.equal((await patch(admin(), 'public')).status, 200);
@@ -139,8 +130,7 @@ describe('property protections', () => {
     fs.writeFileSync(file, text);
     return file;
   };
-  const patch = (s: TestServer, id: string, headers: Record<string, string>, ops: unknown[]) =>
-    api(s.url, 'PATCH', `/v2/images/${id}`, { headers, json: ops, contentType: 'application/openstack-images-v2.1-json-patch' });
+  const patch = (s: TestServer, id: string, headers: Record<string, string>, ops: unknown[]) => patchImage(s.url, id, headers, ops);
 
   describe('roles format', () => {
     let s: TestServer;

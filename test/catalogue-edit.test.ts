@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { ImageRepository } from '../src/db/image-repository.js';
-import { admin, api, createImage, member, startServer, upload, type TestServer } from './support/harness.js';
+import { admin, api, createImage, member, PATCH21, startServer, upload, type TestServer } from './support/harness.js';
 import { explain, filesIn, startUpload, type UploadOutcome } from './support/streaming.js';
 
 /**
@@ -19,7 +19,6 @@ after(async () => {
   await server.close();
 });
 
-const PATCH21 = 'application/openstack-images-v2.1-json-patch';
 const project = () => `e-${randomUUID().slice(0, 8)}`;
 
 const get = (id: string, headers: Record<string, string> = {}, base = server.url) => api(base, 'GET', `/v2/images/${id}`, { headers });

@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import { sql } from 'kysely';
 import { ImageRepository } from '../src/db/image-repository.js';
 import type { ImageRecord } from '../src/db/image-records.js';
-import { admin, api, member, startServer, upload, type JsonResponse, type TestServer } from './support/harness.js';
+import { admin, api, member, PATCH21, startServer, upload, type JsonResponse, type TestServer } from './support/harness.js';
 import { testDbKind } from './support/test-database.js';
 
 /**
@@ -427,7 +427,7 @@ describe('created_at and updated_at filters', () => {
     r = await api(own.url, 'PATCH', `/v2/images/${early}`, {
       headers: member(T),
       json: [{ op: 'replace', path: '/name', value: 'early2' }],
-      contentType: 'application/openstack-images-v2.1-json-patch',
+      contentType: PATCH21,
     });
     assert.equal(r.status, 200, r.text);
     sUpdated = r.body.updated_at;

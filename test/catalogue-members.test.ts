@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { admin, api, createImage, member, startServer, type JsonResponse, type TestServer } from './support/harness.js';
+import { admin, api, createImage, member, PATCH21, startServer, type JsonResponse, type TestServer } from './support/harness.js';
 
 /**
  * Image sharing (api-v2.md §7, image-model.md §2, policy-and-auth.md §7): members of shared
@@ -16,7 +16,6 @@ after(async () => {
   await server.close();
 });
 
-const PATCH21 = 'application/openstack-images-v2.1-json-patch';
 const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/;
 const MEMBER_KEYS = ['created_at', 'image_id', 'member_id', 'schema', 'status', 'updated_at'];
 

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { api, createImage, member, startSecondServer, startServer, upload, type JsonResponse, type TestServer } from './support/harness.js';
+import { api, createImage, member, patchImage, startSecondServer, startServer, upload, type JsonResponse, type TestServer } from './support/harness.js';
 import { digests, download, explain, filesIn, partialDir, random, startUpload, waitFor, type UploadOutcome } from './support/streaming.js';
 import { spawnServer, type ChildServer } from './support/child-server.js';
 import { writeDbConfig } from './support/db-tools.js';
@@ -30,7 +30,6 @@ after(async () => {
   await one?.close();
 });
 
-const PATCH21 = 'application/openstack-images-v2.1-json-patch';
 const MiB = 1024 * 1024;
 const CHUNK = 64 * 1024;
 
@@ -44,8 +43,6 @@ async function show(base: string, id: string, headers: Record<string, string>) {
 
 const ok = (r: JsonResponse, allowed: number[], what: string) => assert.ok(allowed.includes(r.status), `${what}: ${r.status} ${r.text}`);
 
-const patch = (base: string, id: string, headers: Record<string, string>, ops: unknown) =>
-  api(base, 'PATCH', `/v2/images/${id}`, { headers, json: ops, contentType: PATCH21 });
 
 /**
  * Sends `data` as the body of `up`, chunk by chunk, until it is all sent or the server answered
@@ -125,7 +122,7 @@ describe('two services on one database and one store', () => {
     const listed = await api(two.url, 'GET', '/v2/images', { headers: h });
     assert.deepEqual(listed.body.images.map((i: { id: string }) => i.id), [id]);
 
-    const p = await patch(two.url, id, h, [{ op: 'replace', path: '/name', value: 'renamed-on-two' }, { op: 'add', path: '/flavour', value: 'mint' }]);
+    const p = await patchImage(two.url, id, h, [{ op: 'replace', path: '/name', value: 'renamed-on-two' }, { op: 'add', path: '/flavour', value: 'mint' }]);
     assert.equal(p.status, 200, p.text);
     const back = await show(one.url, id, h);
     assert.equal(back.name, 'renamed-on-two');
@@ -203,8 +200,8 @@ describe('two services on one database and one store', () => {
 
       const [deact, patch1, patch2, del1, del2] = await Promise.all([
         api(two.url, 'POST', `/v2/images/${id}/actions/deactivate`, { headers: h }),
-        patch(one.url, id, h, [{ op: 'add', path: '/from_one', value: 'x' }]),
-        patch(two.url, id, h, [{ op: 'replace', path: '/name', value: 'renamed' }]),
+        patchImage(one.url, id, h, [{ op: 'add', path: '/from_one', value: 'x' }]),
+        patchImage(two.url, id, h, [{ op: 'replace', path: '/name', value: 'renamed' }]),
         round % 2 === 1 ? api(one.url, 'DELETE', `/v2/images/${id}`, { headers: h }) : Promise.resolve(undefined),
         round % 2 === 1 ? api(two.url, 'DELETE', `/v2/images/${id}`, { headers: h }) : Promise.resolve(undefined),
       ]);
@@ -247,7 +244,7 @@ describe('two services on one database and one store', () => {
     const h = who();
     const id = await createImage(one.url, h);
     const results = await Promise.all(
-      Array.from({ length: 8 }, (_, i) => patch(i % 2 === 0 ? one.url : two.url, id, h, [{ op: 'add', path: `/prop_${i}`, value: `v${i}` }])),
+      Array.from({ length: 8 }, (_, i) => patchImage(i % 2 === 0 ? one.url : two.url, id, h, [{ op: 'add', path: `/prop_${i}`, value: `v${i}` }])),
     );
     for (const r of results) ok(r, [200, 409], 'PATCH');
     const image = await show(two.url, id, h);
@@ -313,7 +310,7 @@ describe('two Ocellus processes on one database and one store', () => {
     const ids = created.map((r) => r.body.id as string);
 
     const patched = await Promise.all(
-      ids.flatMap((id, i) => [0, 1].map((k) => patch((i + k) % 2 ? a.url : b.url, id, h, [{ op: 'add', path: `/p${k}`, value: `v${k}` }]).then((r) => ({ id, k, r })))),
+      ids.flatMap((id, i) => [0, 1].map((k) => patchImage((i + k) % 2 ? a.url : b.url, id, h, [{ op: 'add', path: `/p${k}`, value: `v${k}` }]).then((r) => ({ id, k, r })))),
     );
     for (const { r } of patched) ok(r, [200, 409], 'PATCH');
     for (const id of ids) {

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { KeystoneAuth } from '../src/auth/keystone.js';
 import { Unauthorized } from '../src/domain/errors.js';
-import { api, createImage, startServer, tempDir, upload, type TestServer } from './support/harness.js';
+import { api, createImage, patchImage, startServer, tempDir, upload, type TestServer } from './support/harness.js';
 import {
   createProject,
   createUser,
@@ -39,7 +39,6 @@ function keystoneOverrides(extra: { section: 'oslo_policy' | 'keystone_authtoken
 }
 
 const token = (t: string) => ({ 'x-auth-token': t });
-const patchOps = (ops: unknown[]) => ({ json: ops, contentType: 'application/openstack-images-v2.1-json-patch' });
 
 describe('Ocellus behind Keystone', { skip: keystoneSkip() }, () => {
   let s: TestServer;
@@ -104,7 +103,7 @@ describe('Ocellus behind Keystone', { skip: keystoneSkip() }, () => {
 
     // Keystone's implied roles: the member token also carries reader, so list and show work.
     assert.equal((await api(s.url, 'GET', `/v2/images/${id}`, { headers: token(tokens.readerA) })).status, 200);
-    assert.equal((await api(s.url, 'PATCH', `/v2/images/${id}`, { headers: token(tokens.readerA), ...patchOps([{ op: 'replace', path: '/name', value: 'x' }]) })).status, 403);
+    assert.equal((await patchImage(s.url, id, token(tokens.readerA), [{ op: 'replace', path: '/name', value: 'x' }])).status, 403);
     assert.equal((await api(s.url, 'GET', `/v2/images/${id}/file`, { headers: token(tokens.readerA) })).status, 403);
     assert.equal((await api(s.url, 'POST', '/v2/images', { headers: token(tokens.readerA), json: { name: 'r' } })).status, 403);
     const download = await fetch(`${s.url}/v2/images/${id}/file`, { headers: token(tokens.memberA) });
@@ -116,7 +115,7 @@ describe('Ocellus behind Keystone', { skip: keystoneSkip() }, () => {
     assert.equal(denied.status, 403);
     assert.match(denied.text, /publicize_image/);
     const id = await createImage(s.url, token(tokens.memberA));
-    const publicize = (t: string) => api(s.url, 'PATCH', `/v2/images/${id}`, { headers: token(t), ...patchOps([{ op: 'replace', path: '/visibility', value: 'public' }]) });
+    const publicize = (t: string) => patchImage(s.url, id, token(t), [{ op: 'replace', path: '/visibility', value: 'public' }]);
     assert.equal((await publicize(tokens.memberA)).status, 403);
     assert.equal((await publicize(tokens.adminA)).status, 200);
     assert.equal((await api(s.url, 'GET', `/v2/images/${id}`, { headers: token(tokens.memberB) })).body.visibility, 'public');

@@ -31,17 +31,7 @@ log() { echo "keystone: $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 # --- the packages ---------------------------------------------------------------------------
-packages=()
-command -v keystone-manage >/dev/null 2>&1 || packages+=(keystone)
-[ -e /usr/lib/uwsgi/plugins/python3_plugin.so ] || packages+=(uwsgi-core uwsgi-plugin-python3)
-if [ ${#packages[@]} -gt 0 ]; then
-  log "installing ${packages[*]}"
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get update -qq >&2
-  $sudo apt-get install -y -qq "${packages[@]}" >&2
-fi
+bash "$(dirname "${BASH_SOURCE[0]}")/../install-test-deps.sh" keystone uwsgi-plugin-python3
 [ -x /usr/bin/keystone-wsgi-public ] || die "/usr/bin/keystone-wsgi-public missing (is the Debian keystone package installed?)"
 
 # Whether GET $url answers with the v3 version document.

@@ -40,17 +40,7 @@ log() { echo "tempest: $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 # --- (a) the packages ---------------------------------------------------------------------------
-packages=()
-command -v tempest >/dev/null 2>&1 || packages+=(tempest)
-dpkg -s glance-tempest-plugin >/dev/null 2>&1 || packages+=(glance-tempest-plugin)
-if [ ${#packages[@]} -gt 0 ]; then
-  log "installing ${packages[*]}"
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get update -qq >&2
-  $sudo apt-get install -y -qq "${packages[@]}" >&2
-fi
+bash "$root/scripts/install-test-deps.sh" tempest glance-tempest-plugin
 command -v tempest >/dev/null 2>&1 || die "tempest is not installed"
 command -v node >/dev/null 2>&1 || die "node is not on PATH"
 

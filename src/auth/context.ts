@@ -1,24 +1,13 @@
+import { policyCredentials, type PolicySubject } from '../policy/credentials.js';
 import type { Credentials } from '../policy/rule-language.js';
 
 /**
  * The request context: who is calling. Built by an authentication strategy (Keystone tokens,
- * a static token file, or trusted headers); the domain only ever sees this object.
+ * a static token file, or trusted headers); the domain only ever sees this object. Its fields
+ * (user, project or domain or system scope, lower-cased roles, service token) are PolicySubject's.
  */
-export interface RequestContext {
+export interface RequestContext extends PolicySubject {
   readonly requestId: string;
-  readonly userId: string | null;
-  readonly userDomainId: string | null;
-  readonly projectId: string | null;
-  readonly projectDomainId: string | null;
-  /** Set for domain-scoped tokens. */
-  readonly domainId: string | null;
-  /** `all` for system-scoped tokens. */
-  readonly systemScope: string | null;
-  /** Lower-cased role names, as Glance lower-cases them. */
-  readonly roles: readonly string[];
-  readonly isAdminProject: boolean;
-  /** The service token's identity (`X-Service-Token`), when one came with the request. */
-  readonly service: { userId: string | null; projectId: string | null; roles: readonly string[] } | null;
   /** The result of the `context_is_admin` policy rule: admins see every image. */
   readonly isAdmin: boolean;
 }
@@ -37,23 +26,6 @@ export interface ContextFields {
 }
 
 const lower = (roles: readonly string[]) => roles.map((r) => r.trim().toLowerCase()).filter((r) => r !== '');
-
-/** What oslo.context's `to_policy_values()` hands to policy checks. */
-export function policyCredentials(ctx: Omit<RequestContext, 'isAdmin'>): Credentials {
-  return {
-    user_id: ctx.userId,
-    user_domain_id: ctx.userDomainId,
-    system_scope: ctx.systemScope,
-    domain_id: ctx.domainId,
-    project_id: ctx.projectId,
-    project_domain_id: ctx.projectDomainId,
-    roles: ctx.roles,
-    is_admin_project: ctx.isAdminProject,
-    service_user_id: ctx.service?.userId ?? null,
-    service_project_id: ctx.service?.projectId ?? null,
-    service_roles: ctx.service?.roles ?? [],
-  };
-}
 
 /** Decides `context_is_admin` for new contexts; Glance's default rule is `role:admin`. */
 export type AdminCheck = (creds: Credentials) => boolean;

@@ -95,19 +95,20 @@ export class KeystoneAuth implements AuthStrategy {
   async authenticate(headers: IncomingHttpHeaders, requestId: string): Promise<RequestContext> {
     const userToken = header(headers, 'x-auth-token') ?? header(headers, 'x-storage-token');
     if (userToken === undefined) throw new Unauthorized(UNAUTHORIZED_MESSAGE);
-    const serviceTokenValue = header(headers, 'x-service-token');
-    const service = serviceTokenValue === undefined ? undefined : await this.validate(serviceTokenValue, false);
-    const serviceIdentity = service?.ok && service.identity.expiresAt > this.now() ? service.identity : undefined;
-    const allowExpired = serviceIdentity !== undefined && this.opts.serviceTokenRoles.some((r) => serviceIdentity.fields.roles?.some((s) => s.toLowerCase() === r.toLowerCase()));
-
+    const service = await this.serviceIdentity(header(headers, 'x-service-token'));
+    const allowExpired = service !== null && this.opts.serviceTokenRoles.some((r) => service.roles.some((s) => s.toLowerCase() === r.toLowerCase()));
     const user = await this.validate(userToken, allowExpired);
     if (!user.ok || (!allowExpired && user.identity.expiresAt <= this.now())) throw new Unauthorized(UNAUTHORIZED_MESSAGE);
-    const service_ = serviceIdentity && {
-      userId: serviceIdentity.fields.userId ?? null,
-      projectId: serviceIdentity.fields.projectId ?? null,
-      roles: serviceIdentity.fields.roles ?? [],
-    };
-    return makeContext({ requestId, ...user.identity.fields, service: service_ ?? null }, this.isAdmin);
+    return makeContext({ requestId, ...user.identity.fields, service }, this.isAdmin);
+  }
+
+  /** The identity of a valid, unexpired `X-Service-Token`; null without one (an invalid one is ignored, as Glance ignores it). */
+  private async serviceIdentity(token: string | undefined): Promise<RequestContext['service']> {
+    if (token === undefined) return null;
+    const result = await this.validate(token, false);
+    if (!result.ok || result.identity.expiresAt <= this.now()) return null;
+    const { userId, projectId, roles } = result.identity.fields;
+    return { userId: userId ?? null, projectId: projectId ?? null, roles: roles ?? [] };
   }
 
   /** Keystone's verdict on a token, from the cache or asked once however many requests wait for it. */

@@ -1,7 +1,9 @@
-import { policyCredentials, type RequestContext } from '../auth/context.js';
+import type { RequestContext } from '../auth/context.js';
 import type { ImageRecord } from '../db/image-records.js';
+import { policyCredentials } from '../policy/credentials.js';
 import type { Credentials, Target } from '../policy/rule-language.js';
-import { Forbidden, NotFound } from './errors.js';
+import { notFound } from './image-access.js';
+import { Forbidden } from './errors.js';
 
 /** Decides a named policy rule (the operator's policy file over Glance's defaults). */
 export interface PolicyRules {
@@ -68,7 +70,7 @@ export class AccessPolicy {
   enforceOnImage(ctx: RequestContext, rule: string, visible: VisibleImage): void {
     const target = imageTarget(visible);
     if (this.allows(ctx, rule, target)) return;
-    if (rule === 'get_image' || !this.allows(ctx, 'get_image', target)) throw new NotFound(`No image found with ID ${visible.image.id}`);
+    if (rule === 'get_image' || !this.allows(ctx, 'get_image', target)) throw notFound(visible.image.id);
     throw new Forbidden(`You are not authorized to complete ${rule} action.`);
   }
 }

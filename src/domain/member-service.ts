@@ -3,6 +3,7 @@ import type { MemberRecord, MemberRepository } from '../db/member-repository.js'
 import type { ImageRecord } from '../db/image-records.js';
 import { BadRequest, Conflict, Forbidden, NotFound, TooLarge } from './errors.js';
 import type { ImageService } from './image-service.js';
+import type { VisibleImage } from './image-policy.js';
 
 export const MEMBER_STATUSES = ['pending', 'accepted', 'rejected'] as const;
 
@@ -27,23 +28,26 @@ export class MemberService {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** The image once the caller may see it and `rule` allows (404/403), if it is shared (403 otherwise, as Glance answers). */
-  private async sharedImage(ctx: RequestContext, imageId: string, rule: string): Promise<ImageRecord> {
-    const { image } = await this.images.accessFor(ctx, imageId, rule);
-    if (image.visibility !== 'shared') throw new Forbidden('Only shared images have members.');
-    return image;
+  /**
+   * The image once the caller may see it and `rule` allows (404/403; null: checked later by the
+   * caller), if it is shared (403 otherwise, as Glance answers).
+   */
+  private async sharedImage(ctx: RequestContext, imageId: string, rule: string | null): Promise<VisibleImage> {
+    const visible = rule === null ? await this.images.access(ctx, imageId) : await this.images.accessFor(ctx, imageId, rule);
+    if (visible.image.visibility !== 'shared') throw new Forbidden('Only shared images have members.');
+    return visible;
   }
 
   /** The owner (and admins) see every member; a member project sees only its own membership. */
   async list(ctx: RequestContext, imageId: string): Promise<MemberRecord[]> {
-    const image = await this.sharedImage(ctx, imageId, 'get_members');
+    const { image } = await this.sharedImage(ctx, imageId, 'get_members');
     const all = await this.members.list(imageId);
     return seesAllMembers(ctx, image) ? all : all.filter((m) => m.member === ctx.projectId);
   }
 
   async get(ctx: RequestContext, imageId: string, member: string): Promise<MemberRecord> {
     // Glance's show turns every 403 (a non-shared image included) into 404, not to leak information.
-    const image = await this.sharedImage(ctx, imageId, 'get_member').catch((err: unknown) => {
+    const { image } = await this.sharedImage(ctx, imageId, 'get_member').catch((err: unknown) => {
       throw err instanceof Forbidden ? memberNotFound(imageId, member) : err;
     });
     if (!seesAllMembers(ctx, image) && member !== ctx.projectId) throw memberNotFound(imageId, member);
@@ -68,9 +72,8 @@ export class MemberService {
 
   /** The member project answers the invitation (the owner gets 403; admins may too). */
   async setStatus(ctx: RequestContext, imageId: string, member: string, body: unknown): Promise<MemberRecord> {
-    const visible = await this.images.access(ctx, imageId);
+    const visible = await this.sharedImage(ctx, imageId, null);
     const image = visible.image;
-    if (image.visibility !== 'shared') throw new Forbidden('Only shared images have members.');
     const status = (body as { status?: unknown } | null)?.status;
     if (typeof body !== 'object' || body === null || Array.isArray(body) || status === undefined) throw new BadRequest('Status not specified');
     // Glance's order: the membership as the caller sees it (owner and admins all, a member only

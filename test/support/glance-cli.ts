@@ -9,7 +9,8 @@ import { test } from 'node:test';
  * tool skips the tests with a message saying how to install it — and fails them in CI.
  */
 
-function onPath(cmd: string): boolean {
+/** Whether `cmd` is an executable on PATH (also used by scripts/run-tests.mjs). */
+export function onPath(cmd: string): boolean {
   return (process.env.PATH ?? '').split(path.delimiter).some((dir) => {
     try {
       fs.accessSync(path.join(dir, cmd), fs.constants.X_OK);

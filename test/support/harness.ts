@@ -127,6 +127,14 @@ export async function api(
   return { status: res.status, headers: res.headers, body: parsed, text };
 }
 
+/** The JSON-patch media type of Image API v2.1. */
+export const PATCH21 = 'application/openstack-images-v2.1-json-patch';
+
+/** PATCH /v2/images/{id} with JSON-patch operations (v2.1 media type). */
+export function patchImage(base: string, id: string, headers: Record<string, string>, ops: unknown): Promise<JsonResponse> {
+  return api(base, 'PATCH', `/v2/images/${id}`, { headers, json: ops, contentType: PATCH21 });
+}
+
 /** Creates a raw/bare image and returns its id. */
 export async function createImage(base: string, headers: Record<string, string>, fields: Record<string, unknown> = {}): Promise<string> {
   const r = await api(base, 'POST', '/v2/images', { headers, json: { disk_format: 'raw', container_format: 'bare', ...fields } });
