@@ -5,8 +5,8 @@ import path from 'node:path';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { loadConfig } from '../src/config/options.js';
-import { ImageRepository } from '../src/db/image-repository.js';
-import type { ImageRecord } from '../src/db/image-records.js';
+import { SqlImageRepository } from '../src/db/image-repository.js';
+import type { ImageRecord } from '../src/domain/image-model.js';
 import { createService } from '../src/service.js';
 
 export interface ListBenchResult {
@@ -72,7 +72,7 @@ export async function benchListImages(count = 5000, repeats = 200, database: 'sq
   }
   const service = await createService(loadConfig({ dataDir, overrides, warn: () => undefined }));
   try {
-    const repo = new ImageRepository(service.db);
+    const repo = new SqlImageRepository(service.db);
     const now = Date.now();
     for (let i = 0; i < count; i++) await repo.insert(fixture(i, now));
     // A catalogue that grew over time has planner statistics (autovacuum's ANALYZE); one bulk-loaded

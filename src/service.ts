@@ -8,24 +8,29 @@ import type { AuthStrategy } from './auth/strategy.js';
 import { TokenFileAuth } from './auth/token-file.js';
 import { TrustedHeaderAuth } from './auth/trusted-headers.js';
 import { AccessPolicy } from './domain/image-policy.js';
-import { loadPropertyProtections } from './domain/property-protections.js';
+import { loadPropertyProtections } from './policy/property-protections.js';
 import { PolicyEnforcer } from './policy/enforcer.js';
 import { openDatabase, parseConnectionUrl, redactUrl, type DatabaseHandle } from './db/connect.js';
-import { ImageRepository } from './db/image-repository.js';
-import { MemberRepository } from './db/member-repository.js';
 import { assertSchemaCurrent, migrateToLatest, schemaStatus } from './db/migrate.js';
+import { SqlUnitOfWork } from './db/unit-of-work.js';
+import { DataCleanup } from './domain/data-cleanup.js';
+import { ImageAccess } from './domain/image-access.js';
+import { ImageActions } from './domain/image-actions.js';
+import { ImageCatalogue } from './domain/image-catalogue.js';
+import { ImageCreation } from './domain/image-creation.js';
 import { ImageData } from './domain/image-data.js';
+import { ImageEditing } from './domain/image-editing.js';
+import { ImagePatcher } from './domain/image-patch.js';
 import { buildImageSchema, buildImagesSchema } from './domain/image-schema.js';
-import { ImageService } from './domain/image-service.js';
+import { Leases } from './domain/leases.js';
 import { MemberService } from './domain/member-service.js';
-import { UploadRegistry } from './domain/upload-owner.js';
-import { UploadRecovery } from './domain/upload-recovery.js';
 import { FilesystemStore } from './store/filesystem.js';
 
 export interface Service {
   app: FastifyInstance;
   db: DatabaseHandle;
-  recovery: UploadRecovery;
+  /** Finishes deletions and undoes dead uploads; runs at start-up and on every heartbeat interval. */
+  cleanup: DataCleanup;
   /** Stops the sweeps, the HTTP server and the database. */
   close(): Promise<void>;
 }
@@ -51,38 +56,30 @@ export async function createService(config: Config): Promise<Service> {
     const store = new FilesystemStore(fileStoreDir(config));
     await store.init();
 
-    const repo = new ImageRepository(db);
-    const memberRepo = new MemberRepository(db);
+    const uow = new SqlUnitOfWork(db);
     const imageSchema = buildImageSchema({ disk: config.image_format.disk_formats, container: config.image_format.container_formats });
-    const heartbeatMs = config.DEFAULT.upload_heartbeat_interval * 1000;
-    const uploads = new UploadRegistry(heartbeatMs * 3);
-
-    const images = new ImageService({
-      repo,
-      members: memberRepo,
-      store,
-      schema: imageSchema,
-      policy,
-      protections,
-      quotas: { properties: config.DEFAULT.image_property_quota, tags: config.DEFAULT.image_tag_quota },
-      log,
-    });
+    const leases = new Leases(uow, config.DEFAULT.upload_heartbeat_interval * 1000, log);
+    const cleanup = new DataCleanup(uow, store, leases, log);
+    const access = new ImageAccess(uow.repos.images, policy, protections);
+    const quotas = { properties: config.DEFAULT.image_property_quota, tags: config.DEFAULT.image_tag_quota };
     const imageData = new ImageData({
-      images,
-      repo,
+      uow,
+      access,
       store,
-      uploads,
+      leases,
       imageSizeCap: config.DEFAULT.image_size_cap,
       userStorageQuota: config.DEFAULT.user_storage_quota,
       hashingAlgorithm: config.DEFAULT.hashing_algorithm,
-      heartbeatMs,
       log,
     });
     const server = await buildServer(
       {
-        images,
+        catalogue: new ImageCatalogue(uow.repos.images, access),
+        creation: new ImageCreation(imageSchema, uow.repos.images, access, quotas),
+        editing: new ImageEditing(uow.repos.images, access, new ImagePatcher(imageSchema, access), quotas),
+        actions: new ImageActions(uow, access, cleanup),
         imageData,
-        members: new MemberService(images, memberRepo, config.DEFAULT.image_member_quota),
+        members: new MemberService(access, uow.repos.members, config.DEFAULT.image_member_quota),
         imageSchema,
         imagesSchema: buildImagesSchema(imageSchema),
         auth,
@@ -101,17 +98,17 @@ export async function createService(config: Config): Promise<Service> {
     );
     app = server;
 
-    const recovery = new UploadRecovery(repo, store, uploads, log);
-    await recovery.sweep();
+    // Uploads that died with an earlier process and deletions it left half done, before serving; then on every heartbeat.
+    await cleanup.sweep();
     const sweeper = setInterval(() => {
-      recovery.sweep().catch((err: unknown) => log('upload recovery sweep failed', err));
-    }, heartbeatMs);
+      cleanup.sweep().catch((err: unknown) => log('cleanup sweep failed', err));
+    }, leases.heartbeatMs);
     sweeper.unref();
 
     return {
       app: server,
       db,
-      recovery,
+      cleanup,
       async close() {
         clearInterval(sweeper);
         // Node closes idle keep-alive connections once, when the close begins; one whose last

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
-import { ImageRepository } from '../src/db/image-repository.js';
+import { SqlImageRepository } from '../src/db/image-repository.js';
 import { admin, api, createImage, member, PATCH21, startServer, upload, type TestServer } from './support/harness.js';
 import { explain, filesIn, startUpload, type UploadOutcome } from './support/streaming.js';
 
@@ -202,7 +202,7 @@ describe('image_property_quota', () => {
   test("Glance's own os_glance_* properties do not count", async () => {
     await withServer(quota, async (s) => {
       const h = member('props-quota');
-      const repo = new ImageRepository(s.service.db);
+      const repo = new SqlImageRepository(s.service.db);
       const id = randomUUID();
       const now = Date.now();
       await repo.insert({

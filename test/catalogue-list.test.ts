@@ -3,8 +3,8 @@ import { createHash, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { sql } from 'kysely';
-import { ImageRepository } from '../src/db/image-repository.js';
-import type { ImageRecord } from '../src/db/image-records.js';
+import { SqlImageRepository } from '../src/db/image-repository.js';
+import type { ImageRecord } from '../src/domain/image-model.js';
 import { admin, api, member, PATCH21, startServer, upload, type JsonResponse, type TestServer } from './support/harness.js';
 import { testDbKind } from './support/test-database.js';
 
@@ -141,7 +141,7 @@ before(async () => {
   await post(`/v2/images/${idOf.tango}`, 'A', undefined, 'DELETE');
 
   // A killed image (an upload that failed the legacy way) cannot be made through the API.
-  const repo = new ImageRepository(server.service.db);
+  const repo = new SqlImageRepository(server.service.db);
   const now = Date.now();
   const killed: ImageRecord = {
     id: randomUUID(), name: 'uniform', status: 'killed', visibility: 'public', protected: false, os_hidden: false,
@@ -742,7 +742,7 @@ describe('a catalogue of 5,000 images', () => {
     big = await startServer();
     // A scratch database: trade durability for speed while filling it (SQLite only).
     if (testDbKind() === 'sqlite') await sql`PRAGMA synchronous = OFF`.execute(big.service.db);
-    const repo = new ImageRepository(big.service.db);
+    const repo = new SqlImageRepository(big.service.db);
     const base = Date.now() - 10_000_000;
     for (let i = 0; i < 5000; i++) {
       const row: Row = {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { ImageRepository } from '../src/db/image-repository.js';
+import { SqlImageRepository } from '../src/db/image-repository.js';
 import { api, createImage, member, startServer, tempDir, upload, type TestServer } from './support/harness.js';
 import { manageCli, writeDbConfig } from './support/db-tools.js';
 import { download, random } from './support/streaming.js';
@@ -125,16 +125,16 @@ async function assertPurged(s: Awaited<ReturnType<typeof scenario>>): Promise<vo
 describe('ImageRepository.purgeDeleted', () => {
   test('purges images deleted before the cutoff, in batches smaller than their number; keeps recent deletions and live images', async () => {
     const s = await scenario(5);
-    const purged = await new ImageRepository(server.service.db).purgeDeleted(Date.now() - 30 * DAY, 2);
+    const purged = await new SqlImageRepository(server.service.db).purgeDeleted(Date.now() - 30 * DAY, 2);
     assert.equal(purged, 5);
     await assertPurged(s);
     // Nothing left to do: a second run purges nothing.
-    assert.equal(await new ImageRepository(server.service.db).purgeDeleted(Date.now() - 30 * DAY, 2), 0);
+    assert.equal(await new SqlImageRepository(server.service.db).purgeDeleted(Date.now() - 30 * DAY, 2), 0);
   });
 
   test('a batch equal to the number of old images purges them all', async () => {
     const s = await scenario(2);
-    assert.equal(await new ImageRepository(server.service.db).purgeDeleted(Date.now() - 30 * DAY, 2), 2);
+    assert.equal(await new SqlImageRepository(server.service.db).purgeDeleted(Date.now() - 30 * DAY, 2), 2);
     await assertPurged(s);
   });
 });
@@ -172,6 +172,6 @@ describe('ocellus manage db purge', () => {
     }
     assertEverywhere(await rowCounts(s.old[0]!.id), 'nothing was purged');
     // Clean up for the other tests' counts.
-    assert.equal(await new ImageRepository(server.service.db).purgeDeleted(Date.now() - 30 * DAY, 10), 1);
+    assert.equal(await new SqlImageRepository(server.service.db).purgeDeleted(Date.now() - 30 * DAY, 10), 1);
   });
 });

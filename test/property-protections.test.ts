@@ -8,7 +8,7 @@ import {
   PropertyProtectionError,
   type PropertyOperation,
   type PropertyProtections,
-} from '../src/domain/property-protections.js';
+} from '../src/policy/property-protections.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ocellus-pp-'));
 let counter = 0;

@@ -1,12 +1,18 @@
 import type { AuthStrategy } from '../auth/strategy.js';
-import type { ImageService } from '../domain/image-service.js';
+import type { ImageActions } from '../domain/image-actions.js';
+import type { ImageCatalogue } from '../domain/image-catalogue.js';
+import type { ImageCreation } from '../domain/image-creation.js';
 import type { ImageData } from '../domain/image-data.js';
+import type { ImageEditing } from '../domain/image-editing.js';
 import type { JsonSchema } from '../domain/image-schema.js';
 import type { MemberService } from '../domain/member-service.js';
 
 /** What the API layer needs from below, assembled by the server's composition root. */
 export interface ApiDeps {
-  images: ImageService;
+  catalogue: ImageCatalogue;
+  creation: ImageCreation;
+  editing: ImageEditing;
+  actions: ImageActions;
   imageData: ImageData;
   members: MemberService;
   imageSchema: JsonSchema;

@@ -11,7 +11,7 @@ type TagParams = { Params: { id: string; tag: string } };
 export function imageRoutes(deps: ApiDeps) {
   return async (app: FastifyInstance) => {
     app.post('/v2/images', async (request, reply) => {
-      const image = await deps.images.create(request.ctx, jsonBody(request));
+      const image = await deps.creation.create(request.ctx, jsonBody(request));
       return reply
         .code(201)
         .header('location', absoluteUrl(request, `/v2/images/${image.id}`, deps.publicEndpoint))
@@ -20,7 +20,7 @@ export function imageRoutes(deps: ApiDeps) {
 
     app.get('/v2/images', async (request) => {
       const pairs = queryPairs(request);
-      const result = await deps.images.list(request.ctx, parseListQuery(pairs, deps.limits));
+      const result = await deps.catalogue.list(request.ctx, parseListQuery(pairs, deps.limits));
       const withoutMarker = pairs.filter(([k]) => k !== 'marker');
       const qs = (p: [string, string][]) => new URLSearchParams(p).toString();
       const body: Record<string, unknown> = {
@@ -33,37 +33,37 @@ export function imageRoutes(deps: ApiDeps) {
     });
 
     app.get<IdParams>('/v2/images/:id', { config: { rejectBody: true } }, async (request) =>
-      imageView(await deps.images.get(request.ctx, request.params.id)),
+      imageView(await deps.catalogue.get(request.ctx, request.params.id)),
     );
 
     app.patch<IdParams>('/v2/images/:id', async (request) => {
       const style = patchStyle(request.headers['content-type']);
       const ops = parsePatch(jsonBody(request), style);
-      return imageView(await deps.images.update(request.ctx, request.params.id, ops));
+      return imageView(await deps.editing.update(request.ctx, request.params.id, ops));
     });
 
     app.delete<IdParams>('/v2/images/:id', { config: { rejectBody: true } }, async (request, reply) => {
-      await deps.images.delete(request.ctx, request.params.id);
+      await deps.actions.delete(request.ctx, request.params.id);
       return reply.code(204).send();
     });
 
     app.put<TagParams>('/v2/images/:id/tags/:tag', { config: { rejectBody: true } }, async (request, reply) => {
-      await deps.images.addTag(request.ctx, request.params.id, request.params.tag);
+      await deps.editing.addTag(request.ctx, request.params.id, request.params.tag);
       return reply.code(204).send();
     });
 
     app.delete<TagParams>('/v2/images/:id/tags/:tag', { config: { rejectBody: true } }, async (request, reply) => {
-      await deps.images.removeTag(request.ctx, request.params.id, request.params.tag);
+      await deps.editing.removeTag(request.ctx, request.params.id, request.params.tag);
       return reply.code(204).send();
     });
 
     app.post<IdParams>('/v2/images/:id/actions/deactivate', { config: { rejectBody: true } }, async (request, reply) => {
-      await deps.images.deactivate(request.ctx, request.params.id);
+      await deps.actions.deactivate(request.ctx, request.params.id);
       return reply.code(204).send();
     });
 
     app.post<IdParams>('/v2/images/:id/actions/reactivate', { config: { rejectBody: true } }, async (request, reply) => {
-      await deps.images.reactivate(request.ctx, request.params.id);
+      await deps.actions.reactivate(request.ctx, request.params.id);
       return reply.code(204).send();
     });
   };

@@ -1,4 +1,4 @@
-import type { ImageRecord } from '../db/image-records.js';
+import type { ImageRecord } from '../domain/image-model.js';
 
 /** Glance's timestamp format: ISO 8601 UTC, whole seconds, `Z`. */
 export function isoSeconds(ms: number): string {

@@ -1,5 +1,5 @@
 import { BadRequest, UnsupportedMediaType } from '../domain/errors.js';
-import type { PatchOp } from '../domain/image-service.js';
+import type { PatchOp } from '../domain/image-patch.js';
 
 export const PATCH_V20 = 'application/openstack-images-v2.0-json-patch';
 export const PATCH_V21 = 'application/openstack-images-v2.1-json-patch';

@@ -1,13 +1,12 @@
 import { BadRequest } from '../domain/errors.js';
-import { DEFAULT_FILTERS, SORT_KEYS } from '../domain/image-service.js';
-import type { ImageFilters, InColumn, RangeColumn, SortDir, SortKey, TimeColumn, TimeOp } from '../db/image-records.js';
+import { defaultFilters, MEMBER_STATUSES, SORT_KEYS, VISIBILITIES, type ImageFilters, type InColumn, type RangeColumn, type SortDir, type SortKey, type TimeColumn, type TimeOp } from '../domain/image-model.js';
 
 const IN_COLUMNS: readonly InColumn[] = ['id', 'name', 'status', 'container_format', 'disk_format'];
 const EQUAL_COLUMNS = ['owner', 'checksum', 'os_hash_algo', 'os_hash_value'] as const;
 const RANGE_COLUMNS: readonly RangeColumn[] = ['size', 'virtual_size', 'min_ram', 'min_disk'];
 const TIME_OPS: readonly TimeOp[] = ['gt', 'gte', 'lt', 'lte', 'eq', 'neq'];
-const VISIBILITIES = ['public', 'private', 'shared', 'community', 'all'] as const;
-const MEMBER_STATUSES = ['pending', 'accepted', 'rejected', 'all'] as const;
+const VISIBILITY_FILTERS: readonly string[] = [...VISIBILITIES, 'all'];
+const MEMBER_STATUS_FILTERS: readonly string[] = [...MEMBER_STATUSES, 'all'];
 /** Paging and sorting parameters: not filters. */
 const NOT_FILTERS = new Set(['limit', 'marker', 'sort_key', 'sort_dir', 'sort']);
 
@@ -110,7 +109,7 @@ export function parseListQuery(pairs: [string, string][], limits: { apiLimitMax:
     if (!/^\d+$/.test(limitRaw)) throw new BadRequest('limit param must be an integer');
     limit = Math.min(Number(limitRaw), limits.apiLimitMax);
   }
-  const filters: ImageFilters = { ...DEFAULT_FILTERS, in: {}, equals: {}, ranges: [], times: [], tags: [], properties: [] };
+  const filters: ImageFilters = defaultFilters();
   for (const [key, value] of pairs) {
     if (NOT_FILTERS.has(key)) continue;
     if ((IN_COLUMNS as readonly string[]).includes(key)) {
@@ -120,10 +119,10 @@ export function parseListQuery(pairs: [string, string][], limits: { apiLimitMax:
     } else if ((EQUAL_COLUMNS as readonly string[]).includes(key)) {
       filters.equals[key as (typeof EQUAL_COLUMNS)[number]] = value;
     } else if (key === 'visibility') {
-      if (!(VISIBILITIES as readonly string[]).includes(value)) throw new BadRequest(`Invalid visibility value: ${value}`);
+      if (!VISIBILITY_FILTERS.includes(value)) throw new BadRequest(`Invalid visibility value: ${value}`);
       filters.visibility = value as ImageFilters['visibility'];
     } else if (key === 'member_status') {
-      if (!(MEMBER_STATUSES as readonly string[]).includes(value)) throw new BadRequest(`Invalid status value: ${value}`);
+      if (!MEMBER_STATUS_FILTERS.includes(value)) throw new BadRequest(`Invalid status value: ${value}`);
       filters.memberStatus = value as ImageFilters['memberStatus'];
     } else if (key === 'tag') {
       filters.tags.push(value);

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { MemberRecord } from '../db/member-repository.js';
+import { MEMBER_STATUSES, UUID_PATTERN, type MemberRecord } from '../domain/image-model.js';
 import type { ApiDeps } from './app-deps.js';
 import { isoSeconds } from './image-view.js';
 import { jsonBody } from './request-helpers.js';
@@ -18,15 +18,13 @@ export function memberView(m: MemberRecord): Record<string, unknown> {
   };
 }
 
-const UUID_PATTERN = '^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$';
-
 export const MEMBER_SCHEMA = {
   name: 'member',
   properties: {
     created_at: { type: 'string', description: 'Date and time of image member creation' },
     image_id: { type: 'string', description: 'An identifier for the image', pattern: UUID_PATTERN },
     member_id: { type: 'string', description: 'An identifier for the image member (tenantId)' },
-    status: { type: 'string', description: 'The status of this image member', enum: ['pending', 'accepted', 'rejected'] },
+    status: { type: 'string', description: 'The status of this image member', enum: [...MEMBER_STATUSES] },
     updated_at: { type: 'string', description: 'Date and time of last modification of image member' },
     schema: { readOnly: true, type: 'string' },
   },

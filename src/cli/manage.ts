@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, databaseUrl, loadConfig } from '../config/options.js';
 import { openDatabase, redactUrl } from '../db/connect.js';
-import { ImageRepository } from '../db/image-repository.js';
+import { SqlImageRepository } from '../db/image-repository.js';
 import { migrateToLatest, schemaStatus } from '../db/migrate.js';
 
 export const MANAGE_USAGE = `Usage: ocellus manage [--config FILE] [--data-dir DIR] db <action>
@@ -71,7 +71,7 @@ export async function manage(args: string[]): Promise<number> {
       case 'purge': {
         const days = intArg(values['age-in-days'] ?? values['age_in_days'], '--age-in-days', 30, 0);
         const rows = intArg(values['max-rows'] ?? values['max_rows'], '--max-rows', 100, 1);
-        const purged = await new ImageRepository(db).purgeDeleted(Date.now() - days * 86_400_000, rows);
+        const purged = await new SqlImageRepository(db).purgeDeleted(Date.now() - days * 86_400_000, rows);
         process.stdout.write(`purged ${purged} image(s) deleted more than ${days} day(s) ago\n`);
         return 0;
       }

@@ -1,22 +1,36 @@
 import { randomUUID } from 'node:crypto';
-import { sql, type Expression, type ExpressionBuilder, type SqlBool, type Selectable, type Transaction } from 'kysely';
-import { isUniqueViolation, type DatabaseHandle } from './connect.js';
+import { sql, type Expression, type ExpressionBuilder, type Kysely, type SqlBool, type Selectable } from 'kysely';
+import type { ImageStatus } from '../domain/image-lifecycle.js';
+import type {
+  DoomedLocation,
+  EqualColumn,
+  FoundImage,
+  ImageChanges,
+  ImageListQuery,
+  ImageRecord,
+  InColumn,
+  LocationRecord,
+  LocationStatus,
+  MemberStatus,
+  SortKey,
+} from '../domain/image-model.js';
+import type { ImageRepository } from '../domain/ports.js';
+import { databaseKind, isUniqueViolation, type DatabaseKind } from './connect.js';
+import { listedFor } from './image-visibility-sql.js';
 import type { Database, ImagesTable } from './tables.js';
-import type { EqualColumn, ImageColumns, ImageFilters, ImageListQuery, ImageRecord, InColumn, LocationRecord, SortKey, UploadOwner, UploadRecord } from './image-records.js';
 
-type Executor = DatabaseHandle | Transaction<Database>;
+type Db = Kysely<Database>;
 type ImageRow = Selectable<ImagesTable>;
+/** An image row with its children aggregated as JSON (a string, or already parsed by the driver). */
+type ImageRowWithChildren = ImageRow & { properties_json: unknown; tags_json: unknown; locations_json: unknown; viewer_membership?: string | null };
 
 const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
 const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : num(v));
+const json = <T>(v: unknown, empty: T): T => (v === null || v === undefined ? empty : typeof v === 'string' ? (JSON.parse(v) as T) : (v as T));
 
-function columnsToRow(c: Partial<ImageColumns>): Partial<ImagesTable> {
-  const row: Partial<ImagesTable> = {};
-  for (const [k, v] of Object.entries(c)) {
-    if (k === 'protected' || k === 'os_hidden') (row as Record<string, unknown>)[k] = v ? 1 : 0;
-    else (row as Record<string, unknown>)[k] = v;
-  }
-  return row;
+/** Runs `fn` in the transaction `db` already is, or in a new one. */
+export function atomically<T>(db: Db, fn: (trx: Db) => Promise<T>): Promise<T> {
+  return db.isTransaction ? fn(db) : db.transaction().execute(fn);
 }
 
 /** Sort keys whose column may be NULL are sorted (and paged) on a non-null stand-in, identically on every database. */
@@ -29,10 +43,41 @@ function sortValue(key: SortKey, r: ImageRecord): string | number {
   return v === null ? (NULLABLE_SORT[key] ?? '') : v;
 }
 
-export class ImageRepository {
-  constructor(private readonly db: DatabaseHandle) {}
+/**
+ * The aggregates that bring an image's properties, tags and active locations along with its row,
+ * so a read is one query on every database. Locations come as `[id, url, metadata, status]`.
+ */
+function childrenSql(kind: DatabaseKind) {
+  switch (kind) {
+    case 'postgresql':
+      return {
+        properties: sql`(select json_object_agg(p.name, p.value) from image_properties p where p.image_id = images.id)`,
+        tags: sql`(select json_agg(t.value order by t.value) from image_tags t where t.image_id = images.id)`,
+        locations: sql`(select json_agg(json_build_array(l.id, l.url, l.metadata, l.status) order by l.created_at, l.id) from image_locations l where l.image_id = images.id and l.status = 'active')`,
+      };
+    case 'mysql':
+      return {
+        properties: sql`(select json_objectagg(p.name, p.value) from image_properties p where p.image_id = images.id)`,
+        tags: sql`(select json_arrayagg(t.value order by t.value) from image_tags t where t.image_id = images.id)`,
+        locations: sql`(select json_arrayagg(json_array(l.id, l.url, l.metadata, l.status) order by l.created_at, l.id) from image_locations l where l.image_id = images.id and l.status = 'active')`,
+      };
+    case 'sqlite':
+      return {
+        properties: sql`(select json_group_object(p.name, p.value) from image_properties p where p.image_id = images.id)`,
+        tags: sql`(select json_group_array(t.value order by t.value) from image_tags t where t.image_id = images.id)`,
+        locations: sql`(select json_group_array(json_array(l.id, l.url, l.metadata, l.status) order by l.created_at, l.id) from image_locations l where l.image_id = images.id and l.status = 'active')`,
+      };
+  }
+}
 
-  /** Inserts a new image. Returns false (and inserts nothing) if the id was ever used. */
+/** The SQL implementation of the domain's ImageRepository, on a connection or inside a transaction. */
+export class SqlImageRepository implements ImageRepository {
+  private readonly children: ReturnType<typeof childrenSql>;
+
+  constructor(private readonly db: Db) {
+    this.children = childrenSql(databaseKind(db as Kysely<unknown>));
+  }
+
   async insert(image: ImageRecord): Promise<boolean> {
     // The look-up answers the common case; the key catches two creates of one id racing.
     return this.insertOnce(image).catch((err: unknown) => {
@@ -41,51 +86,49 @@ export class ImageRepository {
     });
   }
 
-  private async insertOnce(image: ImageRecord): Promise<boolean> {
-    return this.db.transaction().execute(async (trx) => {
+  private insertOnce(image: ImageRecord): Promise<boolean> {
+    return atomically(this.db, async (trx) => {
       const exists = await trx.selectFrom('images').select('id').where('id', '=', image.id).executeTakeFirst();
       if (exists) return false;
       const { tags, properties, locations: _locations, ...cols } = image;
       await trx
         .insertInto('images')
-        .values({
-          ...(columnsToRow(cols) as ImagesTable),
-          id: image.id,
-          created_at: image.created_at,
-          updated_at: image.updated_at,
-          deleted_at: null,
-          deleted: 0,
-          upload_id: null,
-          upload_host: null,
-          upload_pid: null,
-          upload_instance: null,
-          upload_heartbeat_at: null,
-        })
+        .values({ ...(toRow(cols) as ImagesTable), id: image.id, status: image.status, created_at: image.created_at, updated_at: image.updated_at, deleted_at: null, deleted: 0 })
         .execute();
       await writeChildren(trx, image.id, tags, properties);
       return true;
     });
   }
 
-  /** A live (not deleted) image, or undefined. */
-  async get(id: string): Promise<ImageRecord | undefined> {
-    const row = await this.db.selectFrom('images').selectAll().where('id', '=', id).where('deleted', '=', 0).executeTakeFirst();
+  /** The select of images with their children aggregated (and the viewer's membership, if asked). */
+  private selectImages(viewerProject?: string | null) {
+    const c = this.children;
+    return this.db
+      .selectFrom('images')
+      .selectAll('images')
+      .select([c.properties.as('properties_json'), c.tags.as('tags_json'), c.locations.as('locations_json')])
+      .$if(viewerProject !== undefined, (qb) =>
+        qb.select(sql<string | null>`(select m.status from image_members m where m.image_id = images.id and m.member = ${viewerProject ?? ''})`.as('viewer_membership')),
+      );
+  }
+
+  async find(id: string, viewerProject?: string | null): Promise<FoundImage | undefined> {
+    const row = (await this.selectImages(viewerProject).where('images.id', '=', id).where('images.deleted', '=', 0).executeTakeFirst()) as ImageRowWithChildren | undefined;
     if (!row) return undefined;
-    const [image] = await this.hydrate(this.db, [row]);
-    return image;
+    return { image: toRecord(row), viewerMembership: viewerProject ? ((row.viewer_membership ?? null) as MemberStatus | null) : null };
   }
 
   async list(q: ImageListQuery): Promise<ImageRecord[]> {
     const f = q.filters;
-    let query = this.db.selectFrom('images').selectAll().where('deleted', '=', 0).where('status', '!=', 'killed');
+    let query = this.selectImages().where('images.deleted', '=', 0).where('images.status', '!=', 'killed');
     query = query.where((eb) => listedFor(eb, q.viewerProject, q.isAdmin, f));
-    query = query.where('os_hidden', '=', f.osHidden ? 1 : 0);
-    if (f.protected !== undefined) query = query.where('protected', '=', f.protected ? 1 : 0);
-    for (const [column, values] of Object.entries(f.in) as [InColumn, string[]][]) query = query.where(column, 'in', values);
-    for (const [column, value] of Object.entries(f.equals) as [EqualColumn, string][]) query = query.where(column, '=', value);
+    query = query.where('images.os_hidden', '=', f.osHidden ? 1 : 0);
+    if (f.protected !== undefined) query = query.where('images.protected', '=', f.protected ? 1 : 0);
+    for (const [column, values] of Object.entries(f.in) as [InColumn, string[]][]) query = query.where(`images.${column}`, 'in', values);
+    for (const [column, value] of Object.entries(f.equals) as [EqualColumn, string][]) query = query.where(`images.${column}`, '=', value);
     for (const r of f.ranges) {
-      if (r.min !== undefined) query = query.where(r.column, '>=', r.min);
-      if (r.max !== undefined) query = query.where(r.column, '<=', r.max);
+      if (r.min !== undefined) query = query.where(`images.${r.column}`, '>=', r.min);
+      if (r.max !== undefined) query = query.where(`images.${r.column}`, '<=', r.max);
     }
     for (const t of f.times) query = query.where((eb) => timeCondition(eb, t));
     for (const tag of f.tags) {
@@ -109,25 +152,19 @@ export class ImageRepository {
       query = query.where((eb) => afterMarker(eb, q.sort, marker));
     }
     for (const { key, dir } of q.sort) query = query.orderBy(sortExpression(key), dir);
-    const rows = await query.limit(q.limit).execute();
-    return this.hydrate(this.db, rows);
+    const rows = (await query.limit(q.limit).execute()) as ImageRowWithChildren[];
+    return rows.map(toRecord);
   }
 
-  /**
-   * Writes changed columns, tags and properties of an image in one transaction, guarded by
-   * the status (and, if given, the updated_at) the caller saw. Returns false if the image changed
-   * status, was updated by another request (so a concurrent change is never silently overwritten)
-   * or vanished meanwhile.
-   */
-  async save(image: ImageRecord, expectedStatus: string, expectedUpdatedAt?: number): Promise<boolean> {
-    return this.db.transaction().execute(async (trx) => {
-      const { id, tags, properties, locations: _l, created_at: _c, deleted_at: _d, ...cols } = image;
+  save(image: ImageRecord, expected: { status: ImageStatus; updatedAt: number }): Promise<boolean> {
+    return atomically(this.db, async (trx) => {
+      const { id, tags, properties, locations: _l, created_at: _c, deleted_at: _d, status: _s, ...cols } = image;
       const res = await trx
         .updateTable('images')
-        .set(columnsToRow(cols))
+        .set(toRow(cols))
         .where('id', '=', id)
-        .where('status', '=', expectedStatus)
-        .$if(expectedUpdatedAt !== undefined, (qb) => qb.where('updated_at', '=', expectedUpdatedAt!))
+        .where('status', '=', expected.status)
+        .where('updated_at', '=', expected.updatedAt)
         .where('deleted', '=', 0)
         .executeTakeFirst();
       if (Number(res.numUpdatedRows) !== 1) return false;
@@ -138,39 +175,42 @@ export class ImageRepository {
     });
   }
 
-  /** Compare-and-set of the status (and other columns) of a live image. */
-  async setStatus(id: string, from: readonly string[], to: string, now: number, extra: Partial<ImageColumns> = {}): Promise<boolean> {
+  async transition(id: string, from: ImageStatus, to: ImageStatus, changes: ImageChanges, now: number): Promise<boolean> {
+    const gone = to === 'deleted';
     const res = await this.db
       .updateTable('images')
-      .set({ ...columnsToRow(extra), status: to, updated_at: now })
+      .set({ ...toRow(changes), status: to, updated_at: now, ...(gone ? { deleted: 1, deleted_at: changes.deleted_at ?? now } : {}) })
       .where('id', '=', id)
-      .where('status', 'in', from)
+      .where('status', '=', from)
       .where('deleted', '=', 0)
       .executeTakeFirst();
     return Number(res.numUpdatedRows) === 1;
   }
 
-  /**
-   * Soft-deletes an image (status `deleted`) if it is still in `expectedStatus`; marks its
-   * locations deleted and returns them so their data can be removed. Undefined if it lost a race.
-   */
-  async markDeleted(id: string, expectedStatus: string, now: number): Promise<LocationRecord[] | undefined> {
-    return this.db.transaction().execute(async (trx) => {
-      const res = await trx
-        .updateTable('images')
-        .set({ status: 'deleted', deleted: 1, deleted_at: now, updated_at: now })
-        .where('id', '=', id)
-        .where('status', '=', expectedStatus)
-        .where('deleted', '=', 0)
-        .executeTakeFirst();
-      if (Number(res.numUpdatedRows) !== 1) return undefined;
-      const locations = await trx.selectFrom('image_locations').selectAll().where('image_id', '=', id).where('status', '!=', 'deleted').execute();
-      await trx.updateTable('image_locations').set({ status: 'deleted', updated_at: now }).where('image_id', '=', id).execute();
-      return locations.map(toLocation);
+  async addLocation(imageId: string, location: Omit<LocationRecord, 'id' | 'status'>, now: number): Promise<void> {
+    await this.db
+      .insertInto('image_locations')
+      .values({ id: randomUUID(), image_id: imageId, url: location.url, metadata: JSON.stringify(location.metadata), status: 'active', created_at: now, updated_at: now })
+      .execute();
+  }
+
+  doomLocations(imageId: string, now: number): Promise<LocationRecord[]> {
+    return atomically(this.db, async (trx) => {
+      const rows = await trx.selectFrom('image_locations').selectAll().where('image_id', '=', imageId).where('status', '=', 'active').execute();
+      await trx.updateTable('image_locations').set({ status: 'pending_delete', updated_at: now }).where('image_id', '=', imageId).where('status', '=', 'active').execute();
+      return rows.map((r) => ({ ...toLocation(r), status: 'pending_delete' as const }));
     });
   }
 
-  /** Bytes of image data stored for a project (its live images' sizes), for user_storage_quota. */
+  async doomedLocations(limit: number): Promise<DoomedLocation[]> {
+    const rows = await this.db.selectFrom('image_locations').selectAll().where('status', '=', 'pending_delete').orderBy('updated_at').limit(limit).execute();
+    return rows.map((r) => ({ ...toLocation(r), imageId: r.image_id }));
+  }
+
+  async forgetLocation(locationId: string, now: number): Promise<void> {
+    await this.db.updateTable('image_locations').set({ status: 'deleted', updated_at: now }).where('id', '=', locationId).execute();
+  }
+
   async storageUsed(owner: string | null): Promise<number> {
     const row = await this.db
       .selectFrom('images')
@@ -181,16 +221,21 @@ export class ImageRepository {
     return num(row?.used ?? 0);
   }
 
-  /**
-   * Hard-deletes images soft-deleted before `cutoff` (epoch ms), with their properties, tags,
-   * locations and members, `batch` images per transaction. Live images are never touched.
-   * Returns how many images were purged.
-   */
   async purgeDeleted(cutoff: number, batch: number): Promise<number> {
     let purged = 0;
     for (;;) {
-      const n = await this.db.transaction().execute(async (trx) => {
-        const rows = await trx.selectFrom('images').select('id').where('deleted', '=', 1).where('deleted_at', '<', cutoff).orderBy('deleted_at').limit(batch).execute();
+      const n = await atomically(this.db, async (trx) => {
+        const rows = await trx
+          .selectFrom('images')
+          .select('id')
+          .where('deleted', '=', 1)
+          .where('deleted_at', '<', cutoff)
+          .where(({ not, exists, selectFrom }) =>
+            not(exists(selectFrom('image_locations').select('image_locations.id').whereRef('image_locations.image_id', '=', 'images.id').where('image_locations.status', '=', 'pending_delete'))),
+          )
+          .orderBy('deleted_at')
+          .limit(batch)
+          .execute();
         const ids = rows.map((r) => r.id);
         if (ids.length === 0) return 0;
         for (const table of ['image_properties', 'image_tags', 'image_locations', 'image_members'] as const) {
@@ -203,146 +248,27 @@ export class ImageRepository {
       if (n < batch) return purged;
     }
   }
-
-  // ---- uploads -------------------------------------------------------------------------
-
-  /** queued → saving, recording which process uploads. False if the image was not queued. */
-  async beginUpload(id: string, owner: UploadOwner, now: number): Promise<boolean> {
-    const res = await this.db
-      .updateTable('images')
-      .set({
-        status: 'saving',
-        updated_at: now,
-        upload_id: owner.uploadId,
-        upload_host: owner.host,
-        upload_pid: owner.pid,
-        upload_instance: owner.instance,
-        upload_heartbeat_at: now,
-      })
-      .where('id', '=', id)
-      .where('status', '=', 'queued')
-      .where('deleted', '=', 0)
-      .executeTakeFirst();
-    return Number(res.numUpdatedRows) === 1;
-  }
-
-  /** Proves the attempt is alive. False if the image is no longer saving for this attempt (deleted, reset). */
-  async heartbeat(id: string, uploadId: string, now: number): Promise<boolean> {
-    const res = await this.db
-      .updateTable('images')
-      .set({ upload_heartbeat_at: now })
-      .where('id', '=', id)
-      .where('upload_id', '=', uploadId)
-      .where('status', '=', 'saving')
-      .where('deleted', '=', 0)
-      .executeTakeFirst();
-    return Number(res.numUpdatedRows) === 1;
-  }
-
-  /** saving → active with the data's facts and its location, atomically. False if the attempt lost the image meanwhile. */
-  async completeUpload(
-    id: string,
-    uploadId: string,
-    facts: { size: number; checksum: string; os_hash_algo: string; os_hash_value: string; virtual_size: number | null },
-    location: { url: string; metadata: Record<string, unknown> },
-    now: number,
-  ): Promise<boolean> {
-    return this.db.transaction().execute(async (trx) => {
-      const res = await trx
-        .updateTable('images')
-        .set({ ...facts, status: 'active', updated_at: now, ...NO_UPLOAD })
-        .where('id', '=', id)
-        .where('upload_id', '=', uploadId)
-        .where('status', '=', 'saving')
-        .where('deleted', '=', 0)
-        .executeTakeFirst();
-      if (Number(res.numUpdatedRows) !== 1) return false;
-      await trx
-        .insertInto('image_locations')
-        .values({ id: randomUUID(), image_id: id, url: location.url, metadata: JSON.stringify(location.metadata), status: 'active', created_at: now, updated_at: now })
-        .execute();
-      return true;
-    });
-  }
-
-  /**
-   * Ends a failed or dead attempt: saving → queued (size and hashes cleared) if the image is
-   * still saving for it; in any case the attempt's bookkeeping is cleared. Returns whether the
-   * image went back to queued.
-   */
-  async abandonUpload(id: string, uploadId: string, now: number): Promise<boolean> {
-    return this.db.transaction().execute(async (trx) => {
-      const res = await trx
-        .updateTable('images')
-        .set({ status: 'queued', updated_at: now, size: null, virtual_size: null, checksum: null, os_hash_algo: null, os_hash_value: null, ...NO_UPLOAD })
-        .where('id', '=', id)
-        .where('upload_id', '=', uploadId)
-        .where('status', '=', 'saving')
-        .where('deleted', '=', 0)
-        .executeTakeFirst();
-      await trx.updateTable('images').set(NO_UPLOAD).where('id', '=', id).where('upload_id', '=', uploadId).execute();
-      return Number(res.numUpdatedRows) === 1;
-    });
-  }
-
-  /** Every upload attempt on record (live or dead), for the recovery sweep. */
-  async uploadsOnRecord(): Promise<UploadRecord[]> {
-    const rows = await this.db
-      .selectFrom('images')
-      .select(['id', 'status', 'upload_id', 'upload_host', 'upload_pid', 'upload_instance', 'upload_heartbeat_at'])
-      .where('upload_id', 'is not', null)
-      .execute();
-    return rows.map((r) => ({
-      imageId: r.id,
-      status: r.status,
-      uploadId: r.upload_id ?? '',
-      host: r.upload_host ?? '',
-      pid: num(r.upload_pid),
-      instance: r.upload_instance ?? '',
-      heartbeatAt: num(r.upload_heartbeat_at),
-    }));
-  }
-
-  // ---- helpers -------------------------------------------------------------------------
-
-  private async hydrate(db: Executor, rows: ImageRow[]): Promise<ImageRecord[]> {
-    if (rows.length === 0) return [];
-    const ids = rows.map((r) => r.id);
-    const [props, tags, locs] = await Promise.all([
-      db.selectFrom('image_properties').selectAll().where('image_id', 'in', ids).execute(),
-      db.selectFrom('image_tags').selectAll().where('image_id', 'in', ids).execute(),
-      db.selectFrom('image_locations').selectAll().where('image_id', 'in', ids).where('status', '=', 'active').orderBy('created_at').execute(),
-    ]);
-    const byId = new Map<string, ImageRecord>();
-    const images = rows.map((r) => {
-      const image = toRecord(r);
-      byId.set(image.id, image);
-      return image;
-    });
-    for (const p of props) {
-      const image = byId.get(p.image_id);
-      if (image) image.properties[p.name] = p.value;
-    }
-    for (const t of tags) byId.get(t.image_id)?.tags.push(t.value);
-    for (const l of locs) byId.get(l.image_id)?.locations.push(toLocation(l));
-    return images;
-  }
 }
 
-const NO_UPLOAD = { upload_id: null, upload_host: null, upload_pid: null, upload_instance: null, upload_heartbeat_at: null };
-
-async function writeChildren(trx: Transaction<Database>, imageId: string, tags: string[], properties: Record<string, string>): Promise<void> {
+async function writeChildren(trx: Db, imageId: string, tags: string[], properties: Record<string, string>): Promise<void> {
   const tagRows = [...new Set(tags)].map((value) => ({ image_id: imageId, value }));
   if (tagRows.length > 0) await trx.insertInto('image_tags').values(tagRows).execute();
   const propRows = Object.entries(properties).map(([name, value]) => ({ image_id: imageId, name, value }));
   if (propRows.length > 0) await trx.insertInto('image_properties').values(propRows).execute();
 }
 
-function toRecord(r: ImageRow): ImageRecord {
+/** Domain values to column values: booleans as 0/1. */
+function toRow(c: Partial<ImageRecord>): Partial<ImagesTable> {
+  const row: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(c)) row[k] = k === 'protected' || k === 'os_hidden' ? (v ? 1 : 0) : v;
+  return row as Partial<ImagesTable>;
+}
+
+function toRecord(r: ImageRowWithChildren): ImageRecord {
   return {
     id: r.id,
     name: r.name,
-    status: r.status,
+    status: r.status as ImageStatus,
     visibility: r.visibility,
     protected: num(r.protected) === 1,
     os_hidden: num(r.os_hidden) === 1,
@@ -359,68 +285,49 @@ function toRecord(r: ImageRow): ImageRecord {
     created_at: num(r.created_at),
     updated_at: num(r.updated_at),
     deleted_at: numOrNull(r.deleted_at),
-    tags: [],
-    properties: {},
-    locations: [],
+    tags: json<string[]>(r.tags_json, []),
+    properties: json<Record<string, string>>(r.properties_json, {}),
+    locations: json<[string, string, string, string][]>(r.locations_json, []).map(([id, url, metadata, status]) => ({
+      id,
+      url,
+      metadata: JSON.parse(metadata) as Record<string, unknown>,
+      status: status as LocationStatus,
+    })),
   };
 }
 
 function toLocation(l: Selectable<Database['image_locations']>): LocationRecord {
-  return { id: l.id, url: l.url, metadata: JSON.parse(l.metadata) as Record<string, unknown>, status: l.status };
+  return { id: l.id, url: l.url, metadata: JSON.parse(l.metadata) as Record<string, unknown>, status: l.status as LocationStatus };
 }
 
 type ImagesEb = ExpressionBuilder<Database, 'images'>;
 
-/**
- * Glance's list visibility (policy-and-auth.md §7): the union of public and community images,
- * the project's own, and shared images where it is a member with the asked member status
- * (admins start from every image); then, without a visibility filter, other projects' community
- * images are dropped, and with one only that visibility is kept.
- */
-function listedFor(eb: ImagesEb, project: string | null, isAdmin: boolean, f: ImageFilters): Expression<SqlBool> {
-  const membership = (statuses: string[] | null) =>
-    eb.exists(
-      eb
-        .selectFrom('image_members')
-        .select('image_members.image_id')
-        .whereRef('image_members.image_id', '=', 'images.id')
-        .where('image_members.member', '=', project ?? '')
-        .$if(statuses !== null, (qb) => qb.where('image_members.status', 'in', statuses ?? [])),
-    );
-  const statuses = f.memberStatus === 'all' ? null : [f.memberStatus];
-  const own = project === null ? sql<SqlBool>`1 = 0` : eb('owner', '=', project);
-  const base: Expression<SqlBool> = isAdmin
-    ? sql<SqlBool>`1 = 1`
-    : eb.or([eb('visibility', 'in', ['public', 'community']), own, eb.and([eb('visibility', '=', 'shared'), membership(statuses)])]);
-  if (f.visibility === 'all') return base;
-  if (f.visibility !== undefined) return eb.and([base, eb('visibility', '=', f.visibility)]);
-  return eb.and([base, eb.or([eb('visibility', '!=', 'community'), own])]);
-}
-
-function timeCondition(eb: ImagesEb, t: ImageFilters['times'][number]): Expression<SqlBool> {
+function timeCondition(eb: ImagesEb, t: ImageListQuery['filters']['times'][number]): Expression<SqlBool> {
   // Times are shown (and compared) at whole seconds: `eq` covers the whole second.
   const start = t.value;
   const next = t.value + 1000;
+  const column = `images.${t.column}` as const;
   switch (t.op) {
     case 'eq':
-      return eb.and([eb(t.column, '>=', start), eb(t.column, '<', next)]);
+      return eb.and([eb(column, '>=', start), eb(column, '<', next)]);
     case 'neq':
-      return eb.or([eb(t.column, '<', start), eb(t.column, '>=', next)]);
+      return eb.or([eb(column, '<', start), eb(column, '>=', next)]);
     case 'gt':
-      return eb(t.column, '>=', next);
+      return eb(column, '>=', next);
     case 'gte':
-      return eb(t.column, '>=', start);
+      return eb(column, '>=', start);
     case 'lt':
-      return eb(t.column, '<', start);
+      return eb(column, '<', start);
     case 'lte':
-      return eb(t.column, '<', next);
+      return eb(column, '<', next);
   }
 }
 
 function sortExpression(key: SortKey) {
+  const column = sql.ref(`images.${key}`);
   const stand = NULLABLE_SORT[key];
-  if (stand === undefined) return sql.ref(key);
-  return sql`coalesce(${sql.ref(key)}, ${stand})`;
+  if (stand === undefined) return column;
+  return sql`coalesce(${column}, ${stand})`;
 }
 
 /** Keyset condition: rows strictly after the marker in the given order. */

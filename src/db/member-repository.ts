@@ -1,19 +1,16 @@
-import { isUniqueViolation, type DatabaseHandle } from './connect.js';
-
-export interface MemberRecord {
-  image_id: string;
-  member: string;
-  status: string;
-  created_at: number;
-  updated_at: number;
-}
+import type { Kysely } from 'kysely';
+import type { MemberRecord, MemberStatus } from '../domain/image-model.js';
+import type { MemberRepository } from '../domain/ports.js';
+import { isUniqueViolation } from './connect.js';
+import { atomically } from './image-repository.js';
+import type { Database, ImageMembersTable } from './tables.js';
 
 const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
-const toMember = (r: MemberRecord): MemberRecord => ({ ...r, created_at: num(r.created_at), updated_at: num(r.updated_at) });
+const toMember = (r: ImageMembersTable): MemberRecord => ({ ...r, status: r.status as MemberStatus, created_at: num(r.created_at), updated_at: num(r.updated_at) });
 
 /** Image memberships: which projects an image is shared with, and their answer. */
-export class MemberRepository {
-  constructor(private readonly db: DatabaseHandle) {}
+export class SqlMemberRepository implements MemberRepository {
+  constructor(private readonly db: Kysely<Database>) {}
 
   async list(imageId: string): Promise<MemberRecord[]> {
     const rows = await this.db.selectFrom('image_members').selectAll().where('image_id', '=', imageId).orderBy('created_at').orderBy('member').execute();
@@ -25,10 +22,6 @@ export class MemberRepository {
     return row ? toMember(row) : undefined;
   }
 
-  /**
-   * Adds a member unless it is there already or the image has `quota` members (negative =
-   * unlimited); the count and the insert run in one transaction.
-   */
   async add(rec: MemberRecord, quota: number): Promise<'added' | 'duplicate' | 'over-quota'> {
     return this.addOnce(rec, quota).catch((err: unknown) => {
       // Two adds of one member racing: the primary key decides.
@@ -37,8 +30,8 @@ export class MemberRepository {
     });
   }
 
-  private async addOnce(rec: MemberRecord, quota: number): Promise<'added' | 'duplicate' | 'over-quota'> {
-    return this.db.transaction().execute(async (trx) => {
+  private addOnce(rec: MemberRecord, quota: number): Promise<'added' | 'duplicate' | 'over-quota'> {
+    return atomically(this.db, async (trx) => {
       const existing = await trx.selectFrom('image_members').select('member').where('image_id', '=', rec.image_id).execute();
       // Glance checks the quota (in its member factory) before the duplicate (in the repository).
       if (quota >= 0 && existing.length >= quota) return 'over-quota';
@@ -48,7 +41,7 @@ export class MemberRepository {
     });
   }
 
-  async setStatus(imageId: string, member: string, status: string, now: number): Promise<boolean> {
+  async setStatus(imageId: string, member: string, status: MemberStatus, now: number): Promise<boolean> {
     const res = await this.db.updateTable('image_members').set({ status, updated_at: now }).where('image_id', '=', imageId).where('member', '=', member).executeTakeFirst();
     return Number(res.numUpdatedRows) === 1;
   }

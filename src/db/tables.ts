@@ -24,13 +24,6 @@ export interface ImagesTable {
   updated_at: number;
   deleted_at: number | null;
   deleted: number;
-  /** The upload attempt writing data right now (or that died doing so), for crash recovery. */
-  upload_id: string | null;
-  /** Which process runs that attempt: host name, pid, and the process's random instance id. */
-  upload_host: string | null;
-  upload_pid: number | null;
-  upload_instance: string | null;
-  upload_heartbeat_at: number | null;
 }
 
 export interface ImagePropertiesTable {
@@ -50,7 +43,7 @@ export interface ImageLocationsTable {
   url: string;
   /** JSON object. */
   metadata: string;
-  /** active, pending_delete or deleted. */
+  /** active; pending_delete (the image is gone, its bytes are still to be removed); deleted. */
   status: string;
   created_at: number;
   updated_at: number;
@@ -66,11 +59,26 @@ export interface ImageMembersTable {
   updated_at: number;
 }
 
+/** Work a process owns over time (an upload, later an import task, a scrub pass…): see domain/leases.ts. */
+export interface LeasesTable {
+  /** What kind of work (`upload`, …). */
+  kind: string;
+  /** Which piece of it (an image id, …). */
+  lease_key: string;
+  /** The owning process start's random id. */
+  owner: string;
+  /** Epoch ms; past it, any process may take the work over. */
+  expires_at: number;
+  /** JSON object: what the owner needs to finish or undo the work. */
+  data: string;
+}
+
 export interface Database {
   images: ImagesTable;
   image_properties: ImagePropertiesTable;
   image_tags: ImageTagsTable;
   image_locations: ImageLocationsTable;
   image_members: ImageMembersTable;
+  leases: LeasesTable;
 }
 

@@ -23,3 +23,8 @@ export class TooLarge extends DomainError { readonly status = 413; }
 export class UnsupportedMediaType extends DomainError { readonly status = 415; }
 export class RangeNotSatisfiable extends DomainError { readonly status = 416; }
 export class ServiceUnavailable extends DomainError { readonly status = 503; }
+
+/** Glance's 404 for an image that does not exist or that the caller may not see. */
+export function imageNotFound(id: string): NotFound {
+  return new NotFound(`No image found with ID ${id}`);
+}

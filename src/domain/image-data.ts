@@ -1,25 +1,26 @@
+import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { RequestContext } from '../auth/context.js';
-import type { ImageRepository } from '../db/image-repository.js';
 import type { BlobStore, BlobWriter } from '../store/blob-store.js';
 import { BlobNotFound, StoreFull, StoreWriteDenied } from '../store/blob-store.js';
 import { ImageHasher } from '../hashing/image-hasher.js';
-import { assertTransition } from './image-lifecycle.js';
+import { UPLOAD_LEASE } from './data-cleanup.js';
 import { BadRequest, Conflict, DomainError, Forbidden, Gone, RangeNotSatisfiable, ServiceUnavailable, TooLarge } from './errors.js';
-import type { ImageService } from './image-service.js';
-import type { UploadRegistry } from './upload-owner.js';
+import type { ImageAccess } from './image-access.js';
+import { plan } from './image-lifecycle.js';
+import type { Leases } from './leases.js';
+import type { UnitOfWork } from './ports.js';
 
 export interface ImageDataDeps {
-  images: ImageService;
-  repo: ImageRepository;
+  uow: UnitOfWork;
+  access: ImageAccess;
   store: BlobStore;
-  uploads: UploadRegistry;
+  leases: Leases;
   imageSizeCap: number;
   /** Bytes a project may store in all; 0 = unlimited. */
   userStorageQuota: number;
   hashingAlgorithm: string;
-  heartbeatMs: number;
   now?: () => number;
   log?: (msg: string, err?: unknown) => void;
 }
@@ -34,6 +35,9 @@ export type Download =
 /** Glance's Python name for the multihash algorithm (`sha3_256`), mapped to Node's (`sha3-256`). */
 const nodeAlgorithm = (name: string) => name.replace('_', '-');
 
+/** The upload lost its image (deleted meanwhile) or its lease: its last commit is rolled back. */
+class UploadLost extends Error {}
+
 /** Uploading and downloading image data. */
 export class ImageData {
   private readonly now: () => number;
@@ -45,24 +49,23 @@ export class ImageData {
   }
 
   /**
-   * PUT /file: queued → saving → active. The bytes stream into a store writer while both hashes
-   * are computed; size, hashes and location are recorded with the status change to active in one
-   * transaction. On any failure the written bytes are removed and the image returns to queued.
+   * PUT /file: queued → saving → active. The upload takes a lease on the image in the transaction
+   * that makes it `saving` and renews it while the bytes stream into a store writer and both
+   * hashes are computed; size, hashes, location and the end of the lease commit together with the
+   * change to `active`. On any failure the written bytes are removed and the image returns to
+   * queued; if the process dies, its lease expires and any node's cleanup sweep does that.
    */
   async upload(ctx: RequestContext, id: string, body: Readable, declaredSize: number | null): Promise<void> {
-    const { repo, store, uploads } = this.deps;
-    const { image } = await this.deps.images.accessFor(ctx, id, 'upload_image');
-    assertTransition(image.status, 'saving');
-    if (!image.disk_format || !image.container_format) {
-      throw new BadRequest('Properties disk_format and container_format must be set prior to saving data.');
-    }
+    const { uow, store, leases } = this.deps;
+    const { image } = await this.deps.access.require(ctx, id, 'upload_image');
+    const start = plan('upload', image)!;
     const sizeCap = this.deps.imageSizeCap;
     if (declaredSize !== null && declaredSize > sizeCap) throw tooLarge(sizeCap);
     // user_storage_quota: checked before reading (declared size) and while streaming (cap).
     let cap = sizeCap;
     let overCap = tooLarge;
     if (this.deps.userStorageQuota > 0) {
-      const left = Math.max(0, this.deps.userStorageQuota - (await repo.storageUsed(image.owner)));
+      const left = Math.max(0, this.deps.userStorageQuota - (await uow.repos.images.storageUsed(image.owner)));
       if (declaredSize !== null && declaredSize > left) throw overQuota(declaredSize, left);
       if (left < cap) {
         cap = left;
@@ -70,25 +73,22 @@ export class ImageData {
       }
     }
 
-    const owner = uploads.begin();
-    const stop = new AbortController();
+    const attempt = randomUUID();
+    const began = await uow.run(async (tx) => {
+      if (!(await tx.images.transition(id, start.from, start.to, start.resets, this.now()))) return false;
+      if (!(await tx.leases.acquire(leases.record(UPLOAD_LEASE, id, { attempt })))) throw new Conflict(`Image ${id} is being uploaded by another request.`);
+      return true;
+    });
+    if (!began) {
+      const current = await uow.repos.images.find(id);
+      throw new Conflict(`Image status transition from ${current?.image.status ?? 'deleted'} to saving is not allowed`);
+    }
+
+    const held = leases.keep(UPLOAD_LEASE, id, { lost: gone(id), unwanted: gone(id) }, async (repos) => (await repos.images.find(id))?.image.status === 'saving');
     let writer: BlobWriter | undefined;
     let hasher: ImageHasher | undefined;
-    let heartbeat: NodeJS.Timeout | undefined;
     try {
-      if (!(await repo.beginUpload(id, owner, this.now()))) {
-        const current = await repo.get(id);
-        throw new Conflict(`Image status transition from ${current?.status ?? 'deleted'} to saving is not allowed`);
-      }
-      heartbeat = setInterval(() => {
-        repo.heartbeat(id, owner.uploadId, this.now()).then(
-          (alive) => { if (!alive) stop.abort(gone(id)); },
-          (err: unknown) => this.log(`heartbeat of upload to image ${id} failed`, err),
-        );
-      }, this.deps.heartbeatMs);
-      heartbeat.unref();
-
-      writer = await store.createWriter(id, owner.uploadId);
+      writer = await store.createWriter(id, attempt);
       hasher = await ImageHasher.create(nodeAlgorithm(this.deps.hashingAlgorithm));
       const h = hasher;
       let size = 0;
@@ -103,7 +103,7 @@ export class ImageData {
           }
         },
         writer,
-        { signal: stop.signal },
+        { signal: held.signal },
       );
       if (declaredSize !== null && size !== declaredSize) {
         throw new BadRequest(`Uploaded ${size} bytes but the request declared ${declaredSize}; the upload is discarded.`);
@@ -111,27 +111,51 @@ export class ImageData {
       const digests = await hasher.digest();
       hasher = undefined;
       await writer.commit();
-      const completed = await repo.completeUpload(
-        id,
-        owner.uploadId,
-        { size, checksum: digests.md5, os_hash_algo: this.deps.hashingAlgorithm, os_hash_value: digests.multihash, virtual_size: null },
-        { url: store.url(id), metadata: {} },
-        this.now(),
-      );
       writer = undefined;
+      const finish = plan('finish_upload', { status: start.to })!;
+      const facts = { size, checksum: digests.md5, os_hash_algo: this.deps.hashingAlgorithm, os_hash_value: digests.multihash, virtual_size: null };
+      const completed = await uow
+        .run(async (tx) => {
+          const now = this.now();
+          const won = (await tx.images.transition(id, finish.from, finish.to, facts, now)) && (await tx.leases.release(UPLOAD_LEASE, id, leases.owner));
+          if (!won) throw new UploadLost();
+          await tx.images.addLocation(id, { url: store.url(id), metadata: {} }, now);
+        })
+        .then(
+          () => true,
+          (err: unknown) => {
+            if (err instanceof UploadLost) return false;
+            throw err;
+          },
+        );
       if (!completed) {
-        await store.delete(id).catch(() => undefined);
+        // The image was deleted (or the upload declared dead) meanwhile: the committed bytes are
+        // nobody's — unless a later upload already recorded its own under the same key.
+        const current = await uow.repos.images.find(id);
+        if (!current?.image.locations.some((l) => l.url === store.url(id))) {
+          await store.delete(id).catch((err: unknown) => {
+            if (!(err instanceof BlobNotFound)) throw err;
+          });
+        }
         throw gone(id);
       }
     } catch (err) {
       hasher?.abort();
       await writer?.cancel().catch((e: unknown) => this.log(`could not remove partial data of image ${id}`, e));
-      await repo.abandonUpload(id, owner.uploadId, this.now());
-      throw this.uploadError(err, stop.signal, id);
+      await this.abandon(id).catch((e: unknown) => this.log(`could not end the failed upload to image ${id}; the cleanup sweep will`, e));
+      throw this.uploadError(err, held.signal, id);
     } finally {
-      clearInterval(heartbeat);
-      uploads.end(owner.uploadId);
+      held.stop();
     }
+  }
+
+  /** A failed upload: saving → queued (if the image is still saving), and its lease ends. */
+  private async abandon(id: string): Promise<void> {
+    const step = plan('abandon_upload', { status: 'saving' })!;
+    await this.deps.uow.run(async (tx) => {
+      if (!(await tx.leases.release(UPLOAD_LEASE, id, this.deps.leases.owner))) return;
+      await tx.images.transition(id, step.from, step.to, step.resets, this.now());
+    });
   }
 
   private uploadError(err: unknown, signal: AbortSignal, id: string): Error {
@@ -149,7 +173,7 @@ export class ImageData {
 
   /** GET /file: the data (or a range of it), 204 when the image has none, 403 for deactivated images unless admin. */
   async download(ctx: RequestContext, id: string, range: RangeRequest | null): Promise<Download> {
-    const { image } = await this.deps.images.accessFor(ctx, id, 'download_image');
+    const { image } = await this.deps.access.require(ctx, id, 'download_image');
     if (image.status === 'deactivated' && !ctx.isAdmin) {
       throw new Forbidden('The requested image has been deactivated. Image data download is forbidden.');
     }
@@ -159,7 +183,11 @@ export class ImageData {
     let span: { start: number; end: number } | undefined;
     if (range) {
       span = resolveRange(range, size);
-      if (!span) throw Object.assign(new RangeNotSatisfiable(`Requested range not satisfiable (image size ${size})`), { headers: { 'content-range': `bytes */${size}` } });
+      if (!span) {
+        const err = new RangeNotSatisfiable(`Start position MUST be in the inclusive range [0, ${Math.max(0, size - 1)}]`);
+        err.headers['content-range'] = `bytes */${size}`;
+        throw err;
+      }
     }
     try {
       const stream = await this.deps.store.read(key, span);

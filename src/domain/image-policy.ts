@@ -1,9 +1,8 @@
 import type { RequestContext } from '../auth/context.js';
-import type { ImageRecord } from '../db/image-records.js';
+import type { ImageRecord } from './image-model.js';
 import { policyCredentials } from '../policy/credentials.js';
 import type { Credentials, Target } from '../policy/rule-language.js';
-import { notFound } from './image-access.js';
-import { Forbidden } from './errors.js';
+import { Forbidden, imageNotFound } from './errors.js';
 
 /** Decides a named policy rule (the operator's policy file over Glance's defaults). */
 export interface PolicyRules {
@@ -70,7 +69,7 @@ export class AccessPolicy {
   enforceOnImage(ctx: RequestContext, rule: string, visible: VisibleImage): void {
     const target = imageTarget(visible);
     if (this.allows(ctx, rule, target)) return;
-    if (rule === 'get_image' || !this.allows(ctx, 'get_image', target)) throw notFound(visible.image.id);
+    if (rule === 'get_image' || !this.allows(ctx, 'get_image', target)) throw imageNotFound(visible.image.id);
     throw new Forbidden(`You are not authorized to complete ${rule} action.`);
   }
 }

@@ -1,7 +1,7 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { BadRequest } from './errors.js';
-
-const UUID_PATTERN = '^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$';
+import { IMAGE_STATUSES } from './image-lifecycle.js';
+import { UUID_PATTERN, VISIBILITIES } from './image-model.js';
 
 export type JsonSchema = Record<string, unknown>;
 
@@ -20,9 +20,9 @@ export function buildImageSchema(formats: { disk: readonly string[]; container: 
         type: 'string',
         readOnly: true,
         description: 'Status of the image',
-        enum: ['queued', 'saving', 'active', 'killed', 'deleted', 'uploading', 'importing', 'pending_delete', 'deactivated'],
+        enum: [...IMAGE_STATUSES],
       },
-      visibility: { type: 'string', description: 'Scope of image accessibility', enum: ['community', 'public', 'private', 'shared'] },
+      visibility: { type: 'string', description: 'Scope of image accessibility', enum: [...VISIBILITIES] },
       protected: { type: 'boolean', description: 'If true, image will not be deletable.' },
       os_hidden: { type: 'boolean', description: 'If true, image will not appear in default image list response.' },
       checksum: { type: ['null', 'string'], readOnly: true, description: 'md5 hash of image contents.', maxLength: 32 },
@@ -137,6 +137,21 @@ export function buildImagesSchema(image: JsonSchema): JsonSchema {
       { rel: 'describedby', href: '{schema}' },
     ],
   };
+}
+
+/**
+ * Attributes the server computes: sending them is 403 `read-only`. The schema's `readOnly`
+ * properties, and `stores`, which the served schema lists only with multi-store (see above) but
+ * no user may set either way.
+ */
+export function readOnlyAttributes(schema: JsonSchema): Set<string> {
+  const props = schema.properties as Record<string, { readOnly?: boolean }>;
+  return new Set([...Object.entries(props).filter(([, p]) => p.readOnly === true).map(([k]) => k), 'stores']);
+}
+
+/** Names no user may set as custom properties (403 `reserved`): Glance's and its `os_glance*` namespace. */
+export function isReservedProperty(key: string): boolean {
+  return key === 'location' || key === 'locations' || key === 'deleted' || key === 'deleted_at' || key.startsWith('os_glance');
 }
 
 /** Names of the base (non-custom) image attributes: those of the schema not marked `is_base: false`. */

@@ -1,11 +1,8 @@
 import type { RequestContext } from '../auth/context.js';
-import type { MemberRecord, MemberRepository } from '../db/member-repository.js';
-import type { ImageRecord } from '../db/image-records.js';
 import { BadRequest, Conflict, Forbidden, NotFound, TooLarge } from './errors.js';
-import type { ImageService } from './image-service.js';
-import type { VisibleImage } from './image-policy.js';
-
-export const MEMBER_STATUSES = ['pending', 'accepted', 'rejected'] as const;
+import type { ImageAccess, VisibleImage } from './image-access.js';
+import { MEMBER_STATUSES, type ImageRecord, type MemberRecord, type MemberStatus } from './image-model.js';
+import type { MemberRepository } from './ports.js';
 
 /** Glance's membership look-ups show the owner project (and admins) every member, others only their own. */
 function seesAllMembers(ctx: RequestContext, image: ImageRecord): boolean {
@@ -22,7 +19,7 @@ function memberNotFound(imageId: string, member: string): NotFound {
  */
 export class MemberService {
   constructor(
-    private readonly images: ImageService,
+    private readonly access: ImageAccess,
     private readonly members: MemberRepository,
     private readonly quota: number,
     private readonly now: () => number = Date.now,
@@ -32,9 +29,9 @@ export class MemberService {
    * The image once the caller may see it and `rule` allows (404/403; null: checked later by the
    * caller), if it is shared (403 otherwise, as Glance answers).
    */
-  private async sharedImage(ctx: RequestContext, imageId: string, rule: string | null): Promise<VisibleImage> {
-    const visible = rule === null ? await this.images.access(ctx, imageId) : await this.images.accessFor(ctx, imageId, rule);
-    if (visible.image.visibility !== 'shared') throw new Forbidden('Only shared images have members.');
+  private async sharedImage(ctx: RequestContext, imageId: string, rule: string | null, refusal = 'Only shared images have members.'): Promise<VisibleImage> {
+    const visible = rule === null ? await this.access.find(ctx, imageId) : await this.access.require(ctx, imageId, rule);
+    if (visible.image.visibility !== 'shared') throw new Forbidden(refusal);
     return visible;
   }
 
@@ -57,7 +54,7 @@ export class MemberService {
   }
 
   async add(ctx: RequestContext, imageId: string, body: unknown): Promise<MemberRecord> {
-    await this.sharedImage(ctx, imageId, 'add_member');
+    await this.sharedImage(ctx, imageId, 'add_member', `Not allowed to create members for image ${imageId}.`);
     const member = (body as { member?: unknown } | null)?.member;
     if (typeof body !== 'object' || body === null || Array.isArray(body) || member === undefined) throw new BadRequest('Member to be added not specified');
     if (typeof member !== 'string' || member.trim() === '') throw new BadRequest('Member can not be empty');
@@ -65,7 +62,7 @@ export class MemberService {
     const now = this.now();
     const rec: MemberRecord = { image_id: imageId, member, status: 'pending', created_at: now, updated_at: now };
     const outcome = await this.members.add(rec, this.quota);
-    if (outcome === 'duplicate') throw new Conflict(`Member ${member} already exists for image ${imageId}`);
+    if (outcome === 'duplicate') throw new Conflict(`Member ${member} is duplicated for image ${imageId}`);
     if (outcome === 'over-quota') throw new TooLarge(`Maximum number of members (image_member_quota = ${this.quota}) exceeded for image ${imageId}`);
     return rec;
   }
@@ -81,13 +78,13 @@ export class MemberService {
     const rec = seesAllMembers(ctx, image) || member === ctx.projectId ? await this.members.get(imageId, member) : undefined;
     if (!rec) throw memberNotFound(imageId, member);
     // The default rule: admins, or the member project itself (never the owner).
-    this.images.authorize(ctx, 'modify_member', visible, `You are not permitted to modify 'status' on this image member.`);
+    this.access.authorize(ctx, 'modify_member', visible, `You are not permitted to modify 'status' on this image member.`);
     if (typeof status !== 'string' || !(MEMBER_STATUSES as readonly string[]).includes(status)) {
       throw new BadRequest(`Invalid status: ${String(status)}; must be one of ${MEMBER_STATUSES.join(', ')}`);
     }
     const now = this.now();
-    if (!(await this.members.setStatus(imageId, member, status, now))) throw memberNotFound(imageId, member);
-    return { ...rec, status, updated_at: now };
+    if (!(await this.members.setStatus(imageId, member, status as MemberStatus, now))) throw memberNotFound(imageId, member);
+    return { ...rec, status: status as MemberStatus, updated_at: now };
   }
 
   async remove(ctx: RequestContext, imageId: string, member: string): Promise<void> {

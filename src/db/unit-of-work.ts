@@ -1,0 +1,27 @@
+import type { Kysely } from 'kysely';
+import type { Repositories, UnitOfWork } from '../domain/ports.js';
+import { SqlImageRepository } from './image-repository.js';
+import { SqlLeaseRepository } from './lease-repository.js';
+import { SqlMemberRepository } from './member-repository.js';
+import type { Database } from './tables.js';
+
+function repositories(db: Kysely<Database>): Repositories {
+  return { images: new SqlImageRepository(db), members: new SqlMemberRepository(db), leases: new SqlLeaseRepository(db) };
+}
+
+/**
+ * The unit of work over one database: the repositories on the connection pool, and `run`, which
+ * hands `work` the same repositories bound to one transaction (BEGIN IMMEDIATE on SQLite).
+ */
+export class SqlUnitOfWork implements UnitOfWork {
+  readonly repos: Repositories;
+
+  constructor(private readonly db: Kysely<Database>) {
+    this.repos = repositories(db);
+  }
+
+  run<T>(work: (tx: Repositories) => Promise<T>): Promise<T> {
+    if (this.db.isTransaction) return work(this.repos);
+    return this.db.transaction().execute((trx) => work(repositories(trx)));
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * Removing image bytes, crash-proof: a deletion first records its intent (the image's locations
+ * become `pending_delete` in the transaction that deletes the image), then removes the bytes,
+ * then forgets each location. A process that dies in between leaves the intent on record, and
+ * the sweep (at start-up and on an interval, on any node) finishes it. The same sweep takes
+ * over uploads whose process died (expired `upload` leases) and undoes them.
+ */
+import { BlobNotFound, type BlobStore } from '../store/blob-store.js';
+import type { DoomedLocation, LocationRecord } from './image-model.js';
+import { plan } from './image-lifecycle.js';
+import type { Leases } from './leases.js';
+import type { UnitOfWork } from './ports.js';
+
+/** The lease kind of a running upload; its key is the image id, its data the attempt id. */
+export const UPLOAD_LEASE = 'upload';
+
+/** How many doomed locations one sweep takes at a time. */
+const SWEEP_BATCH = 100;
+
+export class DataCleanup {
+  constructor(
+    private readonly uow: UnitOfWork,
+    private readonly store: BlobStore,
+    private readonly leases: Leases,
+    private readonly log: (msg: string, err?: unknown) => void = () => undefined,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Removes the bytes of doomed locations and forgets them; a failure is logged and left to the next sweep. */
+  async removeBytes(locations: readonly (LocationRecord | DoomedLocation)[]): Promise<void> {
+    for (const loc of locations) {
+      try {
+        const key = this.store.keyOf(loc.url);
+        if (key !== undefined) {
+          await this.store.delete(key).catch((err: unknown) => {
+            if (!(err instanceof BlobNotFound)) throw err;
+          });
+        } else {
+          this.log(`no store holds ${loc.url}; forgetting the location`);
+        }
+        await this.uow.repos.images.forgetLocation(loc.id, this.now());
+      } catch (err) {
+        this.log(`could not remove the data at ${loc.url}; the next sweep tries again`, err);
+      }
+    }
+  }
+
+  /** One pass: dead uploads undone, unfinished deletions finished. Returns the image ids it cleaned up. */
+  async sweep(): Promise<{ uploads: string[]; deletions: string[] }> {
+    const uploads = await this.sweepUploads();
+    const deletions: string[] = [];
+    for (;;) {
+      const doomed = await this.uow.repos.images.doomedLocations(SWEEP_BATCH);
+      if (doomed.length === 0) break;
+      await this.removeBytes(doomed);
+      deletions.push(...doomed.map((l) => l.imageId));
+      if (doomed.length < SWEEP_BATCH) break;
+    }
+    return { uploads, deletions };
+  }
+
+  /**
+   * Uploads whose lease expired: their process died (or stalled for three heartbeats and lost
+   * the lease). The partial bytes are removed, bytes that were committed but never recorded too,
+   * and a `saving` image goes back to `queued`.
+   */
+  private async sweepUploads(): Promise<string[]> {
+    const done: string[] = [];
+    const store = this.store;
+    for (const lease of await this.leases.reclaim(UPLOAD_LEASE)) {
+      const imageId = lease.key;
+      const attempt = lease.data.attempt ?? '';
+      // Data first, then the record: if we die in between, the lease expires again and the next sweep retries.
+      await store.discardPartial(imageId, attempt);
+      const found = await this.uow.repos.images.find(imageId);
+      const status = found?.image.status;
+      // Not active from this attempt (the lease goes with the upload's last commit), so an object under the key is unrecorded.
+      if (status === undefined || status === 'saving') {
+        await store.delete(imageId).catch((err: unknown) => {
+          if (!(err instanceof BlobNotFound)) throw err;
+        });
+      }
+      const requeued = await this.uow.run(async (tx) => {
+        const step = status === 'saving' ? plan('abandon_upload', { status }) : null;
+        const moved = step !== null && (await tx.images.transition(imageId, step.from, step.to, step.resets, this.now()));
+        await tx.leases.release(UPLOAD_LEASE, imageId, this.leases.owner);
+        return moved;
+      });
+      this.log(`removed the data of a dead upload to image ${imageId}${requeued ? '; image is queued again' : ''}`);
+      done.push(imageId);
+    }
+    return done;
+  }
+}

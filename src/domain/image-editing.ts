@@ -1,0 +1,69 @@
+/** Changing an image's metadata: PATCH and tags, with optimistic concurrency. */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { RequestContext } from '../auth/context.js';
+import { BadRequest, Conflict, NotFound } from './errors.js';
+import type { ImageAccess, VisibleImage } from './image-access.js';
+import type { ImageRecord } from './image-model.js';
+import type { ImagePatcher, PatchOp } from './image-patch.js';
+import { checkImageQuotas, type ImageQuotas } from './image-quotas.js';
+import type { ImageRepository } from './ports.js';
+
+export class ImageEditing {
+  constructor(
+    private readonly images: ImageRepository,
+    private readonly access: ImageAccess,
+    private readonly patcher: ImagePatcher,
+    private readonly quotas: ImageQuotas,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async update(ctx: RequestContext, id: string, ops: PatchOp[]): Promise<ImageRecord> {
+    this.patcher.check(ops);
+    const updated = await this.modify(ctx, id, null, (visible) => {
+      const next = this.patcher.apply(ctx, visible, ops);
+      checkImageQuotas(this.quotas, next, visible.image);
+      return next;
+    });
+    return this.access.readable(ctx, updated);
+  }
+
+  async addTag(ctx: RequestContext, id: string, tag: string): Promise<void> {
+    if (tag.length > 255) throw new BadRequest(`Tag '${tag.slice(0, 40)}…' is longer than 255 characters.`);
+    await this.modify(ctx, id, 'modify_image', ({ image }) => {
+      if (image.tags.includes(tag)) return null;
+      const next = { ...image, tags: [...image.tags, tag] };
+      checkImageQuotas(this.quotas, next, image);
+      return next;
+    });
+  }
+
+  async removeTag(ctx: RequestContext, id: string, tag: string): Promise<void> {
+    await this.modify(ctx, id, 'modify_image', ({ image }) => {
+      if (!image.tags.includes(tag)) throw new NotFound(`Tag ${tag} not found on image ${id}`);
+      return { ...image, tags: image.tags.filter((t) => t !== tag) };
+    });
+  }
+
+  /**
+   * Read, change, save — with optimistic concurrency: `change` builds the new version from the
+   * current one (null: nothing to do). If another request saved the image in between, the image
+   * is read again and the change re-applied, exactly as if the two requests had come one after
+   * the other; no update is lost and none overwrites another. Only a change that keeps losing is 409.
+   * `rule` is checked first (null: `change` checks its own).
+   */
+  private async modify(ctx: RequestContext, id: string, rule: string | null, change: (visible: VisibleImage) => ImageRecord | null): Promise<ImageRecord> {
+    for (let attempt = 0; attempt < 30; attempt++) {
+      const visible = rule === null ? await this.access.find(ctx, id) : await this.access.require(ctx, id, rule);
+      const image = visible.image;
+      const next = change(visible);
+      if (next === null) return image;
+      // Always later than the version read, so the compare-and-set on updated_at tells every
+      // concurrent update apart.
+      next.updated_at = Math.max(this.now(), image.updated_at + 1);
+      if (await this.images.save(next, { status: image.status, updatedAt: image.updated_at })) return next;
+      // Lost the race: back off a random while, so that many writers of one image spread out.
+      await sleep(Math.random() * Math.min(50, 2 ** attempt));
+    }
+    throw new Conflict(`Image ${id} is being changed by other requests; retry.`);
+  }
+}

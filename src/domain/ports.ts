@@ -1,0 +1,107 @@
+/**
+ * What the domain needs from the database, as interfaces the domain owns; `db/` implements them
+ * for SQLite, PostgreSQL and MariaDB. Every method is one atomic step; several steps that must
+ * commit together run in one `UnitOfWork.run`.
+ */
+import type { ImageStatus } from './image-lifecycle.js';
+import type { DoomedLocation, FoundImage, ImageChanges, ImageListQuery, ImageRecord, LocationRecord, MemberRecord, MemberStatus } from './image-model.js';
+
+export interface ImageRepository {
+  /** Inserts a new image with its tags and properties. False (nothing inserted) if the id was ever used. */
+  insert(image: ImageRecord): Promise<boolean>;
+
+  /**
+   * A live (not deleted) image with its tags, properties and active locations — and, when
+   * `viewerProject` is given, that project's membership — in one round trip.
+   */
+  find(id: string, viewerProject?: string | null): Promise<FoundImage | undefined>;
+
+  /** One page of the catalogue as `q.viewerProject` sees it (one round trip). */
+  list(q: ImageListQuery): Promise<ImageRecord[]>;
+
+  /**
+   * Writes the changed attributes, tags and properties of an image, guarded by the status and
+   * updated_at the caller read (optimistic concurrency). False if the image changed meanwhile.
+   * Never changes the status: that is `transition`'s.
+   */
+  save(image: ImageRecord, expected: { status: ImageStatus; updatedAt: number }): Promise<boolean>;
+
+  /**
+   * The one compare-and-set of an image's status: `from` → `to` (with `changes`), only if the
+   * live image is in `from`. Entering `deleted` also marks the image deleted. False if it was not.
+   */
+  transition(id: string, from: ImageStatus, to: ImageStatus, changes: ImageChanges, now: number): Promise<boolean>;
+
+  /** Records a location of the image's bytes. */
+  addLocation(imageId: string, location: Omit<LocationRecord, 'id' | 'status'>, now: number): Promise<void>;
+
+  /** Marks every active location of the image `pending_delete`: its bytes are to be removed. */
+  doomLocations(imageId: string, now: number): Promise<LocationRecord[]>;
+
+  /** Locations whose bytes are still to be removed, oldest first. */
+  doomedLocations(limit: number): Promise<DoomedLocation[]>;
+
+  /** The bytes of a doomed location are gone: it is `deleted`. */
+  forgetLocation(locationId: string, now: number): Promise<void>;
+
+  /** Bytes of image data stored for a project (its live images' sizes), for user_storage_quota. */
+  storageUsed(owner: string | null): Promise<number>;
+
+  /**
+   * Hard-deletes images soft-deleted before `cutoff` (epoch ms), with their properties, tags,
+   * locations and members, `batch` images per transaction; never an image whose bytes are still
+   * to be removed. Returns how many images were purged.
+   */
+  purgeDeleted(cutoff: number, batch: number): Promise<number>;
+}
+
+export interface MemberRepository {
+  list(imageId: string): Promise<MemberRecord[]>;
+  get(imageId: string, member: string): Promise<MemberRecord | undefined>;
+  /**
+   * Adds a member unless it is there already or the image has `quota` members (negative =
+   * unlimited); the count and the insert are atomic.
+   */
+  add(rec: MemberRecord, quota: number): Promise<'added' | 'duplicate' | 'over-quota'>;
+  setStatus(imageId: string, member: string, status: MemberStatus, now: number): Promise<boolean>;
+  remove(imageId: string, member: string): Promise<boolean>;
+}
+
+/** A row of work owned by one process over time (see leases.ts). */
+export interface LeaseRecord {
+  kind: string;
+  key: string;
+  /** The owning process start's random id. */
+  owner: string;
+  /** Epoch ms after which the work is free to be taken over. */
+  expiresAt: number;
+  /** What the owner needs to finish or undo the work (e.g. the upload attempt's id). */
+  data: Record<string, string>;
+}
+
+export interface LeaseRepository {
+  /** Takes the lease if nobody holds it (a live or an expired one). */
+  acquire(lease: LeaseRecord): Promise<boolean>;
+  /** Extends the owner's lease; false if it is no longer the owner's. */
+  renew(kind: string, key: string, owner: string, expiresAt: number): Promise<boolean>;
+  /** Ends the owner's lease; false if it was not the owner's (taken over, or already gone). */
+  release(kind: string, key: string, owner: string): Promise<boolean>;
+  /** Leases of `kind` that expired before `now`. */
+  expired(kind: string, now: number): Promise<LeaseRecord[]>;
+  /** Takes over an expired lease exactly as it was read: one process wins. */
+  takeOver(lease: LeaseRecord, owner: string, expiresAt: number): Promise<boolean>;
+}
+
+/** The repositories, bound to one connection or to one transaction. */
+export interface Repositories {
+  readonly images: ImageRepository;
+  readonly members: MemberRepository;
+  readonly leases: LeaseRepository;
+}
+
+export interface UnitOfWork {
+  /** The repositories outside any transaction: each call commits on its own. */
+  readonly repos: Repositories;
+  /** Runs `work` in one transaction: everything it did through `tx` commits together, or nothing does if it throws. */
+  run<T>(work: (tx: Repositories) => Promise<T>): Promise<T>;
+}
