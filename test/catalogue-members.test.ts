@@ -83,6 +83,7 @@ describe('POST /v2/images/{id}/members', () => {
     const r = await addMember(id, p.b, member(p.owner));
     assert.equal(r.status, 409, r.text);
     assert.equal(r.body.code, '409 Conflict');
+    assert.match(r.body.message, new RegExp(`^Member ${p.b} is duplicated for image ${id}`));
     assert.equal((await ok(listMembers(id, member(p.owner)))).body.members.length, 1);
   });
 
@@ -109,13 +110,13 @@ describe('POST /v2/images/{id}/members', () => {
   });
 
   for (const visibility of ['private', 'community', 'public'] as const) {
-    test(`a ${visibility} image has no members: 403 'Only shared images have members'`, async () => {
+    test(`a ${visibility} image has no members: 403 'Not allowed to create members' / 'Only shared images have members'`, async () => {
       const p = projects();
       const headers = visibility === 'public' ? admin() : member(p.owner);
       const id = await createImage(server.url, headers, { visibility });
       const r = await addMember(id, p.b, headers);
       assert.equal(r.status, 403, r.text);
-      assert.match(r.body.message, /Only shared images have members/);
+      assert.match(r.body.message, new RegExp(`^Not allowed to create members for image ${id}\\.`));
       const l = await listMembers(id, headers);
       assert.equal(l.status, 403);
       assert.match(l.body.message, /Only shared images have members/);

@@ -162,10 +162,10 @@ describe('the glance CLI on the catalogue', { skip: skipReason }, () => {
     assert.match(dup.stderr, /409 Conflict/);
   });
 
-  test('members of a non-shared image: 403 Only shared images have members', async () => {
+  test('members of a non-shared image: 403 Not allowed to create members', async () => {
     const r = await glance(['member-create', id.alpha!, 'P9']);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /403 Forbidden: Only shared images have members/);
+    assert.match(r.stderr, /403 Forbidden: Not allowed to create members for image/);
     const l = await glance(['member-list', '--image-id', id.zulu!]);
     assert.equal(l.code, 1);
     assert.match(l.stderr, /403 Forbidden/);

@@ -156,9 +156,10 @@ describe('ranges', () => {
   });
 
   for (const range of ['bytes=100-', 'bytes=100-200', 'bytes=1000-1001']) {
-    test(`Range: ${range} (start >= size) → 416`, async () => {
-      const d = await download(server.url, id, { range });
+    test(`Range: ${range} (start >= size) → 416 with Glance's message`, async () => {
+      const d = await download(server.url, id, { range, accept: 'application/json' });
       assert.equal(d.status, 416);
+      assert.match((JSON.parse(d.data.toString()) as { message: string }).message, /^Start position MUST be in the inclusive range \[0, 99\]/);
     });
   }
 
