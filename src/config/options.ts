@@ -37,7 +37,7 @@ export const OPTIONS = {
     max_request_id_length: { kind: 'int', default: 64, min: 1, help: 'Longest X-Openstack-Request-ID accepted (431 beyond).' },
     hashing_algorithm: { kind: 'string', default: 'sha512', choices: ['sha1', 'sha224', 'sha256', 'sha384', 'sha512', 'sha3_256', 'sha3_512', 'blake2b512'], help: 'Algorithm of os_hash_value.' },
     max_json_body_size: { kind: 'size', default: 1048576, min: 1, help: 'Largest JSON request body, in bytes (413 beyond).' },
-    upload_heartbeat_interval: { kind: 'int', default: 5, min: 1, help: 'Seconds between heartbeats of a running upload; an upload silent for 3 intervals is taken as dead and cleaned up.' },
+    upload_heartbeat_interval: { kind: 'int', default: 5, min: 1, help: 'Seconds between heartbeats of a lease (a running upload); a lease not renewed for 3 intervals has expired and its work is taken over by the cleanup sweep, which runs at this interval.' },
     property_protection_file: { kind: 'string', default: null, help: 'INI file of per-property create/read/update/delete rules (property protections); unset = off.' },
     property_protection_rule_format: { kind: 'string', default: 'roles', choices: ['roles', 'policies'], help: 'Whether property_protection_file names roles or policy rules.' },
     log_level: { kind: 'string', default: 'info', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], help: 'Log level.' },
