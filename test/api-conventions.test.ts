@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { admin, api, createImage, member, rawRequest, startServer, type TestServer } from './support/harness.js';
+import { admin, api, createImage, member, PATCH21, rawRequest, startServer, type TestServer } from './support/harness.js';
 
 /** Conventions every Glance v2 response follows: versions, request ids, 405/404, error bodies. */
 
@@ -380,5 +380,76 @@ describe('error body formats', () => {
     const id = await createImage(server.url, admin(), { visibility: 'private' });
     assert.equal((await api(server.url, 'GET', `/v2/images/${id}`, { headers: admin() })).status, 200);
     assert.equal((await api(server.url, 'GET', `/v2/images/${id}`, { headers: member('someone-else') })).status, 404);
+  });
+});
+
+describe('JSON bodies too deep or of the wrong shape are 400, never 5xx', () => {
+  const deepArray = (n: number) => '['.repeat(n) + ']'.repeat(n);
+  const deepObject = (n: number) => '{"a":'.repeat(n) + '1' + '}'.repeat(n);
+  const TOO_DEEP = /nested too deeply/;
+
+  /** Sends `body` (a JSON text) and expects 400 with a message matching `message`. */
+  async function expect400(method: string, path: string, headers: Record<string, string>, body: string, message: RegExp, contentType = 'application/json') {
+    const r = await api(server.url, method, path, { headers, body, contentType });
+    assert.equal(r.status, 400, `${method} ${path} (${body.length} bytes): ${r.status} ${r.text.slice(0, 200)}`);
+    assert.match(r.body.message, message);
+  }
+
+  test('deep arrays and objects (1k, 5k, 100k levels) to POST/PATCH image and POST/PUT member', async () => {
+    const owner = `p-${randomUUID()}`;
+    const other = `p-${randomUUID()}`;
+    const id = await createImage(server.url, member(owner), { visibility: 'shared' });
+    assert.equal((await api(server.url, 'POST', `/v2/images/${id}/members`, { headers: member(owner), json: { member: other } })).status, 200);
+    for (const depth of [1000, 5000, 100_000]) {
+      for (const deep of [deepArray(depth), deepObject(depth)]) {
+        // Each shape a few times: a stack overflow depends on how deep the stack already is.
+        for (let i = 0; i < 3; i++) {
+          await expect400('POST', '/v2/images', member(owner), deep, TOO_DEEP);
+          await expect400('POST', '/v2/images', member(owner), `{"name": ${deep}}`, TOO_DEEP);
+          await expect400('POST', '/v2/images', member(owner), `{"x_extra": ${deep}}`, TOO_DEEP);
+          await expect400('PATCH', `/v2/images/${id}`, member(owner), deep, TOO_DEEP, PATCH21);
+          await expect400('PATCH', `/v2/images/${id}`, member(owner), `[{"op": "replace", "path": "/name", "value": ${deep}}]`, TOO_DEEP, PATCH21);
+          await expect400('PATCH', `/v2/images/${id}`, member(owner), `[{"op": "add", "path": "/x_extra", "value": ${deep}}]`, TOO_DEEP, PATCH21);
+          await expect400('POST', `/v2/images/${id}/members`, member(owner), `{"member": ${deep}}`, TOO_DEEP);
+          await expect400('PUT', `/v2/images/${id}/members/${other}`, member(other), `{"status": ${deep}}`, TOO_DEEP);
+          await expect400('PUT', `/v2/images/${id}/members/${other}`, member(other), deep, TOO_DEEP);
+        }
+      }
+    }
+    // Strings full of brackets are not nesting.
+    const r = await api(server.url, 'POST', '/v2/images', { headers: member(owner), json: { name: '[{'.repeat(100), x_extra: ']}{['.repeat(1000) } });
+    assert.equal(r.status, 201);
+  });
+
+  test('nesting up to the limit reaches the schema, which explains the wrong type', async () => {
+    const owner = `p-${randomUUID()}`;
+    const id = await createImage(server.url, member(owner));
+    // 32 levels in all: the patch array, the operation object, then 30 levels of value.
+    const value = deepObject(30);
+    await expect400('PATCH', `/v2/images/${id}`, member(owner), `[{"op": "replace", "path": "/name", "value": ${value}}]`, /is not of type .*'string'/, PATCH21);
+    await expect400('PATCH', `/v2/images/${id}`, member(owner), `[{"op": "add", "path": "/x_extra", "value": ${value}}]`, /is not of type .*'string'/, PATCH21);
+    await expect400('PATCH', `/v2/images/${id}`, member(owner), `[{"op": "replace", "path": "/name", "value": ${deepObject(31)}}]`, TOO_DEEP, PATCH21);
+    await expect400('POST', '/v2/images', member(owner), `{"name": ${deepArray(31)}}`, /is not of type .*'string'/);
+    await expect400('POST', '/v2/images', member(owner), `{"min_ram": {"a": [1, 2]}}`, /is not of type 'integer'/);
+    await expect400('POST', '/v2/images', member(owner), `{"tags": [[["a"]]]}`, /is not of type .*'string'/);
+  });
+
+  test('values whose own toString is not a function are quoted, not converted', async () => {
+    const owner = `p-${randomUUID()}`;
+    const other = `p-${randomUUID()}`;
+    const id = await createImage(server.url, member(owner), { visibility: 'shared' });
+    assert.equal((await api(server.url, 'POST', `/v2/images/${id}/members`, { headers: member(owner), json: { member: other } })).status, 200);
+    const odd = '{"toString": 1, "valueOf": 2}';
+    await expect400('PATCH', `/v2/images/${id}`, member(owner), `[{"op": ${odd}, "path": "/name", "value": "x"}]`, /Invalid operation/, PATCH21);
+    await expect400('PATCH', `/v2/images/${id}`, member(owner), `[{"op": "add", "path": ${odd}, "value": "x"}]`, /does not start with/, PATCH21);
+    await expect400('PATCH', `/v2/images/${id}`, member(owner), `[{"op": "add", "path": "/x_extra", "value": ${odd}}]`, /is not of type .*'string'/, PATCH21);
+    await expect400('PATCH', `/v2/images/${id}`, member(owner), `[{"op": "replace", "path": "/min_ram", "value": ${odd}}]`, /is not of type 'integer'/, PATCH21);
+    await expect400('POST', '/v2/images', member(owner), `{"name": ${odd}}`, /is not of type .*'string'/);
+    await expect400('POST', `/v2/images/${id}/members`, member(owner), `{"member": ${odd}}`, /Member can not be empty/);
+    await expect400('PUT', `/v2/images/${id}/members/${other}`, member(other), `{"status": ${odd}}`, /Invalid status/);
+    await expect400('PUT', `/v2/images/${id}/members/${other}`, member(other), `{"status": ["accepted"]}`, /Invalid status/);
+    // The membership and policy checks still come first (404 for a stranger, as in Glance).
+    const r = await api(server.url, 'PUT', `/v2/images/${id}/members/${other}`, { headers: member(`p-${randomUUID()}`), body: `{"status": ${odd}}`, contentType: 'application/json' });
+    assert.equal(r.status, 404);
   });
 });
