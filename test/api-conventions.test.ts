@@ -123,6 +123,12 @@ describe('healthcheck', () => {
     assert.equal(r.status, 200);
     assert.equal(r.text, 'OK');
   });
+
+  test('HEAD /healthcheck answers 200 without a body, as oslo.middleware does', async () => {
+    const r = await rawRequest(server.url, 'HEAD', '/healthcheck');
+    assert.equal(r.status, 200);
+    assert.equal(r.text, '');
+  });
 });
 
 describe('x-openstack-request-id', () => {
@@ -207,6 +213,38 @@ describe('x-openstack-request-id', () => {
 });
 
 describe('methods and paths', () => {
+  test('HEAD on a route without HEAD is 405 with the Allow list of its path (no automatic HEAD routes)', async () => {
+    const id = await createImage(server.url, admin());
+    const cases: [string, string][] = [
+      [`/v2/images/${id}`, 'GET, PATCH, DELETE'],
+      [`/v2/images/${randomUUID()}`, 'GET, PATCH, DELETE'],
+      ['/v2/images', 'GET, POST'],
+      [`/v2/images/${id}/file`, 'GET, PUT'],
+      [`/v2/images/${id}/members`, 'GET, POST'],
+      [`/v2/images/${id}/members/someone`, 'GET, PUT, DELETE'],
+      ['/v2/schemas/image', 'GET'],
+      [`/v2.1/images/${id}`, 'GET, PATCH, DELETE'],
+    ];
+    for (const [path, allow] of cases) {
+      const r = await rawRequest(server.url, 'HEAD', path, { headers: admin() });
+      assert.equal(r.status, 405, path);
+      assert.equal(r.headers.allow, allow, path);
+      assert.match(String(r.headers['x-openstack-request-id']), REQ_ID);
+      assert.equal(r.text, '');
+    }
+    assert.equal((await rawRequest(server.url, 'HEAD', '/v2/nothing-here', { headers: admin() })).status, 404);
+  });
+
+  test('HEAD / is 300 and HEAD /versions 200, without a body, as Glance\'s version negotiation answers', async () => {
+    const root = await rawRequest(server.url, 'HEAD', '/');
+    assert.equal(root.status, 300);
+    assert.equal(root.text, '');
+    const versions = await rawRequest(server.url, 'HEAD', '/versions');
+    assert.equal(versions.status, 200);
+    assert.match(String(versions.headers['content-type']), /^application\/json/);
+    assert.equal(versions.text, '');
+  });
+
   test('PUT /v2/images is 405 with Allow: GET, POST', async () => {
     const r = await api(server.url, 'PUT', '/v2/images', { json: {} });
     assert.equal(r.status, 405);

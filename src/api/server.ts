@@ -23,7 +23,7 @@ declare module 'fastify' {
   }
 }
 
-const METHODS: HTTPMethod[] = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'];
+const METHODS: HTTPMethod[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'];
 /** Longest path parameter routed (a 255-character tag, every character percent-encoded UTF-8). */
 const MAX_PARAM_LENGTH = 255 * 12;
 
@@ -57,6 +57,9 @@ export async function buildServer(deps: ApiDeps, opts: ServerOptions): Promise<F
     rewriteUrl: (req) => negotiateVersion(req.url ?? '/', req.headers.accept),
     genReqId: () => `req-${randomUUID()}`,
     return503OnClosing: true,
+    // Glance answers HEAD only where a route says so (healthcheck, versions); elsewhere HEAD is a
+    // method like any other: 405 with the path's Allow list, not Fastify's automatic HEAD route.
+    exposeHeadRoutes: false,
     // Tags and member ids may be 255 characters, percent-encoded up to 12 bytes each (Fastify's
     // default of 100 answered 414).
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },

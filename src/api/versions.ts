@@ -44,15 +44,18 @@ function versionsDocument(request: FastifyRequest, publicEndpoint: string | null
 export function versionRoutes(deps: ApiDeps) {
   return async (app: FastifyInstance) => {
     const config = { public: true };
-    app.get(CHOICES_PATH, { config }, async (request, reply) => reply.code(300).send(versionsDocument(request, deps.publicEndpoint)));
-    app.get('/versions', { config }, async (request) => versionsDocument(request, deps.publicEndpoint));
-    app.get('/healthcheck', { config }, async (_request, reply) => {
+    // HEAD too: Glance's version negotiation and oslo.middleware's healthcheck answer it (Node
+    // sends the status and headers without the body).
+    const method = ['GET', 'HEAD'];
+    app.route({ method, url: CHOICES_PATH, config, handler: async (request, reply) => reply.code(300).send(versionsDocument(request, deps.publicEndpoint)) });
+    app.route({ method, url: '/versions', config, handler: async (request) => versionsDocument(request, deps.publicEndpoint) });
+    app.route({ method, url: '/healthcheck', config, handler: async (_request, reply) => {
       try {
         await deps.healthcheck();
         return reply.type('text/plain').send('OK');
       } catch {
         return reply.code(503).type('text/plain').send('Service Unavailable: the metadata database does not answer');
       }
-    });
+    } });
   };
 }
