@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import { type ApiFeatures, CHOICES_PATH, listedVersions, NO_FEATURES, versionNegotiator } from '../src/api/versions.js';
 import { admin, api, createImage, member, PATCH21, rawRequest, startServer, type TestServer } from './support/harness.js';
 
 /** Conventions every Glance v2 response follows: versions, request ids, 405/404, error bodies. */
@@ -15,10 +16,12 @@ after(async () => {
 
 const REQ_ID = /^req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-/** The versions Glance lists without multi-store and without an image cache, newest first. */
+/**
+ * The versions listed without multi-store, image cache and locations API (what exists today),
+ * newest first: Glance's list without v2.17, whose locations API Ocellus does not have.
+ */
 const EXPECTED_VERSIONS: [string, string][] = [
-  ['v2.17', 'CURRENT'],
-  ['v2.15', 'SUPPORTED'],
+  ['v2.15', 'CURRENT'],
   ['v2.9', 'SUPPORTED'],
   ['v2.7', 'SUPPORTED'],
   ['v2.6', 'SUPPORTED'],
@@ -66,7 +69,7 @@ describe('version negotiation', () => {
     }
   });
 
-  for (const prefix of ['v2', 'v2.0', 'v2.1', 'v2.9', 'v2.15', 'v2.17']) {
+  for (const prefix of ['v2', 'v2.0', 'v2.1', 'v2.7', 'v2.9', 'v2.15']) {
     test(`/${prefix}/images is the v2 image list`, async () => {
       const project = `p-${randomUUID()}`;
       const id = await createImage(server.url, member(project), { name: `via-${prefix}` });
@@ -86,15 +89,16 @@ describe('version negotiation', () => {
     assert.equal(r.body.self, `/v2/images/${id}`);
   });
 
-  test('POST /v2.17/images creates an image', async () => {
-    const r = await api(server.url, 'POST', '/v2.17/images', { json: { name: 'created-via-2.17' } });
+  test('POST /v2.15/images creates an image', async () => {
+    const r = await api(server.url, 'POST', '/v2.15/images', { json: { name: 'created-via-2.15' } });
     assert.equal(r.status, 201);
     const got = await api(server.url, 'GET', `/v2/images/${r.body.id}`);
     assert.equal(got.status, 200);
-    assert.equal(got.body.name, 'created-via-2.17');
+    assert.equal(got.body.name, 'created-via-2.15');
   });
 
-  for (const prefix of ['v3', 'v2.8', 'v2.10', 'v2.14', 'v2.16', 'v2.18', 'v1', 'v1.1', 'images']) {
+  // v2.17 (locations API), v2.8 and v2.10–13 (multi-store), v2.14/16/18 (cache): features absent here.
+  for (const prefix of ['v3', 'v2.8', 'v2.10', 'v2.13', 'v2.14', 'v2.16', 'v2.17', 'v2.18', 'v2.19', 'v1', 'v1.1', 'images']) {
     test(`unknown version prefix /${prefix}/images answers 300 with the versions document`, async () => {
       const r = await api(server.url, 'GET', `/${prefix}/images`);
       assert.equal(r.status, 300);
@@ -110,10 +114,68 @@ describe('version negotiation', () => {
     assert.deepEqual(r.body.images.map((i: any) => i.id), [id]);
   });
 
+  test('an Accept header naming a version whose feature is absent (v2.17, v2.8, v2.14) answers 300', async () => {
+    for (const version of ['v2.17', 'v2.8', 'v2.14']) {
+      const r = await api(server.url, 'GET', '/images', { headers: { accept: `application/vnd.openstack.images-${version}` } });
+      assert.equal(r.status, 300, version);
+      assertVersionsDocument(r.body, server.url);
+    }
+  });
+
   test('an Accept header naming an unknown version answers 300', async () => {
     const r = await api(server.url, 'GET', '/images', { headers: { accept: 'application/vnd.openstack.images-v3' } });
     assert.equal(r.status, 300);
     assert.ok(Array.isArray(r.body.versions));
+  });
+});
+
+describe('versions follow the features (versions module)', () => {
+  const ids = (features: ApiFeatures) => listedVersions(features).map((v) => `${v.id} ${v.status}`);
+  const routed = (features: ApiFeatures, prefix: string) => versionNegotiator(features)(`/${prefix}/images?limit=1`, undefined) === '/v2/images?limit=1';
+  const byAccept = (features: ApiFeatures, version: string) =>
+    versionNegotiator(features)('/images', `application/vnd.openstack.images-${version}`) === '/v2/images';
+  const ALL: ApiFeatures = { multiStore: true, cache: true, locationsApi: true };
+  const BASE = ['v2.9', 'v2.7', 'v2.6', 'v2.5', 'v2.4', 'v2.3', 'v2.2', 'v2.1', 'v2.0'];
+
+  test('no features: v2.15 is CURRENT; v2.17, v2.8, v2.10–13, v2.14/16/18 are neither listed nor routed', () => {
+    assert.deepEqual(ids(NO_FEATURES), ['v2.15 CURRENT', ...BASE.map((v) => `${v} SUPPORTED`)]);
+    for (const v of ['v2', 'v2.0', 'v2.7', 'v2.9', 'v2.15']) assert.ok(routed(NO_FEATURES, v) && byAccept(NO_FEATURES, v), v);
+    for (const v of ['v2.8', 'v2.10', 'v2.13', 'v2.14', 'v2.16', 'v2.17', 'v2.18']) {
+      assert.equal(versionNegotiator(NO_FEATURES)(`/${v}/images`, undefined), CHOICES_PATH, v);
+      assert.ok(!byAccept(NO_FEATURES, v), v);
+    }
+  });
+
+  test('the locations API adds v2.17, CURRENT', () => {
+    const f = { ...NO_FEATURES, locationsApi: true };
+    assert.deepEqual(ids(f).slice(0, 2), ['v2.17 CURRENT', 'v2.15 SUPPORTED']);
+    assert.ok(routed(f, 'v2.17') && byAccept(f, 'v2.17'));
+    assert.ok(!routed(f, 'v2.18') && !routed(f, 'v2.16'));
+  });
+
+  test('multi-store adds v2.8 and v2.10–v2.13', () => {
+    const f = { ...NO_FEATURES, multiStore: true };
+    assert.deepEqual(ids(f), ['v2.15 CURRENT', 'v2.13', 'v2.12', 'v2.11', 'v2.10', 'v2.9', 'v2.8', ...BASE.slice(1)].map((v, i) => (i === 0 ? v : `${v} SUPPORTED`)));
+    for (const v of ['v2.8', 'v2.10', 'v2.11', 'v2.12', 'v2.13']) assert.ok(routed(f, v) && byAccept(f, v), v);
+    assert.ok(!routed(f, 'v2.17'));
+  });
+
+  test('the cache adds v2.14 and v2.16; v2.18 needs the locations API too', () => {
+    const cache = { ...NO_FEATURES, cache: true };
+    assert.deepEqual(ids(cache).slice(0, 4), ['v2.16 CURRENT', 'v2.15 SUPPORTED', 'v2.14 SUPPORTED', 'v2.9 SUPPORTED']);
+    assert.ok(routed(cache, 'v2.14') && routed(cache, 'v2.16') && !routed(cache, 'v2.18') && !routed(cache, 'v2.17'));
+    const both = { ...cache, locationsApi: true };
+    assert.deepEqual(ids(both).slice(0, 5), ['v2.18 CURRENT', 'v2.17 SUPPORTED', 'v2.16 SUPPORTED', 'v2.15 SUPPORTED', 'v2.14 SUPPORTED']);
+    assert.ok(routed(both, 'v2.18') && byAccept(both, 'v2.18'));
+  });
+
+  test('every feature: Glance\'s full list, v2.18 CURRENT down to v2.0', () => {
+    assert.deepEqual(
+      ids(ALL),
+      ['v2.18', 'v2.17', 'v2.16', 'v2.15', 'v2.14', 'v2.13', 'v2.12', 'v2.11', 'v2.10', 'v2.9', 'v2.8', ...BASE.slice(1)].map((v, i) => `${v} ${i === 0 ? 'CURRENT' : 'SUPPORTED'}`),
+    );
+    for (const v of ['v2', 'v2.0', 'v2.8', 'v2.13', 'v2.14', 'v2.17', 'v2.18']) assert.ok(routed(ALL, v), v);
+    for (const v of ['v2.19', 'v3', 'v1']) assert.equal(versionNegotiator(ALL)(`/${v}/images`, undefined), CHOICES_PATH, v);
   });
 });
 

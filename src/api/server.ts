@@ -9,7 +9,7 @@ import { imageDataRoutes } from './image-data-routes.js';
 import { imageRoutes } from './image-routes.js';
 import { memberRoutes } from './member-routes.js';
 import { schemaRoutes } from './schema-routes.js';
-import { negotiateVersion, versionRoutes } from './versions.js';
+import { versionNegotiator, versionRoutes } from './versions.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -47,6 +47,7 @@ export interface ServerOptions {
 }
 
 export async function buildServer(deps: ApiDeps, opts: ServerOptions): Promise<FastifyInstance> {
+  const negotiateVersion = versionNegotiator(deps.features);
   const app = Fastify({
     logger: opts.logger,
     // Image uploads can take hours: no overall request deadline, but idle sockets are closed.
