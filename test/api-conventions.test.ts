@@ -3,6 +3,9 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { type ApiFeatures, CHOICES_PATH, listedVersions, NO_FEATURES, versionNegotiator } from '../src/api/versions.js';
 import { admin, api, createImage, member, PATCH21, rawRequest, startServer, type TestServer } from './support/harness.js';
+import { runsOn } from './support/test-database.js';
+
+runsOn('sqlite', 'postgresql', 'mariadb');
 
 /** Conventions every Glance v2 response follows: versions, request ids, 405/404, error bodies. */
 

@@ -17,6 +17,9 @@ import { FilesystemStore } from '../src/store/filesystem.js';
 import { spawnServer, type ChildServer } from './support/child-server.js';
 import { api, createImage, tempDir, upload } from './support/harness.js';
 import { digests, filesIn, partialDir, random, startUpload, waitFor, waitForStatus } from './support/streaming.js';
+import { runsOn } from './support/test-database.js';
+
+runsOn('sqlite', 'postgresql');
 
 describe('a server killed (SIGKILL) in the middle of an upload', () => {
   const dataDir = tempDir('ocellus-crash-');
