@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// Runs the test suite: every test file once on the embedded default (SQLite), then the API test
-// files again on PostgreSQL and on MariaDB (each test server gets a throw-away database), then
-// tempest through a private Keystone. A database server, Keystone or tempest that is not there is
+// Runs the test suite: each test file on the databases it declares with `runsOn(...)` (see
+// test/support/test-database.ts; a file without the call runs on SQLite only): the SQLite run
+// first, then PostgreSQL and MariaDB (each test server gets a throw-away database), then tempest
+// through a private Keystone. A database server, Keystone or tempest that is not there is
 // skipped with a message on a developer's machine, and fails the run in CI (CI=true). Ends with
 // one summary line over all runs.
 import { spawn } from 'node:child_process';
@@ -18,9 +19,23 @@ const all = fs
   .filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
   .sort()
   .map((f) => path.join(testDir, f));
-// The files whose behaviour depends on the metadata database.
-const API_FILES = /^(api-|catalogue-|image-data|db-|smoke)/;
-const apiFiles = all.filter((f) => API_FILES.test(path.basename(f)));
+
+// Which databases each file runs on, read from its `runsOn('sqlite', 'postgresql', ...)` call in the
+// compiled text, without running it (the call itself also checks OCELLUS_TEST_DB at run time).
+const KINDS = ['sqlite', 'postgresql', 'mariadb'];
+function declaredDatabases(file) {
+  const m = /\brunsOn\(([^)]*)\)/.exec(fs.readFileSync(file, 'utf8'));
+  if (!m) return ['sqlite'];
+  const kinds = m[1].split(',').map((a) => a.trim()).filter((a) => a !== '').map((a) => /^(['"])([a-z]+)\1$/.exec(a)?.[2] ?? a);
+  const wrong = kinds.filter((k) => !KINDS.includes(k));
+  if (kinds.length === 0 || wrong.length > 0) {
+    process.stderr.write(`${path.basename(file)}: runsOn(${m[1]}) must name one or more of ${KINDS.map((k) => `'${k}'`).join(', ')} as string literals\n`);
+    process.exit(2);
+  }
+  return kinds;
+}
+const databasesOf = new Map(all.map((f) => [f, declaredDatabases(f)]));
+const filesFor = (kind) => all.filter((f) => databasesOf.get(f).includes(kind));
 
 function run(label, files, env) {
   return new Promise((resolve) => {
@@ -118,27 +133,29 @@ if (process.env.OCELLUS_TEST_KEYSTONE_URL) {
   process.stdout.write(`\n=== Keystone tests skipped — keystone-manage is not installed; ${keystoneHow}\n`);
 }
 
-add(await run('SQLite (embedded default)', all, { OCELLUS_TEST_DB: 'sqlite' }));
+const sqliteFiles = filesFor('sqlite');
+if (sqliteFiles.length > 0) add(await run('SQLite (embedded default)', sqliteFiles, { OCELLUS_TEST_DB: 'sqlite' }));
 
 const servers = [
   ['postgresql', 'PostgreSQL', 'a PostgreSQL server on 127.0.0.1:5432 with trust auth for user postgres, or set OCELLUS_TEST_PG_URL'],
   ['mariadb', 'MariaDB', 'a MariaDB/MySQL server on 127.0.0.1:3306 with user root and no password, or set OCELLUS_TEST_MYSQL_URL'],
 ];
 for (const [kind, label, how] of servers) {
-  if (apiFiles.length === 0) break;
+  const files = filesFor(kind);
+  if (files.length === 0) continue;
   const why = await reachable(kind);
   if (why) {
-    const message = `${label} is not reachable (${why}); its run of the API tests needs ${how}.`;
+    const message = `${label} is not reachable (${why}); its run of the ${files.length} test files that declare it needs ${how}.`;
     if (process.env.CI) {
       process.stdout.write(`\n=== ${label}: FAILED — ${message}\n`);
       totals.fail += 1;
     } else {
       process.stdout.write(`\n=== ${label}: SKIPPED — ${message}\n`);
-      totals.skipped += apiFiles.length;
+      totals.skipped += files.length;
     }
     continue;
   }
-  add(await run(label, apiFiles, { OCELLUS_TEST_DB: kind }));
+  add(await run(label, files, { OCELLUS_TEST_DB: kind }));
 }
 
 // Tempest, OpenStack's conformance suite: its image API tests and the Glance plugin's RBAC tests

@@ -90,6 +90,8 @@ export async function createService(config: Config): Promise<Service> {
           maxJsonBodySize: config.DEFAULT.max_json_body_size,
         },
         publicEndpoint: config.DEFAULT.public_endpoint,
+        // No multi-store, image cache or locations API yet: each sets its flag when it lands.
+        features: { multiStore: false, cache: false, locationsApi: false },
         healthcheck: async () => {
           await sql`select 1`.execute(db);
         },

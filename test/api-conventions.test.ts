@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { admin, api, createImage, member, rawRequest, startServer, type TestServer } from './support/harness.js';
+import { type ApiFeatures, CHOICES_PATH, listedVersions, NO_FEATURES, versionNegotiator } from '../src/api/versions.js';
+import { admin, api, createImage, member, PATCH21, rawRequest, startServer, type TestServer } from './support/harness.js';
+import { runsOn } from './support/test-database.js';
+
+runsOn('sqlite', 'postgresql', 'mariadb');
 
 /** Conventions every Glance v2 response follows: versions, request ids, 405/404, error bodies. */
 
@@ -15,10 +19,12 @@ after(async () => {
 
 const REQ_ID = /^req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-/** The versions Glance lists without multi-store and without an image cache, newest first. */
+/**
+ * The versions listed without multi-store, image cache and locations API (what exists today),
+ * newest first: Glance's list without v2.17, whose locations API Ocellus does not have.
+ */
 const EXPECTED_VERSIONS: [string, string][] = [
-  ['v2.17', 'CURRENT'],
-  ['v2.15', 'SUPPORTED'],
+  ['v2.15', 'CURRENT'],
   ['v2.9', 'SUPPORTED'],
   ['v2.7', 'SUPPORTED'],
   ['v2.6', 'SUPPORTED'],
@@ -66,7 +72,7 @@ describe('version negotiation', () => {
     }
   });
 
-  for (const prefix of ['v2', 'v2.0', 'v2.1', 'v2.9', 'v2.15', 'v2.17']) {
+  for (const prefix of ['v2', 'v2.0', 'v2.1', 'v2.7', 'v2.9', 'v2.15']) {
     test(`/${prefix}/images is the v2 image list`, async () => {
       const project = `p-${randomUUID()}`;
       const id = await createImage(server.url, member(project), { name: `via-${prefix}` });
@@ -86,15 +92,16 @@ describe('version negotiation', () => {
     assert.equal(r.body.self, `/v2/images/${id}`);
   });
 
-  test('POST /v2.17/images creates an image', async () => {
-    const r = await api(server.url, 'POST', '/v2.17/images', { json: { name: 'created-via-2.17' } });
+  test('POST /v2.15/images creates an image', async () => {
+    const r = await api(server.url, 'POST', '/v2.15/images', { json: { name: 'created-via-2.15' } });
     assert.equal(r.status, 201);
     const got = await api(server.url, 'GET', `/v2/images/${r.body.id}`);
     assert.equal(got.status, 200);
-    assert.equal(got.body.name, 'created-via-2.17');
+    assert.equal(got.body.name, 'created-via-2.15');
   });
 
-  for (const prefix of ['v3', 'v2.8', 'v2.10', 'v2.14', 'v2.16', 'v2.18', 'v1', 'v1.1', 'images']) {
+  // v2.17 (locations API), v2.8 and v2.10–13 (multi-store), v2.14/16/18 (cache): features absent here.
+  for (const prefix of ['v3', 'v2.8', 'v2.10', 'v2.13', 'v2.14', 'v2.16', 'v2.17', 'v2.18', 'v2.19', 'v1', 'v1.1', 'images']) {
     test(`unknown version prefix /${prefix}/images answers 300 with the versions document`, async () => {
       const r = await api(server.url, 'GET', `/${prefix}/images`);
       assert.equal(r.status, 300);
@@ -110,10 +117,68 @@ describe('version negotiation', () => {
     assert.deepEqual(r.body.images.map((i: any) => i.id), [id]);
   });
 
+  test('an Accept header naming a version whose feature is absent (v2.17, v2.8, v2.14) answers 300', async () => {
+    for (const version of ['v2.17', 'v2.8', 'v2.14']) {
+      const r = await api(server.url, 'GET', '/images', { headers: { accept: `application/vnd.openstack.images-${version}` } });
+      assert.equal(r.status, 300, version);
+      assertVersionsDocument(r.body, server.url);
+    }
+  });
+
   test('an Accept header naming an unknown version answers 300', async () => {
     const r = await api(server.url, 'GET', '/images', { headers: { accept: 'application/vnd.openstack.images-v3' } });
     assert.equal(r.status, 300);
     assert.ok(Array.isArray(r.body.versions));
+  });
+});
+
+describe('versions follow the features (versions module)', () => {
+  const ids = (features: ApiFeatures) => listedVersions(features).map((v) => `${v.id} ${v.status}`);
+  const routed = (features: ApiFeatures, prefix: string) => versionNegotiator(features)(`/${prefix}/images?limit=1`, undefined) === '/v2/images?limit=1';
+  const byAccept = (features: ApiFeatures, version: string) =>
+    versionNegotiator(features)('/images', `application/vnd.openstack.images-${version}`) === '/v2/images';
+  const ALL: ApiFeatures = { multiStore: true, cache: true, locationsApi: true };
+  const BASE = ['v2.9', 'v2.7', 'v2.6', 'v2.5', 'v2.4', 'v2.3', 'v2.2', 'v2.1', 'v2.0'];
+
+  test('no features: v2.15 is CURRENT; v2.17, v2.8, v2.10–13, v2.14/16/18 are neither listed nor routed', () => {
+    assert.deepEqual(ids(NO_FEATURES), ['v2.15 CURRENT', ...BASE.map((v) => `${v} SUPPORTED`)]);
+    for (const v of ['v2', 'v2.0', 'v2.7', 'v2.9', 'v2.15']) assert.ok(routed(NO_FEATURES, v) && byAccept(NO_FEATURES, v), v);
+    for (const v of ['v2.8', 'v2.10', 'v2.13', 'v2.14', 'v2.16', 'v2.17', 'v2.18']) {
+      assert.equal(versionNegotiator(NO_FEATURES)(`/${v}/images`, undefined), CHOICES_PATH, v);
+      assert.ok(!byAccept(NO_FEATURES, v), v);
+    }
+  });
+
+  test('the locations API adds v2.17, CURRENT', () => {
+    const f = { ...NO_FEATURES, locationsApi: true };
+    assert.deepEqual(ids(f).slice(0, 2), ['v2.17 CURRENT', 'v2.15 SUPPORTED']);
+    assert.ok(routed(f, 'v2.17') && byAccept(f, 'v2.17'));
+    assert.ok(!routed(f, 'v2.18') && !routed(f, 'v2.16'));
+  });
+
+  test('multi-store adds v2.8 and v2.10–v2.13', () => {
+    const f = { ...NO_FEATURES, multiStore: true };
+    assert.deepEqual(ids(f), ['v2.15 CURRENT', 'v2.13', 'v2.12', 'v2.11', 'v2.10', 'v2.9', 'v2.8', ...BASE.slice(1)].map((v, i) => (i === 0 ? v : `${v} SUPPORTED`)));
+    for (const v of ['v2.8', 'v2.10', 'v2.11', 'v2.12', 'v2.13']) assert.ok(routed(f, v) && byAccept(f, v), v);
+    assert.ok(!routed(f, 'v2.17'));
+  });
+
+  test('the cache adds v2.14 and v2.16; v2.18 needs the locations API too', () => {
+    const cache = { ...NO_FEATURES, cache: true };
+    assert.deepEqual(ids(cache).slice(0, 4), ['v2.16 CURRENT', 'v2.15 SUPPORTED', 'v2.14 SUPPORTED', 'v2.9 SUPPORTED']);
+    assert.ok(routed(cache, 'v2.14') && routed(cache, 'v2.16') && !routed(cache, 'v2.18') && !routed(cache, 'v2.17'));
+    const both = { ...cache, locationsApi: true };
+    assert.deepEqual(ids(both).slice(0, 5), ['v2.18 CURRENT', 'v2.17 SUPPORTED', 'v2.16 SUPPORTED', 'v2.15 SUPPORTED', 'v2.14 SUPPORTED']);
+    assert.ok(routed(both, 'v2.18') && byAccept(both, 'v2.18'));
+  });
+
+  test('every feature: Glance\'s full list, v2.18 CURRENT down to v2.0', () => {
+    assert.deepEqual(
+      ids(ALL),
+      ['v2.18', 'v2.17', 'v2.16', 'v2.15', 'v2.14', 'v2.13', 'v2.12', 'v2.11', 'v2.10', 'v2.9', 'v2.8', ...BASE.slice(1)].map((v, i) => `${v} ${i === 0 ? 'CURRENT' : 'SUPPORTED'}`),
+    );
+    for (const v of ['v2', 'v2.0', 'v2.8', 'v2.13', 'v2.14', 'v2.17', 'v2.18']) assert.ok(routed(ALL, v), v);
+    for (const v of ['v2.19', 'v3', 'v1']) assert.equal(versionNegotiator(ALL)(`/${v}/images`, undefined), CHOICES_PATH, v);
   });
 });
 
@@ -122,6 +187,12 @@ describe('healthcheck', () => {
     const r = await rawRequest(server.url, 'GET', '/healthcheck');
     assert.equal(r.status, 200);
     assert.equal(r.text, 'OK');
+  });
+
+  test('HEAD /healthcheck answers 200 without a body, as oslo.middleware does', async () => {
+    const r = await rawRequest(server.url, 'HEAD', '/healthcheck');
+    assert.equal(r.status, 200);
+    assert.equal(r.text, '');
   });
 });
 
@@ -207,6 +278,38 @@ describe('x-openstack-request-id', () => {
 });
 
 describe('methods and paths', () => {
+  test('HEAD on a route without HEAD is 405 with the Allow list of its path (no automatic HEAD routes)', async () => {
+    const id = await createImage(server.url, admin());
+    const cases: [string, string][] = [
+      [`/v2/images/${id}`, 'GET, PATCH, DELETE'],
+      [`/v2/images/${randomUUID()}`, 'GET, PATCH, DELETE'],
+      ['/v2/images', 'GET, POST'],
+      [`/v2/images/${id}/file`, 'GET, PUT'],
+      [`/v2/images/${id}/members`, 'GET, POST'],
+      [`/v2/images/${id}/members/someone`, 'GET, PUT, DELETE'],
+      ['/v2/schemas/image', 'GET'],
+      [`/v2.1/images/${id}`, 'GET, PATCH, DELETE'],
+    ];
+    for (const [path, allow] of cases) {
+      const r = await rawRequest(server.url, 'HEAD', path, { headers: admin() });
+      assert.equal(r.status, 405, path);
+      assert.equal(r.headers.allow, allow, path);
+      assert.match(String(r.headers['x-openstack-request-id']), REQ_ID);
+      assert.equal(r.text, '');
+    }
+    assert.equal((await rawRequest(server.url, 'HEAD', '/v2/nothing-here', { headers: admin() })).status, 404);
+  });
+
+  test('HEAD / is 300 and HEAD /versions 200, without a body, as Glance\'s version negotiation answers', async () => {
+    const root = await rawRequest(server.url, 'HEAD', '/');
+    assert.equal(root.status, 300);
+    assert.equal(root.text, '');
+    const versions = await rawRequest(server.url, 'HEAD', '/versions');
+    assert.equal(versions.status, 200);
+    assert.match(String(versions.headers['content-type']), /^application\/json/);
+    assert.equal(versions.text, '');
+  });
+
   test('PUT /v2/images is 405 with Allow: GET, POST', async () => {
     const r = await api(server.url, 'PUT', '/v2/images', { json: {} });
     assert.equal(r.status, 405);
@@ -380,5 +483,76 @@ describe('error body formats', () => {
     const id = await createImage(server.url, admin(), { visibility: 'private' });
     assert.equal((await api(server.url, 'GET', `/v2/images/${id}`, { headers: admin() })).status, 200);
     assert.equal((await api(server.url, 'GET', `/v2/images/${id}`, { headers: member('someone-else') })).status, 404);
+  });
+});
+
+describe('JSON bodies too deep or of the wrong shape are 400, never 5xx', () => {
+  const deepArray = (n: number) => '['.repeat(n) + ']'.repeat(n);
+  const deepObject = (n: number) => '{"a":'.repeat(n) + '1' + '}'.repeat(n);
+  const TOO_DEEP = /nested too deeply/;
+
+  /** Sends `body` (a JSON text) and expects 400 with a message matching `message`. */
+  async function expect400(method: string, path: string, headers: Record<string, string>, body: string, message: RegExp, contentType = 'application/json') {
+    const r = await api(server.url, method, path, { headers, body, contentType });
+    assert.equal(r.status, 400, `${method} ${path} (${body.length} bytes): ${r.status} ${r.text.slice(0, 200)}`);
+    assert.match(r.body.message, message);
+  }
+
+  test('deep arrays and objects (1k, 5k, 100k levels) to POST/PATCH image and POST/PUT member', async () => {
+    const owner = `p-${randomUUID()}`;
+    const other = `p-${randomUUID()}`;
+    const id = await createImage(server.url, member(owner), { visibility: 'shared' });
+    assert.equal((await api(server.url, 'POST', `/v2/images/${id}/members`, { headers: member(owner), json: { member: other } })).status, 200);
+    for (const depth of [1000, 5000, 100_000]) {
+      for (const deep of [deepArray(depth), deepObject(depth)]) {
+        // Each shape a few times: a stack overflow depends on how deep the stack already is.
+        for (let i = 0; i < 3; i++) {
+          await expect400('POST', '/v2/images', member(owner), deep, TOO_DEEP);
+          await expect400('POST', '/v2/images', member(owner), `{"name": ${deep}}`, TOO_DEEP);
+          await expect400('POST', '/v2/images', member(owner), `{"x_extra": ${deep}}`, TOO_DEEP);
+          await expect400('PATCH', `/v2/images/${id}`, member(owner), deep, TOO_DEEP, PATCH21);
+          await expect400('PATCH', `/v2/images/${id}`, member(owner), `[{"op": "replace", "path": "/name", "value": ${deep}}]`, TOO_DEEP, PATCH21);
+          await expect400('PATCH', `/v2/images/${id}`, member(owner), `[{"op": "add", "path": "/x_extra", "value": ${deep}}]`, TOO_DEEP, PATCH21);
+          await expect400('POST', `/v2/images/${id}/members`, member(owner), `{"member": ${deep}}`, TOO_DEEP);
+          await expect400('PUT', `/v2/images/${id}/members/${other}`, member(other), `{"status": ${deep}}`, TOO_DEEP);
+          await expect400('PUT', `/v2/images/${id}/members/${other}`, member(other), deep, TOO_DEEP);
+        }
+      }
+    }
+    // Strings full of brackets are not nesting.
+    const r = await api(server.url, 'POST', '/v2/images', { headers: member(owner), json: { name: '[{'.repeat(100), x_extra: ']}{['.repeat(1000) } });
+    assert.equal(r.status, 201);
+  });
+
+  test('nesting up to the limit reaches the schema, which explains the wrong type', async () => {
+    const owner = `p-${randomUUID()}`;
+    const id = await createImage(server.url, member(owner));
+    // 32 levels in all: the patch array, the operation object, then 30 levels of value.
+    const value = deepObject(30);
+    await expect400('PATCH', `/v2/images/${id}`, member(owner), `[{"op": "replace", "path": "/name", "value": ${value}}]`, /is not of type .*'string'/, PATCH21);
+    await expect400('PATCH', `/v2/images/${id}`, member(owner), `[{"op": "add", "path": "/x_extra", "value": ${value}}]`, /is not of type .*'string'/, PATCH21);
+    await expect400('PATCH', `/v2/images/${id}`, member(owner), `[{"op": "replace", "path": "/name", "value": ${deepObject(31)}}]`, TOO_DEEP, PATCH21);
+    await expect400('POST', '/v2/images', member(owner), `{"name": ${deepArray(31)}}`, /is not of type .*'string'/);
+    await expect400('POST', '/v2/images', member(owner), `{"min_ram": {"a": [1, 2]}}`, /is not of type 'integer'/);
+    await expect400('POST', '/v2/images', member(owner), `{"tags": [[["a"]]]}`, /is not of type .*'string'/);
+  });
+
+  test('values whose own toString is not a function are quoted, not converted', async () => {
+    const owner = `p-${randomUUID()}`;
+    const other = `p-${randomUUID()}`;
+    const id = await createImage(server.url, member(owner), { visibility: 'shared' });
+    assert.equal((await api(server.url, 'POST', `/v2/images/${id}/members`, { headers: member(owner), json: { member: other } })).status, 200);
+    const odd = '{"toString": 1, "valueOf": 2}';
+    await expect400('PATCH', `/v2/images/${id}`, member(owner), `[{"op": ${odd}, "path": "/name", "value": "x"}]`, /Invalid operation/, PATCH21);
+    await expect400('PATCH', `/v2/images/${id}`, member(owner), `[{"op": "add", "path": ${odd}, "value": "x"}]`, /does not start with/, PATCH21);
+    await expect400('PATCH', `/v2/images/${id}`, member(owner), `[{"op": "add", "path": "/x_extra", "value": ${odd}}]`, /is not of type .*'string'/, PATCH21);
+    await expect400('PATCH', `/v2/images/${id}`, member(owner), `[{"op": "replace", "path": "/min_ram", "value": ${odd}}]`, /is not of type 'integer'/, PATCH21);
+    await expect400('POST', '/v2/images', member(owner), `{"name": ${odd}}`, /is not of type .*'string'/);
+    await expect400('POST', `/v2/images/${id}/members`, member(owner), `{"member": ${odd}}`, /Member can not be empty/);
+    await expect400('PUT', `/v2/images/${id}/members/${other}`, member(other), `{"status": ${odd}}`, /Invalid status/);
+    await expect400('PUT', `/v2/images/${id}/members/${other}`, member(other), `{"status": ["accepted"]}`, /Invalid status/);
+    // The membership and policy checks still come first (404 for a stranger, as in Glance).
+    const r = await api(server.url, 'PUT', `/v2/images/${id}/members/${other}`, { headers: member(`p-${randomUUID()}`), body: `{"status": ${odd}}`, contentType: 'application/json' });
+    assert.equal(r.status, 404);
   });
 });

@@ -3,6 +3,9 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { admin, api, createImage, member, PATCH21, rawRequest, startServer, upload, type JsonResponse, type TestServer } from './support/harness.js';
+import { runsOn } from './support/test-database.js';
+
+runsOn('sqlite', 'postgresql', 'mariadb');
 
 /** The image metadata API: create, show, list, update (JSON patch), delete, deactivate/reactivate, schemas. */
 

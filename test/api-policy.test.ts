@@ -3,6 +3,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { admin, api, createImage, member, patchImage, startServer, tempDir, upload, type TestServer } from './support/harness.js';
+import { runsOn } from './support/test-database.js';
+
+runsOn('sqlite', 'postgresql', 'mariadb');
 
 // Secure-RBAC personas through trusted headers (Keystone puts implied roles into tokens, so a
 // member also has reader; a reader only reader). The same rules run behind Keystone (keystone-*.test.ts).

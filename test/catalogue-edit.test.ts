@@ -5,6 +5,9 @@ import { after, before, describe, test } from 'node:test';
 import { SqlImageRepository } from '../src/db/image-repository.js';
 import { admin, api, createImage, member, PATCH21, startServer, upload, type TestServer } from './support/harness.js';
 import { explain, filesIn, startUpload, type UploadOutcome } from './support/streaming.js';
+import { runsOn } from './support/test-database.js';
+
+runsOn('sqlite', 'postgresql', 'mariadb');
 
 /**
  * Editing the catalogue: tags, PATCH of tags/visibility/owner/protected, and the quotas on

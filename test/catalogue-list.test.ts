@@ -6,7 +6,9 @@ import { sql } from 'kysely';
 import { SqlImageRepository } from '../src/db/image-repository.js';
 import type { ImageRecord } from '../src/domain/image-model.js';
 import { admin, api, member, PATCH21, startServer, upload, type JsonResponse, type TestServer } from './support/harness.js';
-import { testDbKind } from './support/test-database.js';
+import { runsOn, testDbKind } from './support/test-database.js';
+
+runsOn('sqlite', 'postgresql', 'mariadb');
 
 /**
  * The image catalogue as GET /v2/images shows it: every filter, sort key, paging rule and

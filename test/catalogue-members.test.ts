@@ -2,6 +2,9 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { admin, api, createImage, member, PATCH21, startServer, type JsonResponse, type TestServer } from './support/harness.js';
+import { runsOn } from './support/test-database.js';
+
+runsOn('sqlite', 'postgresql', 'mariadb');
 
 /**
  * Image sharing (api-v2.md §7, image-model.md §2, policy-and-auth.md §7): members of shared

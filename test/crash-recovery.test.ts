@@ -14,6 +14,9 @@ import { spawnServer, type ChildServer } from './support/child-server.js';
 import { freshDatabase } from './support/db-tools.js';
 import { admin, api, createImage, tempDir, upload } from './support/harness.js';
 import { digests, filesIn, partialDir, random, startUpload, waitFor, waitForStatus } from './support/streaming.js';
+import { runsOn } from './support/test-database.js';
+
+runsOn('sqlite', 'postgresql');
 
 /** A config file for a child server on `dbUrl` with trusted headers and a 1 s heartbeat (leases expire after 3 s). */
 function childConfig(dir: string, dbUrl: string): string {

@@ -3,7 +3,9 @@ import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import mysql from 'mysql2/promise';
 import { api, createImage, member, startServer, type TestServer } from './support/harness.js';
-import { MYSQL_ADMIN_URL, PG_ADMIN_URL, testDbKind } from './support/test-database.js';
+import { runsOn, MYSQL_ADMIN_URL, PG_ADMIN_URL, testDbKind } from './support/test-database.js';
+
+runsOn('sqlite', 'postgresql', 'mariadb');
 
 /**
  * The database server drops the service's connections (a restart, a failover, an operator's

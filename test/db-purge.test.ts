@@ -5,6 +5,9 @@ import { SqlImageRepository } from '../src/db/image-repository.js';
 import { api, createImage, member, startServer, tempDir, upload, type TestServer } from './support/harness.js';
 import { manageCli, writeDbConfig } from './support/db-tools.js';
 import { download, random } from './support/streaming.js';
+import { runsOn } from './support/test-database.js';
+
+runsOn('sqlite', 'postgresql', 'mariadb');
 
 /**
  * `ocellus manage db purge` and ImageRepository.purgeDeleted: hard-deleting images soft-deleted

@@ -7,6 +7,9 @@ import { api, createImage, member, patchImage, startSecondServer, startServer, u
 import { digests, download, explain, filesIn, partialDir, random, startUpload, waitFor, type UploadOutcome } from './support/streaming.js';
 import { spawnServer, type ChildServer } from './support/child-server.js';
 import { writeDbConfig } from './support/db-tools.js';
+import { runsOn } from './support/test-database.js';
+
+runsOn('sqlite', 'postgresql', 'mariadb');
 
 /**
  * Races the database must decide: two uploads to one image, and two Ocellus services sharing one

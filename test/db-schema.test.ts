@@ -8,7 +8,9 @@ import { migrateToLatest, schemaStatus } from '../src/db/migrate.js';
 import { createService, openConfiguredDatabase } from '../src/service.js';
 import { tempDir } from './support/harness.js';
 import { freshDatabase, manageCli, writeDbConfig } from './support/db-tools.js';
-import { testDbKind } from './support/test-database.js';
+import { runsOn, testDbKind } from './support/test-database.js';
+
+runsOn('sqlite', 'postgresql', 'mariadb');
 
 /**
  * The schema life cycle on each database (OCELLUS_TEST_DB): a server database is never migrated

@@ -7,6 +7,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { admin, api, createImage, member, startServer, upload, type TestServer } from './support/harness.js';
 import { digests, download, explain, filesIn, partialDir, putWholeThenRead, random, startUpload, waitFor, waitForStatus } from './support/streaming.js';
+import { runsOn } from './support/test-database.js';
+
+runsOn('sqlite', 'postgresql', 'mariadb');
 
 const MD5_OF_NOTHING = 'd41d8cd98f00b204e9800998ecf8427e';
 const SHA512_OF_NOTHING =

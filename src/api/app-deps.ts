@@ -6,6 +6,7 @@ import type { ImageData } from '../domain/image-data.js';
 import type { ImageEditing } from '../domain/image-editing.js';
 import type { JsonSchema } from '../domain/image-schema.js';
 import type { MemberService } from '../domain/member-service.js';
+import type { ApiFeatures } from './versions.js';
 
 /** What the API layer needs from below, assembled by the server's composition root. */
 export interface ApiDeps {
@@ -21,6 +22,8 @@ export interface ApiDeps {
   auth: AuthStrategy;
   limits: { apiLimitMax: number; limitParamDefault: number; maxRequestIdLength: number; maxJsonBodySize: number };
   publicEndpoint: string | null;
+  /** Which optional APIs exist: they decide the versions advertised and accepted. */
+  features: ApiFeatures;
   /** Resolves if the metadata database answers. */
   healthcheck: () => Promise<void>;
 }

@@ -1,5 +1,6 @@
 import { BadRequest, UnsupportedMediaType } from '../domain/errors.js';
 import type { PatchOp } from '../domain/image-patch.js';
+import { quoteValue } from './request-helpers.js';
 
 export const PATCH_V20 = 'application/openstack-images-v2.0-json-patch';
 export const PATCH_V21 = 'application/openstack-images-v2.1-json-patch';
@@ -18,7 +19,7 @@ export function patchStyle(contentType: string | undefined): PatchStyle {
 
 /** Decodes a JSON pointer with Glance's rules: leading `/`, no empty segments, `~` only as `~0`/`~1`. */
 export function parsePointer(pointer: unknown): string[] {
-  if (typeof pointer !== 'string' || !pointer.startsWith('/')) throw new BadRequest(`Pointer '${String(pointer)}' does not start with '/'.`);
+  if (typeof pointer !== 'string' || !pointer.startsWith('/')) throw new BadRequest(`Pointer '${quoteValue(pointer)}' does not start with '/'.`);
   const segments = pointer.slice(1).split('/');
   if (segments.some((s) => s === '')) throw new BadRequest(`Pointer '${pointer}' contains an empty segment (adjacent or trailing '/').`);
   if (segments.some((s) => /~(?![01])/.test(s))) throw new BadRequest(`Pointer '${pointer}' contains '~' not part of a recognized escape sequence.`);
@@ -37,7 +38,7 @@ export function parsePatch(body: unknown, style: PatchStyle): (PatchOp & { style
       op = o.op;
       path = o.path;
       if (op === undefined) throw new BadRequest("Unable to find 'op' in JSON Schema change");
-      if (!['add', 'remove', 'replace'].includes(op as string)) throw new BadRequest(`Invalid operation: '${String(op)}'; allowed: add, remove, replace`);
+      if (!['add', 'remove', 'replace'].includes(op as string)) throw new BadRequest(`Invalid operation: '${quoteValue(op)}'; allowed: add, remove, replace`);
       if (path === undefined) throw new BadRequest("Unable to find 'path' in JSON Schema change");
     } else {
       const keys = ['add', 'remove', 'replace'].filter((k) => k in o);
@@ -45,7 +46,7 @@ export function parsePatch(body: unknown, style: PatchStyle): (PatchOp & { style
       op = keys[0];
       path = o[keys[0]!];
     }
-    if (op !== 'remove' && !('value' in o)) throw new BadRequest(`Operation "${String(op)}" requires a member named "value".`);
+    if (op !== 'remove' && !('value' in o)) throw new BadRequest(`Operation "${quoteValue(op)}" requires a member named "value".`);
     return { op: op as PatchOp['op'], path: parsePointer(path), value: o.value, style };
   });
 }

@@ -1,58 +1,103 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ApiDeps } from './app-deps.js';
 
-/** URL prefixes Glance routes to its v2 app without multi-store or cache (see the reference). */
-const ACCEPTED = new Set(['v2', 'v2.0', 'v2.1', 'v2.2', 'v2.3', 'v2.4', 'v2.5', 'v2.6', 'v2.7', 'v2.9', 'v2.15', 'v2.17']);
-const LISTED: [string, string][] = [
-  ['v2.17', 'CURRENT'], ['v2.15', 'SUPPORTED'], ['v2.9', 'SUPPORTED'], ['v2.7', 'SUPPORTED'], ['v2.6', 'SUPPORTED'],
-  ['v2.5', 'SUPPORTED'], ['v2.4', 'SUPPORTED'], ['v2.3', 'SUPPORTED'], ['v2.2', 'SUPPORTED'], ['v2.1', 'SUPPORTED'], ['v2.0', 'SUPPORTED'],
+/**
+ * The optional features a v2 minor version announces. A version is advertised (and accepted as a
+ * URL prefix) only when what it added exists here, so a client that checks the version before
+ * calling an API finds the API. Each feature, when it lands, flips its flag in service.ts.
+ */
+export interface ApiFeatures {
+  /** `enabled_backends`: stores discovery and multi-store import (v2.8, v2.10–v2.13). */
+  multiStore: boolean;
+  /** The image cache API, `image_cache_dir` (v2.14, v2.16, v2.18). */
+  cache: boolean;
+  /** `POST`/`GET /v2/images/{id}/locations` (v2.17). */
+  locationsApi: boolean;
+}
+
+export const NO_FEATURES: ApiFeatures = { multiStore: false, cache: false, locationsApi: false };
+
+/**
+ * Glance's v2 minor versions, newest first, with the features each needs (see the reference, §1).
+ * Glance lists v2.18 only with the cache, and always has the locations API of v2.17; here v2.18
+ * needs both, so that a listed v2.18 never promises a v2.17 API that is absent.
+ */
+const VERSIONS: { id: string; needs: (keyof ApiFeatures)[] }[] = [
+  { id: 'v2.18', needs: ['cache', 'locationsApi'] },
+  { id: 'v2.17', needs: ['locationsApi'] },
+  { id: 'v2.16', needs: ['cache'] },
+  { id: 'v2.15', needs: [] },
+  { id: 'v2.14', needs: ['cache'] },
+  { id: 'v2.13', needs: ['multiStore'] },
+  { id: 'v2.12', needs: ['multiStore'] },
+  { id: 'v2.11', needs: ['multiStore'] },
+  { id: 'v2.10', needs: ['multiStore'] },
+  { id: 'v2.9', needs: [] },
+  { id: 'v2.8', needs: ['multiStore'] },
+  ...['v2.7', 'v2.6', 'v2.5', 'v2.4', 'v2.3', 'v2.2', 'v2.1', 'v2.0'].map((id) => ({ id, needs: [] })),
 ];
+
+/** The versions document's entries for these features, newest first; the newest is CURRENT. */
+export function listedVersions(features: ApiFeatures): { id: string; status: 'CURRENT' | 'SUPPORTED' }[] {
+  return VERSIONS.filter((v) => v.needs.every((f) => features[f])).map((v, i) => ({ id: v.id, status: i === 0 ? 'CURRENT' : 'SUPPORTED' }));
+}
+
 const VND = 'application/vnd.openstack.images-';
 /** Internal path of the "pick a version" (300) answer. */
 export const CHOICES_PATH = '/__version_choices';
 
 /**
- * Glance's version negotiation, as a URL rewrite: `/v2.x/...` → `/v2/...` for accepted versions,
- * `/images` with `Accept: application/vnd.openstack.images-v2.x` → `/v2/images`, anything
- * else (unknown version, unknown first segment, `/`) → the versions document with 300.
+ * Glance's version negotiation, as a URL rewrite: `/v2.x/...` → `/v2/...` for a listed version
+ * (or plain `v2`), `/images` with `Accept: application/vnd.openstack.images-v2.x` → `/v2/images`,
+ * anything else (unlisted version, unknown first segment, `/`) → the versions document with 300.
  */
-export function negotiateVersion(url: string, accept: string | undefined): string {
-  const q = url.indexOf('?');
-  const path = q < 0 ? url : url.slice(0, q);
-  const query = q < 0 ? '' : url.slice(q);
-  const [, first = '', ...rest] = path.split('/');
-  if (first === 'versions' && rest.length === 0) return url;
-  if (first === 'healthcheck' && rest.length === 0) return url;
-  if (first === '') return CHOICES_PATH + query;
-  const tail = rest.length > 0 ? `/${rest.join('/')}` : '';
-  if (accept?.startsWith(VND)) {
-    const version = accept.slice(VND.length).split(/[;,\s]/)[0]!;
-    if (!ACCEPTED.has(version)) return CHOICES_PATH + query;
-    return ACCEPTED.has(first) ? `/v2${tail}${query}` : `/v2/${first}${tail}${query}`;
-  }
-  if (ACCEPTED.has(first)) return `/v2${tail}${query}`;
-  return CHOICES_PATH + query;
+export function versionNegotiator(features: ApiFeatures): (url: string, accept: string | undefined) => string {
+  const accepted = new Set(['v2', ...listedVersions(features).map((v) => v.id)]);
+  return (url, accept) => {
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    const query = q < 0 ? '' : url.slice(q);
+    const [, first = '', ...rest] = path.split('/');
+    if (first === 'versions' && rest.length === 0) return url;
+    if (first === 'healthcheck' && rest.length === 0) return url;
+    if (first === '') return CHOICES_PATH + query;
+    const tail = rest.length > 0 ? `/${rest.join('/')}` : '';
+    if (accept?.startsWith(VND)) {
+      const version = accept.slice(VND.length).split(/[;,\s]/)[0]!;
+      if (!accepted.has(version)) return CHOICES_PATH + query;
+      return accepted.has(first) ? `/v2${tail}${query}` : `/v2/${first}${tail}${query}`;
+    }
+    if (accepted.has(first)) return `/v2${tail}${query}`;
+    return CHOICES_PATH + query;
+  };
 }
 
-function versionsDocument(request: FastifyRequest, publicEndpoint: string | null) {
-  const base = publicEndpoint ? publicEndpoint.replace(/\/+$/, '') : `${request.protocol}://${request.headers.host ?? request.hostname}`;
-  return {
-    versions: LISTED.map(([id, status]) => ({ id, status, links: [{ rel: 'self', href: `${base}/v2/` }] })),
-  };
+function versionsDocument(request: FastifyRequest, deps: ApiDeps) {
+  const base = deps.publicEndpoint ? deps.publicEndpoint.replace(/\/+$/, '') : `${request.protocol}://${request.headers.host ?? request.hostname}`;
+  const links = [{ rel: 'self', href: `${base}/v2/` }];
+  return { versions: listedVersions(deps.features).map(({ id, status }) => ({ id, status, links })) };
 }
 
 export function versionRoutes(deps: ApiDeps) {
   return async (app: FastifyInstance) => {
     const config = { public: true };
-    app.get(CHOICES_PATH, { config }, async (request, reply) => reply.code(300).send(versionsDocument(request, deps.publicEndpoint)));
-    app.get('/versions', { config }, async (request) => versionsDocument(request, deps.publicEndpoint));
-    app.get('/healthcheck', { config }, async (_request, reply) => {
-      try {
-        await deps.healthcheck();
-        return reply.type('text/plain').send('OK');
-      } catch {
-        return reply.code(503).type('text/plain').send('Service Unavailable: the metadata database does not answer');
-      }
+    // HEAD too: Glance's version negotiation and oslo.middleware's healthcheck answer it (Node
+    // sends the status and headers without the body).
+    const method = ['GET', 'HEAD'];
+    app.route({ method, url: CHOICES_PATH, config, handler: async (request, reply) => reply.code(300).send(versionsDocument(request, deps)) });
+    app.route({ method, url: '/versions', config, handler: async (request) => versionsDocument(request, deps) });
+    app.route({
+      method,
+      url: '/healthcheck',
+      config,
+      handler: async (_request, reply) => {
+        try {
+          await deps.healthcheck();
+          return reply.type('text/plain').send('OK');
+        } catch {
+          return reply.code(503).type('text/plain').send('Service Unavailable: the metadata database does not answer');
+        }
+      },
     });
   };
 }

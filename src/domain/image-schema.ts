@@ -160,12 +160,18 @@ export function baseAttributes(schema: JsonSchema): Set<string> {
   return new Set(Object.entries(props).filter(([, p]) => p.is_base !== false).map(([k]) => k));
 }
 
+/** The offending value in Python's words, cut to a readable length. */
 function describe(value: unknown): string {
-  if (typeof value === 'string') return `'${value}'`;
   if (value === null) return 'None';
   if (value === true) return 'True';
   if (value === false) return 'False';
-  return JSON.stringify(value);
+  let text: string;
+  try {
+    text = typeof value === 'string' ? `'${value}'` : JSON.stringify(value);
+  } catch {
+    text = Array.isArray(value) ? 'an array' : 'an object'; // too deep to quote
+  }
+  return text.length > 120 ? `${text.slice(0, 120)}…` : text;
 }
 
 function valueAt(doc: unknown, pointer: string): unknown {

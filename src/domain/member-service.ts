@@ -80,7 +80,7 @@ export class MemberService {
     // The default rule: admins, or the member project itself (never the owner).
     this.access.authorize(ctx, 'modify_member', visible, `You are not permitted to modify 'status' on this image member.`);
     if (typeof status !== 'string' || !(MEMBER_STATUSES as readonly string[]).includes(status)) {
-      throw new BadRequest(`Invalid status: ${String(status)}; must be one of ${MEMBER_STATUSES.join(', ')}`);
+      throw new BadRequest(`Invalid status: ${typeof status === 'string' ? status : JSON.stringify(status)}; must be one of ${MEMBER_STATUSES.join(', ')}`);
     }
     const now = this.now();
     if (!(await this.members.setStatus(imageId, member, status as MemberStatus, now))) throw memberNotFound(imageId, member);

@@ -16,6 +16,22 @@ export function testDbKind(): TestDbKind {
   throw new Error(`OCELLUS_TEST_DB must be sqlite, postgresql or mariadb, not '${v}'`);
 }
 
+export const TEST_DB_KINDS: readonly TestDbKind[] = ['sqlite', 'postgresql', 'mariadb'];
+
+/**
+ * Declares the databases a test file runs on; call it once, at the top of the file, with string
+ * literals: `runsOn('sqlite', 'postgresql', 'mariadb');`. scripts/run-tests.mjs reads this call
+ * from the compiled file's text (without running the file) to decide which runs include it; a
+ * file without it runs on SQLite only. At run time it throws if OCELLUS_TEST_DB names another
+ * database, so a file never passes silently on a database it does not test.
+ */
+export function runsOn(...kinds: TestDbKind[]): void {
+  const kind = testDbKind();
+  if (!kinds.includes(kind)) {
+    throw new Error(`this test file declares runsOn(${kinds.map((k) => `'${k}'`).join(', ')}); it does not run with OCELLUS_TEST_DB=${kind}`);
+  }
+}
+
 export const PG_ADMIN_URL = process.env.OCELLUS_TEST_PG_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
 export const MYSQL_ADMIN_URL = process.env.OCELLUS_TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/';
 
