@@ -85,7 +85,7 @@ export function peerPort(child: Child): Promise<number> {
 }
 
 /** Starts `ocellus serve` on a free loopback port with a fresh data dir; `extraArgs` go to `serve` (e.g. `--config FILE`). */
-export async function startOcellus(cleanup: Cleanup, dataDir: string, nodeOptions: string[], extraArgs: string[] = []): Promise<{ base: string; pid: number }> {
+export async function startOcellus(cleanup: Cleanup, dataDir: string, nodeOptions: string[], extraArgs: string[] = []): Promise<{ base: string; pid: number; stop: () => Promise<void> }> {
   const port = await freePort();
   const bin = path.join(projectRoot, 'bin', 'ocellus.js');
   const child = startChild(cleanup, 'Ocellus', [...nodeOptions, bin, 'serve', '--data-dir', dataDir, '--port', String(port), '--log-level', 'warn', ...extraArgs]);
@@ -103,5 +103,5 @@ export async function startOcellus(cleanup: Cleanup, dataDir: string, nodeOption
     if (Date.now() > deadline) throw new Error(`Ocellus did not answer on ${base} within 30 s: ${child.output()}`);
     await new Promise((r) => setTimeout(r, 100));
   }
-  return { base, pid: child.proc.pid! };
+  return { base, pid: child.proc.pid!, stop: () => stopChild(child.proc) };
 }

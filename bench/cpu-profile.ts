@@ -5,7 +5,8 @@
  *
  * Modules: a package under node_modules, a file of Ocellus (dist/src/…), Node's own JS
  * (node:…), or V8's pseudo-frames ((garbage collector), (program), (idle)). The busy time
- * excludes (idle).
+ * excludes (idle). Also the total (inclusive) time under each function of Ocellus, to tell which
+ * operation the time in libraries and natives is spent for.
  */
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -14,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 interface ProfileNode {
   id: number;
   callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
 }
 interface Profile { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] }
 
@@ -47,16 +49,36 @@ export function summarize(profile: Profile, top = 30): string[] {
     busy += us;
     const mod = moduleOf(f.url, f.functionName);
     byModule.set(mod, (byModule.get(mod) ?? 0) + us);
-    const key = `${f.functionName || '(anonymous)'} ${mod}:${f.lineNumber + 1}`;
+    const file = mod.includes('/') || !f.url.includes('/node_modules/') ? mod : `${mod}/…/${f.url.slice(f.url.lastIndexOf('/') + 1)}`;
+    const key = `${f.functionName || '(anonymous)'} ${file}:${f.lineNumber + 1}`;
     const entry = byFunction.get(key) ?? { module: mod, us: 0 };
     entry.us += us;
     byFunction.set(key, entry);
+  }
+  // Inclusive time of Ocellus's own functions: each sample counts once for every distinct one on its stack.
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const inclusive = new Map<string, number>();
+  for (const [id, us] of selfUs) {
+    if (byId.get(id)!.callFrame.functionName === '(idle)') continue;
+    const seen = new Set<string>();
+    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+      const f = byId.get(at)!.callFrame;
+      const mod = moduleOf(f.url, f.functionName);
+      if (!mod.startsWith('src/')) continue;
+      const key = `${f.functionName || '(anonymous)'} ${mod}:${f.lineNumber + 1}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      inclusive.set(key, (inclusive.get(key) ?? 0) + us);
+    }
   }
   const pct = (us: number) => `${((100 * us) / busy).toFixed(1).padStart(5)}%`;
   const lines = [`busy ${(busy / 1e6).toFixed(2)} s (idle excluded)`, '', 'self time by module:'];
   for (const [mod, us] of [...byModule].sort((a, b) => b[1] - a[1]).slice(0, top)) lines.push(`  ${pct(us)}  ${mod}`);
   lines.push('', 'top functions by self time:');
   for (const [key, { us }] of [...byFunction].sort((a, b) => b[1].us - a[1].us).slice(0, top)) lines.push(`  ${pct(us)}  ${key}`);
+  lines.push('', 'total time under functions of Ocellus (inclusive):');
+  for (const [key, us] of [...inclusive].sort((x, y) => y[1] - x[1]).slice(0, top)) lines.push(`  ${pct(us)}  ${key}`);
   return lines;
 }
 
