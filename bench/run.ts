@@ -2,7 +2,11 @@
  * Throughput benchmark: what the machine can do with a given amount of bytes (disk, hashes,
  * loopback HTTP), what Ocellus does with the same bytes through its API, and how they compare.
  *
- *   node dist/bench/run.js [--size MiB] [--runs N] [--out FILE] [--tmpdir DIR] [--server-node-options=OPTS]
+ *   node dist/bench/run.js [--only reads|throughput] [--size MiB] [--runs N] [--reads-seconds S]
+ *                          [--out FILE] [--tmpdir DIR] [--server-node-options=OPTS]
+ *
+ * Two phases: the byte streams (below) and the small reads (bench/reads.ts: request rates of
+ * GET image and a list of 20 against a plain node:http ceiling); `--only` runs one of them.
  *
  * The data is a 16 MiB random pattern repeated up to --size MiB: it is written once to a source
  * file in a temp dir (never held whole in memory) and every measurement uses those bytes. Each
@@ -10,19 +14,20 @@
  * machine is noisy). Ocellus and the plain HTTP peer run as child processes. The benchmark
  * reports; it does not assert: the exit code is 0 even when a target is missed.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import http from 'node:http';
-import net from 'node:net';
+import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { Cleanup, peerPort, projectRoot, startChild, startOcellus } from './children.js';
+import { benchReads } from './reads.js';
 
 const MiB = 1 << 20;
 const PATTERN_BYTES = 16 * MiB;
@@ -31,8 +36,6 @@ const STREAM_CHUNK = MiB;
 const RSS_POLL_MS = 50;
 const PEER_FLAG = '--loopback-peer';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const projectRoot = path.resolve(here, '../..');
 
 // ---------------------------------------------------------------------------------------------
 // The data
@@ -341,104 +344,13 @@ class ServerProbe {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Child processes and cleanup
-
-class Cleanup {
-  private readonly steps: { what: string; fn: () => Promise<void> }[] = [];
-  private running: Promise<void> | undefined;
-
-  add(what: string, fn: () => Promise<void>): void {
-    this.steps.push({ what, fn });
-  }
-
-  run(): Promise<void> {
-    this.running ??= (async () => {
-      for (const { what, fn } of this.steps.reverse()) {
-        try {
-          await fn();
-        } catch (err) {
-          process.stderr.write(`cleanup: ${what} failed: ${(err as Error).message}\n`);
-        }
-      }
-    })();
-    return this.running;
-  }
-}
-
-interface Child {
-  proc: ChildProcess;
-  /** The last output of the child, for error messages. */
-  output(): string;
-}
-
-function startChild(cleanup: Cleanup, name: string, args: string[]): Child {
-  const proc = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'], cwd: projectRoot });
-  let tail = '';
-  const keep = (d: Buffer) => { tail = (tail + d.toString()).slice(-4000); };
-  proc.stdout!.on('data', keep);
-  proc.stderr!.on('data', keep);
-  proc.stdin!.on('error', () => undefined);
-  cleanup.add(`stopping ${name}`, () => stopChild(proc));
-  return { proc, output: () => tail };
-}
-
-async function stopChild(proc: ChildProcess): Promise<void> {
-  if (proc.exitCode !== null || proc.signalCode !== null) return;
-  const exited = once(proc, 'exit');
-  proc.stdin?.end();
-  proc.kill('SIGTERM');
-  const force = setTimeout(() => proc.kill('SIGKILL'), 5000);
-  await exited;
-  clearTimeout(force);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
+// Child processes
 
 async function startLoopbackPeer(cleanup: Cleanup, patternFile: string): Promise<string> {
   const child = startChild(cleanup, 'the loopback HTTP peer', [fileURLToPath(import.meta.url), PEER_FLAG, patternFile]);
-  const port = await new Promise<number>((resolve, reject) => {
-    let line = '';
-    child.proc.stdout!.on('data', (d: Buffer) => {
-      line += d.toString();
-      const nl = line.indexOf('\n');
-      if (nl >= 0) resolve((JSON.parse(line.slice(0, nl)) as { port: number }).port);
-    });
-    child.proc.once('exit', (code) => reject(new Error(`loopback peer exited (${code}): ${child.output()}`)));
-  });
-  return `http://127.0.0.1:${port}`;
+  return `http://127.0.0.1:${await peerPort(child)}`;
 }
 
-async function startOcellus(cleanup: Cleanup, dataDir: string, nodeOptions: string[]): Promise<{ base: string; pid: number }> {
-  const port = await freePort();
-  const bin = path.join(projectRoot, 'bin', 'ocellus.js');
-  const child = startChild(cleanup, 'Ocellus', [...nodeOptions, bin, 'serve', '--data-dir', dataDir, '--port', String(port), '--log-level', 'warn']);
-  const base = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (child.proc.exitCode !== null || child.proc.signalCode !== null) throw new Error(`Ocellus exited at start: ${child.output()}`);
-    try {
-      const res = await fetch(`${base}/healthcheck`);
-      await res.arrayBuffer();
-      if (res.status === 200) break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) throw new Error(`Ocellus did not answer on ${base} within 30 s: ${child.output()}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { base, pid: child.proc.pid! };
-}
-
-// ---------------------------------------------------------------------------------------------
 // Report
 
 const mibps = (size: number, ms: number) => size / MiB / (ms / 1000);
@@ -460,18 +372,25 @@ async function main(): Promise<void> {
       // Node/V8 options for the Ocellus process only (e.g. to compare GC settings); none by default.
       // The server runs with the Node options `npm start` and bin/ocellus.js use.
       'server-node-options': { type: 'string', default: '--initial-old-space-size=96' },
+      // 'reads': only the small-reads phase (bench/reads.ts); 'throughput': only the byte streams.
+      only: { type: 'string' },
+      'reads-seconds': { type: 'string', default: '4' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
   });
   if (values.help) {
-    process.stdout.write('Usage: node dist/bench/run.js [--size MiB (1024)] [--runs N (3)] [--out FILE] [--tmpdir DIR] [--server-node-options=OPTS]\n');
+    process.stdout.write('Usage: node dist/bench/run.js [--only reads|throughput] [--size MiB (1024)] [--runs N (3)] [--reads-seconds S (4)] [--out FILE] [--tmpdir DIR] [--server-node-options=OPTS]\n');
     return;
   }
   const sizeMiB = Number(values.size);
   const runs = Number(values.runs);
   if (!Number.isInteger(sizeMiB) || sizeMiB < 1) throw new Error('--size must be a positive integer (MiB)');
   if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs must be a positive integer');
+  const only = values.only;
+  if (only !== undefined && only !== 'reads' && only !== 'throughput') throw new Error('--only must be reads or throughput');
+  const readsSeconds = Number(values['reads-seconds']);
+  if (!(readsSeconds > 0 && readsSeconds <= 60)) throw new Error('--reads-seconds must be in (0, 60]');
   const size = sizeMiB * MiB;
 
   const cleanup = new Cleanup();
@@ -484,7 +403,25 @@ async function main(): Promise<void> {
 
   try {
     const serverNodeOptions = values['server-node-options']!.split(/\s+/).filter((x) => x !== '');
-    await bench(cleanup, { size, sizeMiB, runs, out: path.resolve(values.out!), tmpdir: values.tmpdir!, serverNodeOptions });
+    const tmpdir = values.tmpdir!;
+    const out = path.resolve(values.out!);
+    const result: Record<string, unknown> = {
+      date: new Date().toISOString(),
+      node: process.version,
+      cpus: os.cpus().length,
+      runs,
+      serverNodeOptions,
+    };
+    if (only !== 'reads') Object.assign(result, await bench(cleanup, { size, sizeMiB, runs, tmpdir, serverNodeOptions }));
+    if (only !== 'throughput') {
+      const reads = await benchReads(cleanup, { runs, tmpdir, serverNodeOptions, seconds: readsSeconds, images: 1000 }, progress);
+      process.stdout.write(`${reads.lines.join('\n')}\n`);
+      result.reads = reads.result;
+    }
+    result.loadAverage = os.loadavg();
+    await fsp.mkdir(path.dirname(out), { recursive: true });
+    await fsp.writeFile(out, `${JSON.stringify(result, null, 2)}\n`);
+    process.stdout.write(`\nresults written to ${out}\n`);
   } finally {
     await cleanup.run();
     process.off('SIGINT', onSignal);
@@ -498,8 +435,8 @@ function progress(msg: string): void {
 
 async function bench(
   cleanup: Cleanup,
-  o: { size: number; sizeMiB: number; runs: number; out: string; tmpdir: string; serverNodeOptions: string[] },
-): Promise<void> {
+  o: { size: number; sizeMiB: number; runs: number; tmpdir: string; serverNodeOptions: string[] },
+): Promise<Record<string, unknown>> {
   const { size, runs } = o;
   const dir = await fsp.mkdtemp(path.join(o.tmpdir, 'ocellus-bench-'));
   cleanup.add(`removing ${dir}`, () => fsp.rm(dir, { recursive: true, force: true }));
@@ -613,14 +550,8 @@ async function bench(
   for (const t of targets) lines.push(`${pad(t.name, 42)} ${pad(t.shown, 10, true)} ${pad(t.target, 10, true)}  ${t.pass ? 'PASS' : 'MISS'}`);
   process.stdout.write(`${lines.join('\n')}\n`);
 
-  const result = {
-    date: new Date().toISOString(),
-    node: process.version,
-    cpus: os.cpus().length,
+  return {
     sizeMiB: o.sizeMiB,
-    runs,
-    loadAverage: os.loadavg(),
-    serverNodeOptions: o.serverNodeOptions,
     throughputMiBps: Object.fromEntries(Object.values(series).map((s) => [s.key, {
       label: s.label, runs: s.ms.map((ms) => Number(mibps(size, ms).toFixed(1))), best: Number(best(s.key).toFixed(1)),
     }])),
@@ -633,9 +564,6 @@ async function bench(
       uploadTailSeconds: uploadTailMs.map((v) => Number((v / 1000).toFixed(3))),
     },
   };
-  await fsp.mkdir(path.dirname(o.out), { recursive: true });
-  await fsp.writeFile(o.out, `${JSON.stringify(result, null, 2)}\n`);
-  process.stdout.write(`\nresults written to ${o.out}\n`);
 }
 
 if (process.argv[2] === PEER_FLAG) {

@@ -1,22 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import {
-  CompiledQuery,
-  Kysely,
-  MysqlAdapter,
-  MysqlDialect,
-  PostgresAdapter,
-  PostgresDialect,
-  SqliteDialect,
-  SqliteDriver,
-  type DatabaseConnection,
-  type Dialect,
-  type Driver,
-  type SqliteDialectConfig,
-} from 'kysely';
+import { Kysely, MysqlAdapter, MysqlDialect, PostgresAdapter, PostgresDialect, type Dialect } from 'kysely';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
 import { createPool } from 'mysql2';
+import { CachingSqliteDialect } from './sqlite-driver.js';
 import type { Database } from './tables.js';
 
 export type DatabaseHandle = Kysely<Database>;
@@ -69,28 +57,6 @@ export function parseConnectionUrl(url: string): DatabaseTarget {
   );
 }
 
-/**
- * SQLite transactions take the write lock when they begin (BEGIN IMMEDIATE), waiting up to
- * busy_timeout for it. A deferred transaction that reads first and then writes while another
- * process (a second worker, a `manage` command) writes fails at once with SQLITE_BUSY or
- * SQLITE_BUSY_SNAPSHOT: SQLite cannot wait there, since its snapshot would be stale afterwards.
- */
-class ImmediateSqliteDriver extends SqliteDriver {
-  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
-    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
-  }
-}
-
-class ImmediateSqliteDialect extends SqliteDialect {
-  constructor(private readonly sqliteConfig: SqliteDialectConfig) {
-    super(sqliteConfig);
-  }
-
-  override createDriver(): Driver {
-    return new ImmediateSqliteDriver(this.sqliteConfig);
-  }
-}
-
 function dialectFor(target: DatabaseTarget, pool: PoolOptions): Dialect {
   switch (target.kind) {
     case 'sqlite': {
@@ -101,7 +67,7 @@ function dialectFor(target: DatabaseTarget, pool: PoolOptions): Dialect {
       sqlite.pragma('synchronous = FULL');
       sqlite.pragma('foreign_keys = ON');
       sqlite.pragma('busy_timeout = 10000');
-      return new ImmediateSqliteDialect({ database: sqlite });
+      return new CachingSqliteDialect({ database: sqlite });
     }
     case 'postgresql': {
       const pgPool = new pg.Pool({

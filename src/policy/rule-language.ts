@@ -254,3 +254,122 @@ export function evaluate(check: Check, target: Target, creds: Credentials, env: 
     }
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Compiled rules: the same semantics as `evaluate`, with the work that depends only on the rule
+// (template parsing, literals, lower-cased roles, credential paths) done once.
+
+/** A rule compiled to a function; `depth` counts `rule:` references followed (as in evaluate). */
+export type CompiledCheck = (target: Target, creds: Credentials, depth: number) => boolean;
+
+export interface CompileEnv {
+  /** The compiled rule of that name, or undefined for an unknown rule (→ false). Called at most once per reference. */
+  rule(name: string): CompiledCheck | undefined;
+  http?(url: string, target: Target, creds: Credentials): boolean;
+}
+
+const TEMPLATE_KEY = /%\((\w[\w.-]*)\)s/g;
+
+/** formatFromTarget with the template parsed once. */
+export function compileTemplate(template: string): (target: Target) => string | undefined {
+  const keys: string[] = [];
+  const texts: string[] = [];
+  let last = 0;
+  for (const m of template.matchAll(TEMPLATE_KEY)) {
+    texts.push(template.slice(last, m.index));
+    keys.push(m[1]!);
+    last = m.index! + m[0].length;
+  }
+  texts.push(template.slice(last));
+  const unescape = (s: string) => (s.includes('%%') ? s.replace(/%%/g, '%') : s);
+  if (keys.length === 0) {
+    const constant = unescape(template);
+    return () => constant;
+  }
+  if (keys.length === 1 && texts[0] === '' && texts[1] === '') {
+    const key = keys[0]!;
+    return (target) => (key in target ? unescape(pyStr(target[key])) : undefined);
+  }
+  return (target) => {
+    let out = texts[0]!;
+    for (let i = 0; i < keys.length; i++) {
+      if (!(keys[i]! in target)) return undefined;
+      out += pyStr(target[keys[i]!]) + texts[i + 1]!;
+    }
+    return unescape(out);
+  };
+}
+
+const ALWAYS: CompiledCheck = () => true;
+const NEVER: CompiledCheck = () => false;
+
+export function compileCheck(check: Check, env: CompileEnv): CompiledCheck {
+  switch (check.kind) {
+    case 'true':
+      return ALWAYS;
+    case 'false':
+      return NEVER;
+    case 'not': {
+      const inner = compileCheck(check.check, env);
+      return (t, c, d) => !inner(t, c, d);
+    }
+    case 'and': {
+      const checks = check.checks.map((x) => compileCheck(x, env));
+      return (t, c, d) => {
+        for (const f of checks) if (!f(t, c, d)) return false;
+        return true;
+      };
+    }
+    case 'or': {
+      const checks = check.checks.map((x) => compileCheck(x, env));
+      return (t, c, d) => {
+        for (const f of checks) if (f(t, c, d)) return true;
+        return false;
+      };
+    }
+    case 'rule': {
+      // Resolved on first use, not here: a rule may refer to itself, or to one compiled later.
+      const name = check.name;
+      let resolved: CompiledCheck | null | undefined;
+      return (t, c, d) => {
+        if (resolved === undefined) resolved = env.rule(name) ?? null;
+        return resolved !== null && d + 1 <= 50 && resolved(t, c, d + 1);
+      };
+    }
+    case 'role': {
+      const format = compileTemplate(check.match);
+      const matches = (role: string) => (c: Credentials) => (c.roles ?? []).some((r) => r.toLowerCase() === role);
+      if (!check.match.includes('%(')) {
+        const role = format({});
+        if (role === undefined) return NEVER;
+        const has = matches(role.toLowerCase());
+        return (_t, c) => has(c);
+      }
+      return (t, c) => {
+        const role = format(t);
+        return role !== undefined && matches(role.toLowerCase())(c);
+      };
+    }
+    case 'http': {
+      const format = compileTemplate(check.url);
+      const http = env.http;
+      if (http === undefined) return NEVER;
+      return (t, c) => {
+        const url = format(t);
+        return url !== undefined && http(url, t, c);
+      };
+    }
+    case 'generic': {
+      const format = compileTemplate(check.match);
+      const lit = literal(check.left);
+      if (lit !== undefined) {
+        return (t) => format(t) === lit;
+      }
+      const path = check.left.split('.');
+      return (t, c) => {
+        const match = format(t);
+        return match !== undefined && findInCreds(c, path, match);
+      };
+    }
+  }
+}

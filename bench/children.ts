@@ -1,0 +1,107 @@
+/**
+ * The benchmark's child processes (Ocellus, plain HTTP peers) and the cleanup that stops them and
+ * removes temporary files, also on Ctrl-C.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const projectRoot = path.resolve(here, '../..');
+
+export class Cleanup {
+  private readonly steps: { what: string; fn: () => Promise<void> }[] = [];
+  private running: Promise<void> | undefined;
+
+  add(what: string, fn: () => Promise<void>): void {
+    this.steps.push({ what, fn });
+  }
+
+  run(): Promise<void> {
+    this.running ??= (async () => {
+      for (const { what, fn } of this.steps.reverse()) {
+        try {
+          await fn();
+        } catch (err) {
+          process.stderr.write(`cleanup: ${what} failed: ${(err as Error).message}\n`);
+        }
+      }
+    })();
+    return this.running;
+  }
+}
+
+export interface Child {
+  proc: ChildProcess;
+  /** The last output of the child, for error messages. */
+  output(): string;
+}
+
+export function startChild(cleanup: Cleanup, name: string, args: string[]): Child {
+  const proc = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'], cwd: projectRoot });
+  let tail = '';
+  const keep = (d: Buffer) => { tail = (tail + d.toString()).slice(-4000); };
+  proc.stdout!.on('data', keep);
+  proc.stderr!.on('data', keep);
+  proc.stdin!.on('error', () => undefined);
+  cleanup.add(`stopping ${name}`, () => stopChild(proc));
+  return { proc, output: () => tail };
+}
+
+export async function stopChild(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  const exited = once(proc, 'exit');
+  proc.stdin?.end();
+  proc.kill('SIGTERM');
+  const force = setTimeout(() => proc.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(force);
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Reads the first stdout line of a peer child: `{"port": N}`. */
+export function peerPort(child: Child): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    let line = '';
+    child.proc.stdout!.on('data', (d: Buffer) => {
+      line += d.toString();
+      const nl = line.indexOf('\n');
+      if (nl >= 0) resolve((JSON.parse(line.slice(0, nl)) as { port: number }).port);
+    });
+    child.proc.once('exit', (code) => reject(new Error(`peer exited (${code}): ${child.output()}`)));
+  });
+}
+
+/** Starts `ocellus serve` on a free loopback port with a fresh data dir; `extraArgs` go to `serve` (e.g. `--config FILE`). */
+export async function startOcellus(cleanup: Cleanup, dataDir: string, nodeOptions: string[], extraArgs: string[] = []): Promise<{ base: string; pid: number; stop: () => Promise<void> }> {
+  const port = await freePort();
+  const bin = path.join(projectRoot, 'bin', 'ocellus.js');
+  const child = startChild(cleanup, 'Ocellus', [...nodeOptions, bin, 'serve', '--data-dir', dataDir, '--port', String(port), '--log-level', 'warn', ...extraArgs]);
+  const base = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.proc.exitCode !== null || child.proc.signalCode !== null) throw new Error(`Ocellus exited at start: ${child.output()}`);
+    try {
+      const res = await fetch(`${base}/healthcheck`);
+      await res.arrayBuffer();
+      if (res.status === 200) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`Ocellus did not answer on ${base} within 30 s: ${child.output()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { base, pid: child.proc.pid!, stop: () => stopChild(child.proc) };
+}
