@@ -22,17 +22,17 @@ export interface VisibleImage {
  * the image lacks reads as None, not as missing.
  */
 export function imageTarget({ image, memberId }: VisibleImage): Target {
-  const values: Record<string, unknown> = {
-    ...image.properties,
-    ...image,
-    properties: undefined,
-    locations: undefined,
-    project_id: image.owner,
-    member_id: memberId,
+  // Looked up on demand, nothing copied: a rule reads a few keys of a target built per image listed.
+  const attributes = image as unknown as Record<string, unknown>;
+  const lookup = (key: string): unknown => {
+    if (key === 'project_id') return image.owner;
+    if (key === 'member_id') return memberId;
+    if (key === 'properties' || key === 'locations') return image.properties[key] ?? null;
+    return (Object.hasOwn(attributes, key) ? attributes[key] : image.properties[key]) ?? null;
   };
-  return new Proxy(values, {
+  return new Proxy({} as Record<string, unknown>, {
     has: () => true,
-    get: (obj, key) => (typeof key === 'string' ? (obj[key] ?? null) : undefined),
+    get: (_obj, key) => (typeof key === 'string' ? lookup(key) : undefined),
   });
 }
 
