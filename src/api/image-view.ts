@@ -2,7 +2,7 @@ import type { ImageRecord } from '../domain/image-model.js';
 
 /** Glance's timestamp format: ISO 8601 UTC, whole seconds, `Z`. */
 export function isoSeconds(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  return `${new Date(ms).toISOString().slice(0, 19)}Z`; // years 0–9999: YYYY-MM-DDThh:mm:ss.sssZ
 }
 
 /**

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import FindMyWay, { type HTTPMethod } from 'find-my-way';
 import type { RequestContext } from '../auth/context.js';
 import { DomainError, Unauthorized } from '../domain/errors.js';
@@ -54,7 +54,7 @@ export async function buildServer(deps: ApiDeps, opts: ServerOptions): Promise<F
   const app = Fastify({
     logger: opts.logger,
     // Fastify's two lines per request are replaced by one, written by the onResponse hook below.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     // Image uploads can take hours: no overall request deadline, but idle sockets are closed.
     requestTimeout: 0,
     connectionTimeout: 900_000,

@@ -39,7 +39,7 @@ export interface ImageRecord {
   deleted_at: number | null;
   tags: string[];
   properties: Record<string, string>;
-  /** The image's active locations (where its bytes are), oldest first. */
+  /** The image's active locations (where its bytes are), oldest first; filled by `find`, empty in lists. */
   locations: LocationRecord[];
 }
 

@@ -16,7 +16,7 @@ export interface ImageRepository {
    */
   find(id: string, viewerProject?: string | null): Promise<FoundImage | undefined>;
 
-  /** One page of the catalogue as `q.viewerProject` sees it (one round trip). */
+  /** One page of the catalogue as `q.viewerProject` sees it (one round trip), without locations. */
   list(q: ImageListQuery): Promise<ImageRecord[]>;
 
   /**

@@ -23,6 +23,8 @@ export async function up(db: Kysely<any>): Promise<void> {
     .$call(p.table)
     .execute();
   await db.schema.createIndex('ix_leases_kind_expires').on('leases').columns(['kind', 'expires_at']).execute();
+  // An image's active locations (read with every image), and the locations the cleanup sweep looks for.
+  await db.schema.createIndex('ix_image_locations_image_status').on('image_locations').columns(['image_id', 'status']).execute();
   await db.schema.createIndex('ix_image_locations_status').on('image_locations').columns(['status', 'updated_at']).execute();
 
   const mysql = databaseKind(db) === 'mysql';
@@ -41,6 +43,8 @@ export async function down(db: Kysely<any>): Promise<void> {
   await db.schema.alterTable('images').addColumn('upload_instance', 'varchar(36)', p.text).execute();
   await db.schema.alterTable('images').addColumn('upload_heartbeat_at', 'bigint').execute();
   await db.schema.createIndex('ix_images_upload_id').on('images').column('upload_id').execute();
-  await (mysql ? db.schema.dropIndex('ix_image_locations_status').on('image_locations') : db.schema.dropIndex('ix_image_locations_status')).execute();
+  for (const index of ['ix_image_locations_status', 'ix_image_locations_image_status']) {
+    await (mysql ? db.schema.dropIndex(index).on('image_locations') : db.schema.dropIndex(index)).execute();
+  }
   await db.schema.dropTable('leases').execute();
 }
