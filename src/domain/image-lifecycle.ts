@@ -109,8 +109,3 @@ export function plan(
   }
   return { from: status, to, resets: to === 'queued' ? QUEUED_RESETS : {} };
 }
-
-/** Whether the status graph lets `to` follow `from`. */
-export function canTransition(from: ImageStatus, to: ImageStatus): boolean {
-  return TRANSITIONS[from].includes(to);
-}
