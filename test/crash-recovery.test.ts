@@ -30,12 +30,13 @@ describe('a server killed (SIGKILL) in the middle of an upload', () => {
 
   test('the restarted server puts the image back to queued, removes the partial bytes, and takes a new upload', async () => {
     first = await spawnServer(dataDir);
-    const id = await createImage(first.url, {});
+    // The default flavor, as `ocellus serve` runs without a config: every call carries the admin token.
+    const id = await createImage(first.url, first.auth);
 
     // A slow upload of a few MiB that never finishes: the server dies under it.
-    const up = startUpload(first.url, id, { contentLength: 8 * 1024 * 1024 });
+    const up = startUpload(first.url, id, { headers: first.auth, contentLength: 8 * 1024 * 1024 });
     for (let i = 0; i < 4; i++) await up.write(random(256 * 1024));
-    await waitForStatus(first.url, id, 'saving');
+    await waitForStatus(first.url, id, 'saving', first.auth);
     const partials = partialDir(dataDir);
     const partial = await waitFor('a non-empty partial file', () => {
       const f = filesIn(partials).find((n) => n.startsWith(`${id}.`));
@@ -64,8 +65,9 @@ describe('a server killed (SIGKILL) in the middle of an upload', () => {
     }
 
     second = await spawnServer(dataDir);
+    assert.equal(second.adminToken, first.adminToken, 'the restarted server keeps the admin token');
     // The recovery sweep runs before the server listens: no waiting needed.
-    const shown = await api(second.url, 'GET', `/v2/images/${id}`);
+    const shown = await api(second.url, 'GET', `/v2/images/${id}`, { headers: second.auth });
     assert.equal(shown.status, 200);
     assert.equal(shown.body.status, 'queued');
     assert.equal(shown.body.size, null);
@@ -76,16 +78,16 @@ describe('a server killed (SIGKILL) in the middle of an upload', () => {
     assert.equal(fs.existsSync(path.join(dataDir, 'images', id)), false);
 
     const data = random(3 * 1024 * 1024 + 17);
-    const r = await upload(second.url, id, data);
+    const r = await upload(second.url, id, data, second.auth);
     assert.equal(r.status, 204, r.text);
-    const done = await api(second.url, 'GET', `/v2/images/${id}`);
+    const done = await api(second.url, 'GET', `/v2/images/${id}`, { headers: second.auth });
     const { md5, multihash } = digests(data);
     assert.equal(done.body.status, 'active');
     assert.equal(done.body.size, data.length);
     assert.equal(done.body.checksum, md5);
     assert.equal(done.body.os_hash_algo, 'sha512');
     assert.equal(done.body.os_hash_value, multihash);
-    const res = await fetch(`${second.url}/v2/images/${id}/file`);
+    const res = await fetch(`${second.url}/v2/images/${id}/file`, { headers: second.auth });
     assert.equal(res.status, 200);
     assert.equal(res.headers.get('content-md5'), md5);
     assert.ok(Buffer.from(await res.arrayBuffer()).equals(data));
