@@ -63,7 +63,10 @@ async function pgAdmin(sqlText: string): Promise<void> {
 export async function benchListImages(count = 5000, repeats = 200, database: 'sqlite' | 'postgresql' = 'sqlite'): Promise<ListBenchResult> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ocellus-bench-list-'));
   const dbName = `ocellus_bench_${randomUUID().slice(0, 8)}`;
-  const overrides: NonNullable<Parameters<typeof loadConfig>[0]>['overrides'] = [{ section: 'DEFAULT', name: 'log_level', value: 'silent' }];
+  const overrides: NonNullable<Parameters<typeof loadConfig>[0]>['overrides'] = [
+    { section: 'DEFAULT', name: 'log_level', value: 'silent' },
+    { section: 'paste_deploy', name: 'flavor', value: 'noauth' }, // the callers below are identity headers
+  ];
   if (database === 'postgresql') {
     await pgAdmin(`create database ${dbName}`);
     const url = new URL(PG_ADMIN_URL);

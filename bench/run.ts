@@ -166,6 +166,9 @@ async function hashAlone(algorithm: string, blocks: Buffer[], size: number): Pro
   return { ms, hex };
 }
 
+/** The admin token of the server under test (default flavor), sent with every Ocellus request. */
+let auth: Record<string, string> = {};
+
 interface Received {
   status: number;
   headers: http.IncomingHttpHeaders;
@@ -179,7 +182,7 @@ interface Received {
 /** GET, counting (and discarding) the body; `md5` also hashes it. Small bodies are kept as text. */
 function httpGet(url: string, opts: { md5?: boolean } = {}): Promise<Received> {
   return new Promise((resolve, reject) => {
-    const req = http.get(url, { agent: false }, (res) => {
+    const req = http.get(url, { agent: false, headers: auth }, (res) => {
       const md5 = opts.md5 ? createHash('md5') : undefined;
       const small: Buffer[] = [];
       let bytes = 0;
@@ -243,7 +246,7 @@ async function loopbackUpload(base: string, file: string, size: number): Promise
 async function apiJson(base: string, method: string, pathname: string, json?: unknown): Promise<{ status: number; body: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any
   const res = await fetch(base + pathname, {
     method,
-    headers: json === undefined ? { accept: 'application/json' } : { accept: 'application/json', 'content-type': 'application/json' },
+    headers: { ...auth, ...(json === undefined ? { accept: 'application/json' } : { accept: 'application/json', 'content-type': 'application/json' }) },
     body: json === undefined ? undefined : JSON.stringify(json),
   });
   const text = await res.text();
@@ -263,7 +266,7 @@ async function ocellusUpload(base: string, file: string, expected: Expected): Pr
   if (created.status !== 201) throw new Error(`create image: ${created.status} ${JSON.stringify(created.body)}`);
   const id = created.body.id as string;
   const t0 = performance.now();
-  const got = await httpPutFile(`${base}/v2/images/${id}/file`, file, expected.size);
+  const got = await httpPutFile(`${base}/v2/images/${id}/file`, file, expected.size, auth);
   const end = performance.now();
   if (got.status !== 204) throw new Error(`upload: ${got.status} ${got.body}`);
   const shown = await apiJson(base, 'GET', `/v2/images/${id}`);
@@ -457,7 +460,9 @@ async function bench(
   }
 
   const peer = await startLoopbackPeer(cleanup, patternFile);
-  const ocellus = await startOcellus(cleanup, path.join(dir, 'ocellus-data'), o.serverNodeOptions);
+  const ocellusData = path.join(dir, 'ocellus-data');
+  const ocellus = await startOcellus(cleanup, ocellusData, o.serverNodeOptions);
+  auth = { 'x-auth-token': fs.readFileSync(path.join(ocellusData, 'admin-token'), 'utf8').trim() };
   progress(`loopback peer at ${peer}, Ocellus (pid ${ocellus.pid}) at ${ocellus.base}`);
 
   const series: Record<string, Series> = {};

@@ -1,7 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
 import { buildServer } from './api/server.js';
-import { authFlavor, databaseUrl, fileStoreDir, type Config } from './config/options.js';
+import { anonymousAccess, authFlavor, databaseUrl, fileStoreDir, type Config } from './config/options.js';
+import { AdminTokenAuth, adminTokenPath, ensureAdminToken } from './auth/admin-token.js';
+import { AnonymousAccess } from './auth/anonymous.js';
 import type { AdminCheck } from './auth/context.js';
 import { KeystoneAuth } from './auth/keystone.js';
 import type { AuthStrategy } from './auth/strategy.js';
@@ -131,9 +133,19 @@ export async function createService(config: Config): Promise<Service> {
   }
 }
 
-/** The authentication strategy `[paste_deploy] flavor` names. */
+/** The authentication strategy `[paste_deploy] flavor` names, read-only anonymous access around it when allowed. */
 function authStrategy(config: Config, isAdmin: AdminCheck, log: (msg: string) => void): AuthStrategy {
+  const strategy = flavorStrategy(config, isAdmin, log);
+  return anonymousAccess(config) ? new AnonymousAccess(strategy) : strategy;
+}
+
+function flavorStrategy(config: Config, isAdmin: AdminCheck, log: (msg: string) => void): AuthStrategy {
   switch (authFlavor(config)) {
+    case 'default': {
+      const { token } = ensureAdminToken(adminTokenPath(config.dataDir));
+      const tokenFile = config.token_auth.token_file ? new TokenFileAuth(config.token_auth.token_file, isAdmin, log) : undefined;
+      return new AdminTokenAuth(token, tokenFile, isAdmin);
+    }
     case 'keystone': {
       const k = config.keystone_authtoken;
       return new KeystoneAuth(

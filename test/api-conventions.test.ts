@@ -2,10 +2,13 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { type ApiFeatures, CHOICES_PATH, listedVersions, NO_FEATURES, versionNegotiator } from '../src/api/versions.js';
-import { admin, api, createImage, member, PATCH21, rawRequest, startServer, type TestServer } from './support/harness.js';
+import { admin, api, createImage, member, PATCH21, projectlessAdmin, rawRequest, startServer, type TestServer } from './support/harness.js';
 import { runsOn } from './support/test-database.js';
 
 runsOn('sqlite', 'postgresql', 'mariadb');
+
+/** The caller of calls that are not about who calls: an admin with no project (noauth's old header-less context). */
+const ADMIN = projectlessAdmin();
 
 /** Conventions every Glance v2 response follows: versions, request ids, 405/404, error bodies. */
 
@@ -84,8 +87,8 @@ describe('version negotiation', () => {
   }
 
   test('/v2.1/images/{id} reads an image like /v2/images/{id}', async () => {
-    const id = await createImage(server.url, {}, { name: 'micro' });
-    const r = await api(server.url, 'GET', `/v2.1/images/${id}`);
+    const id = await createImage(server.url, ADMIN, { name: 'micro' });
+    const r = await api(server.url, 'GET', `/v2.1/images/${id}`, { headers: ADMIN });
     assert.equal(r.status, 200);
     assert.equal(r.body.id, id);
     assert.equal(r.body.name, 'micro');
@@ -93,9 +96,9 @@ describe('version negotiation', () => {
   });
 
   test('POST /v2.15/images creates an image', async () => {
-    const r = await api(server.url, 'POST', '/v2.15/images', { json: { name: 'created-via-2.15' } });
+    const r = await api(server.url, 'POST', '/v2.15/images', { headers: ADMIN, json: { name: 'created-via-2.15' } });
     assert.equal(r.status, 201);
-    const got = await api(server.url, 'GET', `/v2/images/${r.body.id}`);
+    const got = await api(server.url, 'GET', `/v2/images/${r.body.id}`, { headers: ADMIN });
     assert.equal(got.status, 200);
     assert.equal(got.body.name, 'created-via-2.15');
   });
@@ -103,7 +106,7 @@ describe('version negotiation', () => {
   // v2.17 (locations API), v2.8 and v2.10–13 (multi-store), v2.14/16/18 (cache): features absent here.
   for (const prefix of ['v3', 'v2.8', 'v2.10', 'v2.13', 'v2.14', 'v2.16', 'v2.17', 'v2.18', 'v2.19', 'v1', 'v1.1', 'images']) {
     test(`unknown version prefix /${prefix}/images answers 300 with the versions document`, async () => {
-      const r = await api(server.url, 'GET', `/${prefix}/images`);
+      const r = await api(server.url, 'GET', `/${prefix}/images`, { headers: ADMIN });
       assert.equal(r.status, 300);
       assertVersionsDocument(r.body, server.url);
     });
@@ -126,7 +129,7 @@ describe('version negotiation', () => {
   });
 
   test('an Accept header naming an unknown version answers 300', async () => {
-    const r = await api(server.url, 'GET', '/images', { headers: { accept: 'application/vnd.openstack.images-v3' } });
+    const r = await api(server.url, 'GET', '/images', { headers: { ...ADMIN, accept: 'application/vnd.openstack.images-v3' } });
     assert.equal(r.status, 300);
     assert.ok(Array.isArray(r.body.versions));
   });
@@ -198,68 +201,68 @@ describe('healthcheck', () => {
 
 describe('x-openstack-request-id', () => {
   test('is generated as req-<uuid> on a successful response', async () => {
-    const r = await api(server.url, 'GET', '/v2/images');
+    const r = await api(server.url, 'GET', '/v2/images', { headers: ADMIN });
     assert.equal(r.status, 200);
     assert.match(r.headers.get('x-openstack-request-id') ?? '', REQ_ID);
   });
 
   test('differs between requests', async () => {
-    const a = await api(server.url, 'GET', '/v2/images');
-    const b = await api(server.url, 'GET', '/v2/images');
+    const a = await api(server.url, 'GET', '/v2/images', { headers: ADMIN });
+    const b = await api(server.url, 'GET', '/v2/images', { headers: ADMIN });
     assert.notEqual(a.headers.get('x-openstack-request-id'), b.headers.get('x-openstack-request-id'));
   });
 
   test('is set on error responses too (404, 400, 405, 415)', async () => {
-    const notFound = await api(server.url, 'GET', `/v2/images/${randomUUID()}`);
+    const notFound = await api(server.url, 'GET', `/v2/images/${randomUUID()}`, { headers: ADMIN });
     assert.equal(notFound.status, 404);
     assert.match(notFound.headers.get('x-openstack-request-id') ?? '', REQ_ID);
 
-    const badRequest = await api(server.url, 'GET', '/v2/images?limit=-1');
+    const badRequest = await api(server.url, 'GET', '/v2/images?limit=-1', { headers: ADMIN });
     assert.equal(badRequest.status, 400);
     assert.match(badRequest.headers.get('x-openstack-request-id') ?? '', REQ_ID);
 
-    const notAllowed = await api(server.url, 'PUT', '/v2/images');
+    const notAllowed = await api(server.url, 'PUT', '/v2/images', { headers: ADMIN });
     assert.equal(notAllowed.status, 405);
     assert.match(notAllowed.headers.get('x-openstack-request-id') ?? '', REQ_ID);
 
-    const id = await createImage(server.url, {});
-    const unsupported = await api(server.url, 'PATCH', `/v2/images/${id}`, { json: [] });
+    const id = await createImage(server.url, ADMIN);
+    const unsupported = await api(server.url, 'PATCH', `/v2/images/${id}`, { headers: ADMIN, json: [] });
     assert.equal(unsupported.status, 415);
     assert.match(unsupported.headers.get('x-openstack-request-id') ?? '', REQ_ID);
 
-    const unknownPath = await api(server.url, 'GET', '/v2/nowhere');
+    const unknownPath = await api(server.url, 'GET', '/v2/nowhere', { headers: ADMIN });
     assert.equal(unknownPath.status, 404);
     assert.match(unknownPath.headers.get('x-openstack-request-id') ?? '', REQ_ID);
   });
 
   test('a client-provided id without the req- prefix is reused with the prefix added', async () => {
-    const r = await api(server.url, 'GET', '/v2/images', { headers: { 'x-openstack-request-id': 'my-trace-1234' } });
+    const r = await api(server.url, 'GET', '/v2/images', { headers: { ...ADMIN, 'x-openstack-request-id': 'my-trace-1234' } });
     assert.equal(r.status, 200);
     assert.equal(r.headers.get('x-openstack-request-id'), 'req-my-trace-1234');
   });
 
   test('a client-provided id that already starts with req- is reused as is', async () => {
     const given = `req-${randomUUID()}`;
-    const r = await api(server.url, 'GET', '/v2/images', { headers: { 'x-openstack-request-id': given } });
+    const r = await api(server.url, 'GET', '/v2/images', { headers: { ...ADMIN, 'x-openstack-request-id': given } });
     assert.equal(r.status, 200);
     assert.equal(r.headers.get('x-openstack-request-id'), given);
   });
 
   test('a client-provided id is reused on an error response', async () => {
-    const r = await api(server.url, 'GET', `/v2/images/${randomUUID()}`, { headers: { 'x-openstack-request-id': 'trace-on-error' } });
+    const r = await api(server.url, 'GET', `/v2/images/${randomUUID()}`, { headers: { ...ADMIN, 'x-openstack-request-id': 'trace-on-error' } });
     assert.equal(r.status, 404);
     assert.equal(r.headers.get('x-openstack-request-id'), 'req-trace-on-error');
   });
 
   test('an id of exactly 64 characters is accepted', async () => {
     const given = 'a'.repeat(64);
-    const r = await api(server.url, 'GET', '/v2/images', { headers: { 'x-openstack-request-id': given } });
+    const r = await api(server.url, 'GET', '/v2/images', { headers: { ...ADMIN, 'x-openstack-request-id': given } });
     assert.equal(r.status, 200);
     assert.equal(r.headers.get('x-openstack-request-id'), `req-${given}`);
   });
 
   test('an id longer than 64 characters is 431', async () => {
-    const r = await api(server.url, 'GET', '/v2/images', { headers: { 'x-openstack-request-id': 'a'.repeat(65) } });
+    const r = await api(server.url, 'GET', '/v2/images', { headers: { ...ADMIN, 'x-openstack-request-id': 'a'.repeat(65) } });
     assert.equal(r.status, 431);
     assert.equal(r.body.code, '431 Request Header Fields Too Large');
   });
@@ -267,9 +270,9 @@ describe('x-openstack-request-id', () => {
   test('max_request_id_length is configurable', async () => {
     const other = await startServer([{ section: 'DEFAULT', name: 'max_request_id_length', value: '10' }]);
     try {
-      const ok = await api(other.url, 'GET', '/v2/images', { headers: { 'x-openstack-request-id': '0123456789' } });
+      const ok = await api(other.url, 'GET', '/v2/images', { headers: { ...ADMIN, 'x-openstack-request-id': '0123456789' } });
       assert.equal(ok.status, 200);
-      const tooLong = await api(other.url, 'GET', '/v2/images', { headers: { 'x-openstack-request-id': '0123456789a' } });
+      const tooLong = await api(other.url, 'GET', '/v2/images', { headers: { ...ADMIN, 'x-openstack-request-id': '0123456789a' } });
       assert.equal(tooLong.status, 431);
     } finally {
       await other.close();
@@ -311,68 +314,68 @@ describe('methods and paths', () => {
   });
 
   test('PUT /v2/images is 405 with Allow: GET, POST', async () => {
-    const r = await api(server.url, 'PUT', '/v2/images', { json: {} });
+    const r = await api(server.url, 'PUT', '/v2/images', { headers: ADMIN, json: {} });
     assert.equal(r.status, 405);
     assert.equal(r.headers.get('allow'), 'GET, POST');
     assert.equal(r.body.code, '405 Method Not Allowed');
   });
 
   test('DELETE /v2/images is 405 with Allow: GET, POST', async () => {
-    const r = await api(server.url, 'DELETE', '/v2/images');
+    const r = await api(server.url, 'DELETE', '/v2/images', { headers: ADMIN });
     assert.equal(r.status, 405);
     assert.equal(r.headers.get('allow'), 'GET, POST');
   });
 
   test('POST /v2/images/{id} is 405 with Allow: GET, PATCH, DELETE', async () => {
-    const id = await createImage(server.url, {});
-    const r = await api(server.url, 'POST', `/v2/images/${id}`, { json: {} });
+    const id = await createImage(server.url, ADMIN);
+    const r = await api(server.url, 'POST', `/v2/images/${id}`, { headers: ADMIN, json: {} });
     assert.equal(r.status, 405);
     assert.equal(r.headers.get('allow'), 'GET, PATCH, DELETE');
   });
 
   test('PUT /v2/images/{id} is 405 even for an unknown id', async () => {
-    const r = await api(server.url, 'PUT', `/v2/images/${randomUUID()}`, { json: {} });
+    const r = await api(server.url, 'PUT', `/v2/images/${randomUUID()}`, { headers: ADMIN, json: {} });
     assert.equal(r.status, 405);
     assert.equal(r.headers.get('allow'), 'GET, PATCH, DELETE');
   });
 
   test('GET /v2/images/{id}/actions/deactivate is 405 with Allow: POST', async () => {
-    const id = await createImage(server.url, {});
-    const r = await api(server.url, 'GET', `/v2/images/${id}/actions/deactivate`);
+    const id = await createImage(server.url, ADMIN);
+    const r = await api(server.url, 'GET', `/v2/images/${id}/actions/deactivate`, { headers: ADMIN });
     assert.equal(r.status, 405);
     assert.equal(r.headers.get('allow'), 'POST');
   });
 
   test('POST /v2/schemas/image is 405 with Allow: GET', async () => {
-    const r = await api(server.url, 'POST', '/v2/schemas/image', { json: {} });
+    const r = await api(server.url, 'POST', '/v2/schemas/image', { headers: ADMIN, json: {} });
     assert.equal(r.status, 405);
     assert.equal(r.headers.get('allow'), 'GET');
   });
 
   test('an unknown path under /v2 is 404', async () => {
-    const r = await api(server.url, 'GET', '/v2/nonexistent');
+    const r = await api(server.url, 'GET', '/v2/nonexistent', { headers: ADMIN });
     assert.equal(r.status, 404);
     assert.equal(r.body.code, '404 Not Found');
   });
 
   test('an unknown sub-resource of an image is 404', async () => {
-    const id = await createImage(server.url, {});
-    const r = await api(server.url, 'GET', `/v2/images/${id}/nonexistent`);
+    const id = await createImage(server.url, ADMIN);
+    const r = await api(server.url, 'GET', `/v2/images/${id}/nonexistent`, { headers: ADMIN });
     assert.equal(r.status, 404);
   });
 
   test('an unknown action is 404', async () => {
-    const id = await createImage(server.url, {});
-    const r = await api(server.url, 'POST', `/v2/images/${id}/actions/explode`);
+    const id = await createImage(server.url, ADMIN);
+    const r = await api(server.url, 'POST', `/v2/images/${id}/actions/explode`, { headers: ADMIN });
     assert.equal(r.status, 404);
   });
 });
 
 describe('a body where none is expected', () => {
   test('GET /v2/images/{id} with a body is 400', async () => {
-    const id = await createImage(server.url, {});
+    const id = await createImage(server.url, ADMIN);
     const r = await rawRequest(server.url, 'GET', `/v2/images/${id}`, {
-      headers: { accept: 'application/json', 'content-type': 'application/json' },
+      headers: { ...ADMIN, accept: 'application/json', 'content-type': 'application/json' },
       body: '{"a":"b"}',
     });
     assert.equal(r.status, 400);
@@ -381,36 +384,36 @@ describe('a body where none is expected', () => {
   });
 
   test('DELETE /v2/images/{id} with a body is 400 and does not delete', async () => {
-    const id = await createImage(server.url, {});
-    const r = await api(server.url, 'DELETE', `/v2/images/${id}`, { json: { a: 'b' } });
+    const id = await createImage(server.url, ADMIN);
+    const r = await api(server.url, 'DELETE', `/v2/images/${id}`, { headers: ADMIN, json: { a: 'b' } });
     assert.equal(r.status, 400);
     assert.match(r.body.message, /A body is not expected with this request/);
-    const still = await api(server.url, 'GET', `/v2/images/${id}`);
+    const still = await api(server.url, 'GET', `/v2/images/${id}`, { headers: ADMIN });
     assert.equal(still.status, 200);
   });
 
   test('POST deactivate with a body is 400', async () => {
-    const id = await createImage(server.url, {});
-    const r = await api(server.url, 'POST', `/v2/images/${id}/actions/deactivate`, { json: {} });
+    const id = await createImage(server.url, ADMIN);
+    const r = await api(server.url, 'POST', `/v2/images/${id}/actions/deactivate`, { headers: ADMIN, json: {} });
     assert.equal(r.status, 400);
   });
 
   test('GET /v2/schemas/image with a body is 400', async () => {
-    const r = await rawRequest(server.url, 'GET', '/v2/schemas/image', { headers: { accept: 'application/json' }, body: 'x' });
+    const r = await rawRequest(server.url, 'GET', '/v2/schemas/image', { headers: { ...ADMIN, accept: 'application/json' }, body: 'x' });
     assert.equal(r.status, 400);
   });
 
   test('GET /v2/images (a list) with a body is not refused', async () => {
-    const r = await rawRequest(server.url, 'GET', '/v2/images', { headers: { accept: 'application/json', 'content-type': 'application/json' }, body: '{}' });
+    const r = await rawRequest(server.url, 'GET', '/v2/images', { headers: { ...ADMIN, accept: 'application/json', 'content-type': 'application/json' }, body: '{}' });
     assert.equal(r.status, 200);
     assert.ok(Array.isArray(JSON.parse(r.text).images));
   });
 
   test('GET and DELETE without a body (Content-Length: 0) are fine', async () => {
-    const id = await createImage(server.url, {});
-    const got = await rawRequest(server.url, 'GET', `/v2/images/${id}`, { headers: { accept: 'application/json', 'content-length': '0' } });
+    const id = await createImage(server.url, ADMIN);
+    const got = await rawRequest(server.url, 'GET', `/v2/images/${id}`, { headers: { ...ADMIN, accept: 'application/json', 'content-length': '0' } });
     assert.equal(got.status, 200);
-    const deleted = await api(server.url, 'DELETE', `/v2/images/${id}`);
+    const deleted = await api(server.url, 'DELETE', `/v2/images/${id}`, { headers: ADMIN });
     assert.equal(deleted.status, 204);
   });
 });
@@ -418,7 +421,7 @@ describe('a body where none is expected', () => {
 describe('error body formats', () => {
   test('Accept: application/json gives {message, code, title}', async () => {
     const id = randomUUID();
-    const r = await api(server.url, 'GET', `/v2/images/${id}`);
+    const r = await api(server.url, 'GET', `/v2/images/${id}`, { headers: ADMIN });
     assert.equal(r.status, 404);
     assert.match(r.headers.get('content-type') ?? '', /^application\/json/);
     assert.deepEqual(Object.keys(r.body).sort(), ['code', 'message', 'title']);
@@ -431,18 +434,18 @@ describe('error body formats', () => {
   });
 
   test('JSON error bodies carry the status string of other codes too', async () => {
-    const r = await api(server.url, 'POST', '/v2/images', { json: { status: 'active' } });
+    const r = await api(server.url, 'POST', '/v2/images', { headers: ADMIN, json: { status: 'active' } });
     assert.equal(r.status, 403);
     assert.equal(r.body.code, '403 Forbidden');
     assert.equal(r.body.title, 'Forbidden');
-    const bad = await api(server.url, 'POST', '/v2/images', { body: '{not json', contentType: 'application/json' });
+    const bad = await api(server.url, 'POST', '/v2/images', { headers: ADMIN, body: '{not json', contentType: 'application/json' });
     assert.equal(bad.status, 400);
     assert.equal(bad.body.code, '400 Bad Request');
     assert.equal(bad.body.title, 'Bad Request');
   });
 
   test('without Accept the error is text/plain starting with the status line', async () => {
-    const r = await rawRequest(server.url, 'GET', `/v2/images/${randomUUID()}`);
+    const r = await rawRequest(server.url, 'GET', `/v2/images/${randomUUID()}`, { headers: ADMIN });
     assert.equal(r.status, 404);
     assert.equal(r.headers['content-type'], 'text/plain; charset=UTF-8');
     assert.ok(r.text.startsWith('404 Not Found\n\n'), JSON.stringify(r.text));
@@ -450,7 +453,7 @@ describe('error body formats', () => {
   });
 
   test('Accept: text/plain gives the plain text body', async () => {
-    const r = await rawRequest(server.url, 'GET', '/v2/nowhere', { headers: { accept: 'text/plain' } });
+    const r = await rawRequest(server.url, 'GET', '/v2/nowhere', { headers: { ...ADMIN, accept: 'text/plain' } });
     assert.equal(r.status, 404);
     assert.match(r.headers['content-type'] ?? '', /^text\/plain/);
     assert.equal(r.text, '404 Not Found\n\nThe resource could not be found.\n\n   ');
@@ -458,7 +461,7 @@ describe('error body formats', () => {
 
   test('Accept: */* or text/html gives an HTML page', async () => {
     for (const accept of ['*/*', 'text/html']) {
-      const r = await rawRequest(server.url, 'GET', `/v2/images/${randomUUID()}`, { headers: { accept } });
+      const r = await rawRequest(server.url, 'GET', `/v2/images/${randomUUID()}`, { headers: { ...ADMIN, accept } });
       assert.equal(r.status, 404);
       assert.equal(r.headers['content-type'], 'text/html; charset=UTF-8');
       assert.ok(r.text.includes('<title>404 Not Found</title>'), r.text);
@@ -467,13 +470,13 @@ describe('error body formats', () => {
   });
 
   test('a 403 without Accept is plain text too', async () => {
-    const r = await rawRequest(server.url, 'POST', '/v2/images', { headers: { 'content-type': 'application/json' }, body: '{"checksum":"x"}' });
+    const r = await rawRequest(server.url, 'POST', '/v2/images', { headers: { ...ADMIN, 'content-type': 'application/json' }, body: '{"checksum":"x"}' });
     assert.equal(r.status, 403);
     assert.ok(r.text.startsWith('403 Forbidden\n\n'), JSON.stringify(r.text));
   });
 
   test('a 405 without Accept is plain text and still carries Allow', async () => {
-    const r = await rawRequest(server.url, 'PUT', '/v2/images');
+    const r = await rawRequest(server.url, 'PUT', '/v2/images', { headers: ADMIN });
     assert.equal(r.status, 405);
     assert.equal(r.headers.allow, 'GET, POST');
     assert.ok(r.text.startsWith('405 Method Not Allowed\n\n'), JSON.stringify(r.text));

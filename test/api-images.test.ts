@@ -2,10 +2,13 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
-import { admin, api, createImage, member, PATCH21, rawRequest, startServer, upload, type JsonResponse, type TestServer } from './support/harness.js';
+import { admin, api, createImage, member, PATCH21, projectlessAdmin, rawRequest, startServer, upload, type JsonResponse, type TestServer } from './support/harness.js';
 import { runsOn } from './support/test-database.js';
 
 runsOn('sqlite', 'postgresql', 'mariadb');
+
+/** The caller of calls that are not about who calls: an admin with no project (noauth's old header-less context). */
+const ADMIN = projectlessAdmin();
 
 /** The image metadata API: create, show, list, update (JSON patch), delete, deactivate/reactivate, schemas. */
 
@@ -28,19 +31,19 @@ const BASE_KEYS = [
 /** A fresh project name, so tests do not see each other's images. */
 const project = () => `p-${randomUUID().slice(0, 8)}`;
 
-function create(body: unknown, headers: Record<string, string> = {}, base = server.url): Promise<JsonResponse> {
+function create(body: unknown, headers: Record<string, string> = ADMIN, base = server.url): Promise<JsonResponse> {
   return api(base, 'POST', '/v2/images', { headers, json: body });
 }
 
-function get(id: string, headers: Record<string, string> = {}, base = server.url): Promise<JsonResponse> {
+function get(id: string, headers: Record<string, string> = ADMIN, base = server.url): Promise<JsonResponse> {
   return api(base, 'GET', `/v2/images/${id}`, { headers });
 }
 
-function patch(id: string, ops: unknown, headers: Record<string, string> = {}, contentType = PATCH21): Promise<JsonResponse> {
+function patch(id: string, ops: unknown, headers: Record<string, string> = ADMIN, contentType = PATCH21): Promise<JsonResponse> {
   return api(server.url, 'PATCH', `/v2/images/${id}`, { headers, json: ops, contentType });
 }
 
-function list(query = '', headers: Record<string, string> = {}, base = server.url): Promise<JsonResponse> {
+function list(query = '', headers: Record<string, string> = ADMIN, base = server.url): Promise<JsonResponse> {
   return api(base, 'GET', `/v2/images${query}`, { headers });
 }
 
@@ -190,7 +193,7 @@ describe('POST /v2/images', () => {
   test('the id of a deleted image cannot be reused (409)', async () => {
     const id = randomUUID();
     assert.equal((await create({ id })).status, 201);
-    assert.equal((await api(server.url, 'DELETE', `/v2/images/${id}`)).status, 204);
+    assert.equal((await api(server.url, 'DELETE', `/v2/images/${id}`, { headers: ADMIN })).status, 204);
     assert.equal((await create({ id })).status, 409);
   });
 
@@ -276,13 +279,13 @@ describe('POST /v2/images', () => {
   });
 
   test('malformed JSON is 400', async () => {
-    const r = await api(server.url, 'POST', '/v2/images', { body: '{"name": ', contentType: 'application/json' });
+    const r = await api(server.url, 'POST', '/v2/images', { headers: ADMIN, body: '{"name": ', contentType: 'application/json' });
     assert.equal(r.status, 400);
     assert.match(r.body.message, /Malformed JSON in request body/);
   });
 
   test('an empty body is 400', async () => {
-    const r = await api(server.url, 'POST', '/v2/images', { body: '', contentType: 'application/json' });
+    const r = await api(server.url, 'POST', '/v2/images', { headers: ADMIN, body: '', contentType: 'application/json' });
     assert.equal(r.status, 400);
   });
 
@@ -677,35 +680,35 @@ describe('PATCH /v2/images/{id}', () => {
   });
 
   test('an empty patch returns the image unchanged', async () => {
-    const id = await createImage(server.url, {}, { name: 'same' });
+    const id = await createImage(server.url, ADMIN, { name: 'same' });
     const r = await patch(id, []);
     assert.equal(r.status, 200);
     assert.equal(r.body.name, 'same');
   });
 
   test('JSON-pointer escapes ~0 and ~1 name properties with ~ and /', async () => {
-    const id = await createImage(server.url, {});
+    const id = await createImage(server.url, ADMIN);
     const r = await patch(id, [{ op: 'add', path: '/a~1b~0c', value: 'v' }]);
     assert.equal(r.status, 200, r.text);
     assert.equal(r.body['a/b~c'], 'v');
   });
 
   test('replace of a missing custom property is 409', async () => {
-    const id = await createImage(server.url, {});
+    const id = await createImage(server.url, ADMIN);
     const r = await patch(id, [{ op: 'replace', path: '/hw_missing', value: 'x' }]);
     assert.equal(r.status, 409);
     assert.equal(r.body.code, '409 Conflict');
   });
 
   test('remove of a missing custom property is 409', async () => {
-    const id = await createImage(server.url, {});
+    const id = await createImage(server.url, ADMIN);
     const r = await patch(id, [{ op: 'remove', path: '/hw_missing' }]);
     assert.equal(r.status, 409);
   });
 
   for (const attr of ['name', 'min_ram', 'tags', 'visibility', 'disk_format']) {
     test(`remove of base attribute '${attr}' is 403`, async () => {
-      const id = await createImage(server.url, {}, { name: 'keep' });
+      const id = await createImage(server.url, ADMIN, { name: 'keep' });
       const r = await patch(id, [{ op: 'remove', path: `/${attr}` }]);
       assert.equal(r.status, 403, r.text);
       assert.equal((await get(id)).body.name, 'keep');
@@ -729,7 +732,7 @@ describe('PATCH /v2/images/{id}', () => {
   ];
   for (const [attr, value] of readOnlyPatches) {
     test(`replace of read-only '${attr}' is 403`, async () => {
-      const id = await createImage(server.url, {});
+      const id = await createImage(server.url, ADMIN);
       const r = await patch(id, [{ op: 'replace', path: `/${attr}`, value }]);
       assert.equal(r.status, 403, r.text);
       assert.match(r.body.message, new RegExp(`Attribute '${attr}' is read-only`));
@@ -738,14 +741,14 @@ describe('PATCH /v2/images/{id}', () => {
   }
 
   test('add of a read-only attribute is 403 too', async () => {
-    const id = await createImage(server.url, {});
+    const id = await createImage(server.url, ADMIN);
     assert.equal((await patch(id, [{ op: 'add', path: '/status', value: 'active' }])).status, 403);
     assert.equal((await patch(id, [{ op: 'remove', path: '/checksum' }])).status, 403);
   });
 
   for (const key of ['os_glance_x', 'os_glance_import_task', 'deleted', 'deleted_at', 'location']) {
     test(`add of reserved '${key}' is 403`, async () => {
-      const id = await createImage(server.url, {});
+      const id = await createImage(server.url, ADMIN);
       const r = await patch(id, [{ op: 'add', path: `/${key}`, value: 'x' }]);
       assert.equal(r.status, 403, r.text);
       assert.equal(key in (await get(id)).body, false);
@@ -753,55 +756,55 @@ describe('PATCH /v2/images/{id}', () => {
   }
 
   test('a content type other than the JSON-patch ones is 415 with Accept-Patch', async () => {
-    const id = await createImage(server.url, {}, { name: 'untouched' });
+    const id = await createImage(server.url, ADMIN, { name: 'untouched' });
     for (const type of ['application/json', 'application/json-patch+json', 'text/plain']) {
-      const r = await patch(id, [{ op: 'replace', path: '/name', value: 'x' }], {}, type);
+      const r = await patch(id, [{ op: 'replace', path: '/name', value: 'x' }], ADMIN, type);
       assert.equal(r.status, 415, type);
       assert.equal(r.body.code, '415 Unsupported Media Type');
       assert.equal(r.headers.get('accept-patch'), `${PATCH20}, ${PATCH21}`);
     }
-    const noType = await rawRequest(server.url, 'PATCH', `/v2/images/${id}`, { headers: { accept: 'application/json' }, body: '[]' });
+    const noType = await rawRequest(server.url, 'PATCH', `/v2/images/${id}`, { headers: { ...ADMIN, accept: 'application/json' }, body: '[]' });
     assert.equal(noType.status, 415);
     assert.equal(noType.headers['accept-patch'], `${PATCH20}, ${PATCH21}`);
     assert.equal((await get(id)).body.name, 'untouched');
   });
 
   test('the v2.0 media type takes {"add": path} operations; add of an existing property is 409', async () => {
-    const id = await createImage(server.url, {});
-    let r = await patch(id, [{ add: '/hw_x', value: '1' }], {}, PATCH20);
+    const id = await createImage(server.url, ADMIN);
+    let r = await patch(id, [{ add: '/hw_x', value: '1' }], ADMIN, PATCH20);
     assert.equal(r.status, 200, r.text);
     assert.equal(r.body.hw_x, '1');
 
-    r = await patch(id, [{ add: '/hw_x', value: '2' }], {}, PATCH20);
+    r = await patch(id, [{ add: '/hw_x', value: '2' }], ADMIN, PATCH20);
     assert.equal(r.status, 409);
     assert.equal((await get(id)).body.hw_x, '1');
 
-    r = await patch(id, [{ replace: '/hw_x', value: '3' }], {}, PATCH20);
+    r = await patch(id, [{ replace: '/hw_x', value: '3' }], ADMIN, PATCH20);
     assert.equal(r.status, 200);
     assert.equal(r.body.hw_x, '3');
 
-    r = await patch(id, [{ remove: '/hw_x' }], {}, PATCH20);
+    r = await patch(id, [{ remove: '/hw_x' }], ADMIN, PATCH20);
     assert.equal(r.status, 200);
     assert.equal('hw_x' in r.body, false);
 
-    r = await patch(id, [{ replace: '/hw_missing', value: 'x' }], {}, PATCH20);
+    r = await patch(id, [{ replace: '/hw_missing', value: 'x' }], ADMIN, PATCH20);
     assert.equal(r.status, 409);
   });
 
   test('with the v2.0 media type, add of a base attribute (always present) is 409', async () => {
-    const id = await createImage(server.url, {}, { name: 'orig' });
-    const r = await patch(id, [{ add: '/name', value: 'other' }], {}, PATCH20);
+    const id = await createImage(server.url, ADMIN, { name: 'orig' });
+    const r = await patch(id, [{ add: '/name', value: 'other' }], ADMIN, PATCH20);
     assert.equal(r.status, 409, r.text);
     assert.equal((await get(id)).body.name, 'orig');
-    const replaced = await patch(id, [{ replace: '/name', value: 'other' }], {}, PATCH20);
+    const replaced = await patch(id, [{ replace: '/name', value: 'other' }], ADMIN, PATCH20);
     assert.equal(replaced.status, 200);
     assert.equal(replaced.body.name, 'other');
   });
 
   test('v2.0 operations need exactly one of add/remove/replace (400)', async () => {
-    const id = await createImage(server.url, {});
-    assert.equal((await patch(id, [{ add: '/a', replace: '/b', value: 'x' }], {}, PATCH20)).status, 400);
-    assert.equal((await patch(id, [{ op: 'add', path: '/a', value: 'x' }], {}, PATCH20)).status, 400);
+    const id = await createImage(server.url, ADMIN);
+    assert.equal((await patch(id, [{ add: '/a', replace: '/b', value: 'x' }], ADMIN, PATCH20)).status, 400);
+    assert.equal((await patch(id, [{ op: 'add', path: '/a', value: 'x' }], ADMIN, PATCH20)).status, 400);
   });
 
   const badPointers: [string, unknown][] = [
@@ -816,7 +819,7 @@ describe('PATCH /v2/images/{id}', () => {
   ];
   for (const [what, path] of badPointers) {
     test(`a pointer with ${what} is 400`, async () => {
-      const id = await createImage(server.url, {});
+      const id = await createImage(server.url, ADMIN);
       const r = await patch(id, [{ op: 'add', path, value: 'x' }]);
       assert.equal(r.status, 400, r.text);
       assert.equal(r.body.code, '400 Bad Request');
@@ -824,35 +827,35 @@ describe('PATCH /v2/images/{id}', () => {
   }
 
   test('add or replace without value is 400', async () => {
-    const id = await createImage(server.url, {}, { name: 'n' });
+    const id = await createImage(server.url, ADMIN, { name: 'n' });
     assert.equal((await patch(id, [{ op: 'add', path: '/name' }])).status, 400);
     assert.equal((await patch(id, [{ op: 'replace', path: '/name' }])).status, 400);
   });
 
   test('remove needs no value', async () => {
-    const id = await createImage(server.url, {}, { hw_y: 'y' });
+    const id = await createImage(server.url, ADMIN, { hw_y: 'y' });
     assert.equal((await patch(id, [{ op: 'remove', path: '/hw_y' }])).status, 200);
   });
 
   for (const op of ['move', 'copy', 'test', 'ADD', '']) {
     test(`unknown op '${op}' is 400`, async () => {
-      const id = await createImage(server.url, {});
+      const id = await createImage(server.url, ADMIN);
       const r = await patch(id, [{ op, path: '/name', from: '/name', value: 'x' }]);
       assert.equal(r.status, 400, r.text);
     });
   }
 
   test('an operation without op or without path is 400', async () => {
-    const id = await createImage(server.url, {});
+    const id = await createImage(server.url, ADMIN);
     assert.equal((await patch(id, [{ path: '/name', value: 'x' }])).status, 400);
     assert.equal((await patch(id, [{ op: 'add', value: 'x' }])).status, 400);
   });
 
   test('a body that is not an array of objects is 400', async () => {
-    const id = await createImage(server.url, {});
+    const id = await createImage(server.url, ADMIN);
     assert.equal((await patch(id, { op: 'add', path: '/name', value: 'x' })).status, 400);
     assert.equal((await patch(id, ['add'])).status, 400);
-    const malformed = await api(server.url, 'PATCH', `/v2/images/${id}`, { body: '[{"op":', contentType: PATCH21 });
+    const malformed = await api(server.url, 'PATCH', `/v2/images/${id}`, { headers: ADMIN, body: '[{"op":', contentType: PATCH21 });
     assert.equal(malformed.status, 400);
   });
 
@@ -875,7 +878,7 @@ describe('PATCH /v2/images/{id}', () => {
   ];
   for (const [attr, value] of invalidValues) {
     test(`an invalid value for ${attr} (${JSON.stringify(value).slice(0, 20)}) is 400`, async () => {
-      const id = await createImage(server.url, {}, { name: 'valid' });
+      const id = await createImage(server.url, ADMIN, { name: 'valid' });
       const r = await patch(id, [{ op: 'add', path: `/${attr}`, value }]);
       assert.equal(r.status, 400, r.text);
       const got = (await get(id)).body;
@@ -886,7 +889,7 @@ describe('PATCH /v2/images/{id}', () => {
   }
 
   test('several operations are atomic: a conflict in op 2 leaves op 1 unapplied', async () => {
-    const id = await createImage(server.url, {}, { name: 'before' });
+    const id = await createImage(server.url, ADMIN, { name: 'before' });
     const r = await patch(id, [
       { op: 'replace', path: '/name', value: 'after' },
       { op: 'replace', path: '/hw_missing', value: 'x' },
@@ -896,7 +899,7 @@ describe('PATCH /v2/images/{id}', () => {
   });
 
   test('several operations are atomic: an invalid value in op 2 leaves op 1 unapplied', async () => {
-    const id = await createImage(server.url, {}, { name: 'before' });
+    const id = await createImage(server.url, ADMIN, { name: 'before' });
     const r = await patch(id, [
       { op: 'add', path: '/hw_new', value: 'v' },
       { op: 'replace', path: '/name', value: 'after' },
@@ -909,7 +912,7 @@ describe('PATCH /v2/images/{id}', () => {
   });
 
   test('several operations are atomic: removing a base attribute in op 2 leaves op 1 unapplied', async () => {
-    const id = await createImage(server.url, {}, { name: 'before', hw_keep: 'k' });
+    const id = await createImage(server.url, ADMIN, { name: 'before', hw_keep: 'k' });
     const r = await patch(id, [
       { op: 'remove', path: '/hw_keep' },
       { op: 'remove', path: '/name' },
@@ -921,7 +924,7 @@ describe('PATCH /v2/images/{id}', () => {
   test('operations are validated (read-only, reserved, schema) before any is applied', async () => {
     // Glance's deserializer checks every change before the controller applies one, so a
     // read-only or invalid op 2 wins over a conflict op 1 would raise.
-    const id = await createImage(server.url, {});
+    const id = await createImage(server.url, ADMIN);
     const readOnly = await patch(id, [
       { op: 'replace', path: '/hw_missing', value: 'x' },
       { op: 'replace', path: '/status', value: 'active' },
@@ -1053,12 +1056,12 @@ describe('DELETE /v2/images/{id}', () => {
   });
 
   test('DELETE of an unknown image is 404', async () => {
-    assert.equal((await api(server.url, 'DELETE', `/v2/images/${randomUUID()}`)).status, 404);
+    assert.equal((await api(server.url, 'DELETE', `/v2/images/${randomUUID()}`, { headers: ADMIN })).status, 404);
   });
 });
 
 describe('deactivate / reactivate', () => {
-  const action = (id: string, name: 'deactivate' | 'reactivate', headers: Record<string, string> = {}) =>
+  const action = (id: string, name: 'deactivate' | 'reactivate', headers: Record<string, string> = ADMIN) =>
     api(server.url, 'POST', `/v2/images/${id}/actions/${name}`, { headers });
 
   test('a queued image cannot be deactivated or reactivated (403)', async () => {
@@ -1124,7 +1127,7 @@ describe('deactivate / reactivate', () => {
 
 describe('schemas', () => {
   test('GET /v2/schemas/image describes the image with Glance base names', async () => {
-    const r = await api(server.url, 'GET', '/v2/schemas/image');
+    const r = await api(server.url, 'GET', '/v2/schemas/image', { headers: ADMIN });
     assert.equal(r.status, 200);
     assert.equal(r.body.name, 'image');
     const names = Object.keys(r.body.properties);
@@ -1147,8 +1150,8 @@ describe('schemas', () => {
   });
 
   test('GET /v2/schemas/images wraps the image schema in a collection', async () => {
-    const image = await api(server.url, 'GET', '/v2/schemas/image');
-    const r = await api(server.url, 'GET', '/v2/schemas/images');
+    const image = await api(server.url, 'GET', '/v2/schemas/image', { headers: ADMIN });
+    const r = await api(server.url, 'GET', '/v2/schemas/images', { headers: ADMIN });
     assert.equal(r.status, 200);
     assert.equal(r.body.name, 'images');
     assert.equal(r.body.properties.images.type, 'array');
@@ -1166,10 +1169,10 @@ describe('schemas', () => {
   test('the schema follows configured disk and container formats', async () => {
     await withFreshServer(
       async (url) => {
-        const r = await api(url, 'GET', '/v2/schemas/image');
+        const r = await api(url, 'GET', '/v2/schemas/image', { headers: ADMIN });
         assert.deepEqual(r.body.properties.disk_format.enum, [null, 'raw', 'qcow2']);
-        assert.equal((await create({ disk_format: 'vmdk' }, {}, url)).status, 400);
-        assert.equal((await create({ disk_format: 'qcow2' }, {}, url)).status, 201);
+        assert.equal((await create({ disk_format: 'vmdk' }, ADMIN, url)).status, 400);
+        assert.equal((await create({ disk_format: 'qcow2' }, ADMIN, url)).status, 201);
       },
       [{ section: 'image_format', name: 'disk_formats', value: 'raw,qcow2' }],
     );

@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import { sql } from 'kysely';
 import { SqlImageRepository } from '../src/db/image-repository.js';
 import type { ImageRecord } from '../src/domain/image-model.js';
-import { admin, api, member, PATCH21, startServer, upload, type JsonResponse, type TestServer } from './support/harness.js';
+import { admin, api, member, PATCH21, projectlessAdmin, startServer, upload, type JsonResponse, type TestServer } from './support/harness.js';
 import { runsOn, testDbKind } from './support/test-database.js';
 
 runsOn('sqlite', 'postgresql', 'mariadb');
@@ -17,7 +17,7 @@ runsOn('sqlite', 'postgresql', 'mariadb');
  */
 
 type Caller = 'A' | 'B' | 'C' | 'ADM' | 'NOPROJECT';
-const headersOf = (c: Caller): Record<string, string> => (c === 'ADM' ? admin() : c === 'NOPROJECT' ? {} : member(c));
+const headersOf = (c: Caller): Record<string, string> => (c === 'ADM' ? admin() : c === 'NOPROJECT' ? projectlessAdmin() : member(c));
 
 interface Spec {
   label: string;
@@ -215,7 +215,7 @@ describe('default visibility of the list', () => {
     await assertSet('?visibility=shared', 'ADM', ['alpha', 'delta', 'foxtrot', 'golf', 'hotel', 'india', 'lima']);
   });
 
-  test('a caller with no project (admin without identity headers) lists no community image by default', async () => {
+  test('a caller with no project (an admin with only X-Roles) lists no community image by default', async () => {
     await assertSet('', 'NOPROJECT', ADM_DEFAULT.filter((l) => l !== 'romeo'));
     await assertSet('?visibility=community', 'NOPROJECT', ['charlie', 'kilo', 'romeo']);
   });

@@ -431,7 +431,7 @@ describe('changing visibility away from shared', () => {
 
 describe('member schemas', () => {
   test('/v2/schemas/member describes the member JSON', async () => {
-    const r = await ok(call('GET', '/v2/schemas/member', {}));
+    const r = await ok(call('GET', '/v2/schemas/member', admin()));
     assert.equal(r.body.name, 'member');
     assert.deepEqual(Object.keys(r.body.properties).sort(), MEMBER_KEYS);
     assert.deepEqual(r.body.properties.status.enum, ['pending', 'accepted', 'rejected']);
@@ -442,8 +442,8 @@ describe('member schemas', () => {
   });
 
   test('/v2/schemas/members is the collection of members', async () => {
-    const r = await ok(call('GET', '/v2/schemas/members', {}));
-    const member_ = (await ok(call('GET', '/v2/schemas/member', {}))).body;
+    const r = await ok(call('GET', '/v2/schemas/members', admin()));
+    const member_ = (await ok(call('GET', '/v2/schemas/member', admin()))).body;
     assert.equal(r.body.name, 'members');
     assert.equal(r.body.properties.members.type, 'array');
     assert.deepEqual(r.body.properties.members.items, member_);

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { parseIni } from '../src/config/ini.js';
-import { ConfigError, databaseUrl, fileStoreDir, loadConfig } from '../src/config/options.js';
+import { anonymousAccess, authFlavor, ConfigError, databaseUrl, fileStoreDir, loadConfig } from '../src/config/options.js';
 import { tempDir } from './support/harness.js';
 
 function writeConf(text: string): string {
@@ -61,14 +61,60 @@ test('invalid values are clear start-up errors', () => {
   bad('[DEFAULT]\nimage_size_cap = lots\n', /image_size_cap: 'lots' is not a size/);
   bad('[DEFAULT]\nhashing_algorithm = crc32\n', /hashing_algorithm: 'crc32' is not one of/);
   bad('[DEFAULT]\nlimit_param_default = 2000\n', /limit_param_default \(2000\) is above api_limit_max \(1000\)/);
-  bad('[glance_store]\nstores = file,swift\n', /store type 'swift' is not available/);
+  bad('[glance_store]\nstores = file,floppy\n', /glance-api\.conf:2 \[glance_store\] stores: unknown store type 'floppy'/);
+  bad('[paste_deploy]\nflavor = keystone+magic\n', /flavor: 'keystone\+magic' is not one of/);
   assert.throws(() => loadConfig({ configFile: '/nonexistent/ocellus.conf' }), /cannot read config file/);
 });
 
-test('trusted-header auth refuses a non-loopback address unless explicitly allowed', () => {
+test('trusted-header auth (noauth) refuses a non-loopback address unless explicitly allowed; the default flavor does not', () => {
   const load = (text: string) => () => loadConfig({ configFile: writeConf(text), warn: () => undefined });
-  assert.throws(load('[DEFAULT]\nbind_host = 0.0.0.0\n'), (err: unknown) => err instanceof ConfigError && /bind_host = 0\.0\.0\.0: refusing .* allow_noauth_on_network = true/.test(err.message));
-  assert.throws(load('[DEFAULT]\nbind_host = 192.0.2.10\n'), ConfigError);
-  for (const host of ['127.0.0.1', '127.1.2.3', 'localhost', '::1']) assert.equal(load(`[DEFAULT]\nbind_host = ${host}\n`)().DEFAULT.bind_host, host);
-  assert.equal(load('[DEFAULT]\nbind_host = 0.0.0.0\n[paste_deploy]\nallow_noauth_on_network = true\n')().DEFAULT.bind_host, '0.0.0.0');
+  for (const flavor of ['noauth', 'trusted-headers']) {
+    const noauth = `[paste_deploy]\nflavor = ${flavor}\n`;
+    assert.throws(load(`[DEFAULT]\nbind_host = 0.0.0.0\n${noauth}`), (err: unknown) => err instanceof ConfigError && /bind_host = 0\.0\.0\.0: refusing .* allow_noauth_on_network = true/.test(err.message));
+    assert.throws(load(`[DEFAULT]\nbind_host = 192.0.2.10\n${noauth}`), ConfigError);
+    for (const host of ['127.0.0.1', '127.1.2.3', 'localhost', '::1']) assert.equal(load(`[DEFAULT]\nbind_host = ${host}\n${noauth}`)().DEFAULT.bind_host, host);
+    assert.equal(load(`[DEFAULT]\nbind_host = 0.0.0.0\n${noauth}allow_noauth_on_network = true\n`)().DEFAULT.bind_host, '0.0.0.0');
+  }
+  // The default flavor asks for the admin token: safe on any address.
+  const c = load('[DEFAULT]\nbind_host = 0.0.0.0\n')();
+  assert.equal(authFlavor(c), 'default');
+});
+
+test("[paste_deploy] flavor takes Glance's spellings; keystone+cache is warned about", () => {
+  const keystone = '[keystone_authtoken]\nauth_url = http://k:5000/v3\nusername = glance\npassword = p\nproject_name = service\n';
+  const flavorOf = (value: string, warnings: string[] = []) =>
+    authFlavor(loadConfig({ configFile: writeConf(`[paste_deploy]\nflavor = ${value}\n${keystone}`), warn: (m) => warnings.push(m) }));
+  assert.equal(authFlavor(loadConfig({})), 'default');
+  for (const f of ['keystone', 'keystone+caching', 'keystone+cachemanagement']) {
+    const warnings: string[] = [];
+    assert.equal(flavorOf(f, warnings), 'keystone', f);
+    assert.deepEqual(warnings, [], f);
+  }
+  const warnings: string[] = [];
+  assert.equal(flavorOf('keystone+cache', warnings), 'keystone');
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0]!, /glance-api\.conf:2 \[paste_deploy\] flavor: 'keystone\+cache' is not one of Glance's flavors; write 'keystone\+caching'/);
+  assert.equal(flavorOf('noauth'), 'noauth');
+  assert.equal(flavorOf('trusted-headers'), 'noauth');
+  assert.equal(flavorOf(''), 'default');
+  assert.throws(() => loadConfig({ configFile: writeConf('[paste_deploy]\nflavor = token\n'), warn: () => undefined }), /flavor = token needs \[token_auth\] token_file/);
+});
+
+test("[glance_store] stores: Glance's store types Ocellus lacks are warned about, with file and line, and ignored", () => {
+  const warnings: string[] = [];
+  const c = loadConfig({ configFile: writeConf('[DEFAULT]\nbind_port = 9292\n[glance_store]\nstores = file,http\ndefault_store = file\n'), warn: (m) => warnings.push(m) });
+  assert.deepEqual(c.glance_store.stores, ['file', 'http']);
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0]!, /glance-api\.conf:4 \[glance_store\] stores: store type 'http' is not implemented by Ocellus yet; ignored/);
+  const more: string[] = [];
+  loadConfig({ configFile: writeConf('[glance_store]\nstores = filesystem, swift, rbd, cinder, vmware, s3\n'), warn: (m) => more.push(m) });
+  assert.deepEqual(more.map((m) => /store type '(\w+)'/.exec(m)?.[1]), ['swift', 'rbd', 'cinder', 'vmware', 's3']);
+});
+
+test("allow_anonymous_access: Glance's [DEFAULT] or [paste_deploy]; off by default", () => {
+  const on = (text: string) => anonymousAccess(loadConfig({ configFile: writeConf(text), warn: () => undefined }));
+  assert.equal(anonymousAccess(loadConfig({})), false);
+  assert.equal(on('[DEFAULT]\nallow_anonymous_access = True\n'), true);
+  assert.equal(on('[paste_deploy]\nflavor = noauth\nallow_anonymous_access = true\n'), true);
+  assert.equal(on('[paste_deploy]\nallow_anonymous_access = false\n'), false);
 });

@@ -42,6 +42,7 @@ const configFor = (url: string, dataDir: string, more: NonNullable<LoadOptions['
       { section: 'DEFAULT', name: 'log_level', value: 'silent' },
       { section: 'database', name: 'connection', value: url },
       { section: 'database', name: 'pool_timeout', value: '5' },
+      { section: 'paste_deploy', name: 'flavor', value: 'noauth' },
       ...more,
     ],
     warn: () => undefined,

@@ -3,24 +3,32 @@ import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { glanceEnv, parseShow, parseTable, requireTools, runGlance } from './support/glance-cli.js';
-import { admin, api, member, startServer, tempDir, upload, type TestServer } from './support/harness.js';
+import path from 'node:path';
+import { spawnServer, type ChildServer } from './support/child-server.js';
+import { api, tempDir, upload } from './support/harness.js';
 
 /**
  * The catalogue through the real Debian `glance` CLI (python3-glanceclient): image-list filters,
- * sorting and paging, tags and members. The CLI's caller is an admin with no project (no
- * identity headers reach Ocellus). If a command fails, the server is wrong, not the client.
+ * sorting and paging, tags and members. The server runs the default flavor with a
+ * `[token_auth] token_file`: the CLI's caller is the admin token, the projects' members call with
+ * the file's tokens. If a command fails, the server is wrong, not the client.
  */
+
+/** A member (member, reader) of `project`, by the token the token file gives it. */
+const memberToken = (project: string) => `member-of-${project}-0123456789abcdef`;
+const member = (project: string): Record<string, string> => ({ 'x-auth-token': memberToken(project) });
 
 const skipReason = requireTools(['glance'], 'python3-glanceclient');
 
 describe('the glance CLI on the catalogue', { skip: skipReason }, () => {
-  let server: TestServer;
+  let server: ChildServer;
+  let dataDir: string;
   let work: string;
   let env: NodeJS.ProcessEnv;
   const id: Record<string, string> = {};
   const nameOf = new Map<string, string>();
 
-  const glance = (args: string[]) => runGlance(server.url, args, { env, cwd: work });
+  const glance = (args: string[]) => runGlance(server.url, args, { env, cwd: work, token: server.adminToken! });
 
   async function ok(args: string[]): Promise<string> {
     const r = await glance(args);
@@ -38,12 +46,18 @@ describe('the glance CLI on the catalogue', { skip: skipReason }, () => {
   }
 
   before(async () => {
-    server = await startServer();
+    dataDir = tempDir('ocellus-glance-cat-data-');
+    const tokens = path.join(dataDir, 'tokens.yaml');
+    fs.writeFileSync(tokens, ['P1', 'P2', 'P9'].map((p) => `${memberToken(p)}: { user_id: user-${p}, project_id: ${p}, roles: [member, reader] }\n`).join(''));
+    const conf = path.join(dataDir, 'ocellus.conf');
+    fs.writeFileSync(conf, `[token_auth]\ntoken_file = ${tokens}\n`);
+    server = await spawnServer(dataDir, ['--config', conf]);
+    const admin = () => server.auth;
     work = tempDir('ocellus-glance-cat-');
     env = glanceEnv(work);
     const RB = { disk_format: 'raw', container_format: 'bare' };
     const fixture: [string, Record<string, string>, Record<string, unknown>, number?][] = [
-      ['zulu', {}, { visibility: 'public', tags: ['gold'], os_distro: 'debian', ...RB }, 10],
+      ['zulu', admin(), { visibility: 'public', tags: ['gold'], os_distro: 'debian', ...RB }, 10],
       ['alpha', member('P1'), { visibility: 'private', tags: ['gold', 'silver'], ...RB }, 30],
       ['mike', member('P1'), { os_distro: 'debian', ...RB }, 20],
       ['echo', member('P2'), { ...RB }],
@@ -60,8 +74,9 @@ describe('the glance CLI on the catalogue', { skip: skipReason }, () => {
     }
   });
   after(async () => {
-    await server?.close();
+    await server?.stop();
     if (work) fs.rmSync(work, { recursive: true, force: true });
+    if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
   });
 
   /** Runs image-list queries side by side and compares each with its expected names. */

@@ -5,11 +5,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { glanceEnv, parseShow, requireTools, runGlance } from './support/glance-cli.js';
-import { api, startServer, tempDir, type TestServer } from './support/harness.js';
+import { spawnServer, type ChildServer } from './support/child-server.js';
+import { api, tempDir } from './support/harness.js';
 
 /**
- * End to end with the real Debian `glance` CLI (python3-glanceclient) against Ocellus. If a
- * command fails, the server is wrong, not the client.
+ * End to end with the real Debian `glance` CLI (python3-glanceclient) against Ocellus as
+ * `ocellus serve` runs with no configuration: the default flavor, the CLI carrying the admin token
+ * the server made in its data dir. If a command fails, the server is wrong, not the client.
  */
 
 const skipReason = requireTools(['glance', 'qemu-img'], 'python3-glanceclient qemu-utils');
@@ -31,7 +33,8 @@ function parseList(out: string): { id: string; name: string }[] {
 }
 
 describe('the glance CLI against Ocellus', { skip: skipReason }, () => {
-  let server: TestServer;
+  let server: ChildServer;
+  let dataDir: string;
   let work: string;
   let env: NodeJS.ProcessEnv;
   let rawFile: string;
@@ -41,7 +44,7 @@ describe('the glance CLI against Ocellus', { skip: skipReason }, () => {
   let rawId: string;
   let qcowId: string;
 
-  const glance = (args: string[], opts: { closedStdin?: boolean } = {}) => runGlance(server.url, args, { env, cwd: work, ...opts });
+  const glance = (args: string[], opts: { closedStdin?: boolean } = {}) => runGlance(server.url, args, { env, cwd: work, token: server.adminToken!, ...opts });
 
   async function ok(args: string[], opts?: { closedStdin?: boolean }): Promise<string> {
     const r = await glance(args, opts);
@@ -50,7 +53,9 @@ describe('the glance CLI against Ocellus', { skip: skipReason }, () => {
   }
 
   before(async () => {
-    server = await startServer();
+    dataDir = tempDir('ocellus-glance-cli-data-');
+    server = await spawnServer(dataDir);
+    assert.match(server.adminToken ?? '', /^[0-9a-f]{64}$/);
     work = tempDir('ocellus-glance-cli-');
     env = glanceEnv(work);
     raw = randomBytes(3 * 1024 * 1024 + 123);
@@ -62,8 +67,9 @@ describe('the glance CLI against Ocellus', { skip: skipReason }, () => {
     qcow = fs.readFileSync(qcowFile);
   });
   after(async () => {
-    await server?.close();
+    await server?.stop();
     if (work) fs.rmSync(work, { recursive: true, force: true });
+    if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
   });
 
   test('image-create --file of a raw image uploads it: active with size and hashes', async () => {
@@ -80,7 +86,7 @@ describe('the glance CLI against Ocellus', { skip: skipReason }, () => {
     assert.equal(shown.container_format, 'bare');
     assert.equal(shown.visibility, 'shared');
     // The server agrees.
-    const r = await api(server.url, 'GET', `/v2/images/${rawId}`);
+    const r = await api(server.url, 'GET', `/v2/images/${rawId}`, { headers: server.auth });
     assert.equal(r.body.status, 'active');
     assert.equal(r.body.size, raw.length);
     assert.equal(r.body.checksum, md5(raw));
@@ -121,7 +127,7 @@ describe('the glance CLI against Ocellus', { skip: skipReason }, () => {
     assert.equal(shown.os_distro, 'debian');
     assert.equal(shown.min_ram, '512');
     assert.equal(shown.status, 'active');
-    const r = await api(server.url, 'GET', `/v2/images/${rawId}`);
+    const r = await api(server.url, 'GET', `/v2/images/${rawId}`, { headers: server.auth });
     assert.equal(r.body.name, 'cli-raw-renamed');
     assert.equal(r.body.k, 'v');
     assert.equal(r.body.min_ram, 512);
@@ -184,8 +190,8 @@ describe('the glance CLI against Ocellus', { skip: skipReason }, () => {
     const ids = parseList(await ok(['image-list'])).map((r) => r.id);
     assert.equal(ids.includes(rawId), false);
     assert.equal(ids.includes(qcowId), true);
-    assert.equal((await api(server.url, 'GET', `/v2/images/${rawId}`)).status, 404);
-    assert.equal(fs.existsSync(path.join(server.dataDir, 'images', rawId)), false, 'the data is gone too');
+    assert.equal((await api(server.url, 'GET', `/v2/images/${rawId}`, { headers: server.auth })).status, 404);
+    assert.equal(fs.existsSync(path.join(dataDir, 'images', rawId)), false, 'the data is gone too');
     const again = await glance(['image-delete', rawId]);
     assert.equal(again.code, 1);
     assert.match(again.stderr, new RegExp(`No image with an ID of '${rawId}' exists`));

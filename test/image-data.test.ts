@@ -5,11 +5,14 @@ import http from 'node:http';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
-import { admin, api, createImage, member, startServer, upload, type TestServer } from './support/harness.js';
+import { admin, api, createImage, member, startServer, upload, type TestServer, projectlessAdmin } from './support/harness.js';
 import { digests, download, explain, filesIn, partialDir, putWholeThenRead, random, startUpload, waitFor, waitForStatus } from './support/streaming.js';
 import { runsOn } from './support/test-database.js';
 
 runsOn('sqlite', 'postgresql', 'mariadb');
+
+/** The caller of calls that are not about who calls: an admin with no project (noauth's old header-less context). */
+const ADMIN = projectlessAdmin();
 
 const MD5_OF_NOTHING = 'd41d8cd98f00b204e9800998ecf8427e';
 const SHA512_OF_NOTHING =
@@ -24,7 +27,7 @@ after(async () => {
   await server.close();
 });
 
-async function show(id: string, headers: Record<string, string> = {}) {
+async function show(id: string, headers: Record<string, string> = ADMIN) {
   const r = await api(server.url, 'GET', `/v2/images/${id}`, { headers });
   assert.equal(r.status, 200, r.text);
   return r.body;
@@ -39,16 +42,16 @@ function assertNoData(dataDir: string, id: string) {
 
 /** Waits until the upload shows as saving and its partial file exists. */
 async function waitUntilSaving(base: string, dataDir: string, id: string) {
-  await waitForStatus(base, id, 'saving');
+  await waitForStatus(base, id, 'saving', ADMIN);
   await waitFor('a partial file', () => (filesIn(partialDir(dataDir)).some((f) => f.startsWith(`${id}.`)) ? true : undefined));
 }
 
 describe('upload and download', () => {
   test('upload answers 204 and the image becomes active with size and hashes of the bytes', async () => {
-    const id = await createImage(server.url, {});
+    const id = await createImage(server.url, ADMIN);
     const data = random(100_000);
     const { md5, multihash } = digests(data);
-    const r = await upload(server.url, id, data);
+    const r = await upload(server.url, id, data, ADMIN);
     assert.equal(r.status, 204, r.text);
     assert.equal(r.text, '');
     const image = await show(id);
@@ -59,7 +62,7 @@ describe('upload and download', () => {
     assert.equal(image.os_hash_value, multihash);
     assert.equal(image.file, `/v2/images/${id}/file`);
 
-    const d = await download(server.url, id);
+    const d = await download(server.url, id, ADMIN);
     assert.equal(d.status, 200);
     assert.equal(d.headers.get('content-type'), 'application/octet-stream');
     assert.equal(d.headers.get('content-md5'), md5);
@@ -69,10 +72,10 @@ describe('upload and download', () => {
   });
 
   test('a 20 MiB chunked upload from a stream hashes correctly', async () => {
-    const id = await createImage(server.url, {});
+    const id = await createImage(server.url, ADMIN);
     const data = random(20 * 1024 * 1024);
     const { md5, multihash } = digests(data);
-    const up = startUpload(server.url, id); // no Content-Length: Transfer-Encoding chunked
+    const up = startUpload(server.url, id, { headers: ADMIN }); // no Content-Length: Transfer-Encoding chunked
     for (let off = 0; off < data.length; off += 256 * 1024) await up.write(data.subarray(off, off + 256 * 1024));
     up.end();
     const outcome = await up.outcome;
@@ -82,7 +85,7 @@ describe('upload and download', () => {
     assert.equal(image.size, data.length);
     assert.equal(image.checksum, md5);
     assert.equal(image.os_hash_value, multihash);
-    const d = await download(server.url, id);
+    const d = await download(server.url, id, ADMIN);
     assert.equal(d.status, 200);
     assert.equal(d.headers.get('content-length'), String(data.length));
     assert.equal(d.headers.get('content-md5'), md5);
@@ -90,8 +93,8 @@ describe('upload and download', () => {
   });
 
   test('a zero-byte upload makes an active image of size 0', async () => {
-    const id = await createImage(server.url, {});
-    const r = await upload(server.url, id, Buffer.alloc(0));
+    const id = await createImage(server.url, ADMIN);
+    const r = await upload(server.url, id, Buffer.alloc(0), ADMIN);
     assert.equal(r.status, 204, r.text);
     const image = await show(id);
     assert.equal(image.status, 'active');
@@ -99,7 +102,7 @@ describe('upload and download', () => {
     assert.equal(image.checksum, MD5_OF_NOTHING);
     assert.equal(image.os_hash_algo, 'sha512');
     assert.equal(image.os_hash_value, SHA512_OF_NOTHING);
-    const d = await download(server.url, id);
+    const d = await download(server.url, id, ADMIN);
     assert.equal(d.status, 200);
     assert.equal(d.headers.get('content-length'), '0');
     assert.equal(d.headers.get('content-md5'), MD5_OF_NOTHING);
@@ -107,15 +110,15 @@ describe('upload and download', () => {
   });
 
   test('GET file of a queued image is 204 with no body', async () => {
-    const id = await createImage(server.url, {});
-    const d = await download(server.url, id);
+    const id = await createImage(server.url, ADMIN);
+    const d = await download(server.url, id, ADMIN);
     assert.equal(d.status, 204);
     assert.equal(d.data.length, 0);
     assert.equal(d.headers.get('content-md5'), null);
   });
 
   test('GET file of an unknown image is 404', async () => {
-    const d = await download(server.url, '6b1a4d2e-0d6f-4c3e-9a57-3c5e5e0f0a11');
+    const d = await download(server.url, '6b1a4d2e-0d6f-4c3e-9a57-3c5e5e0f0a11', ADMIN);
     assert.equal(d.status, 404);
   });
 });
@@ -125,9 +128,9 @@ describe('ranges', () => {
   let id: string;
   let md5: string;
   before(async () => {
-    id = await createImage(server.url, {});
+    id = await createImage(server.url, ADMIN);
     md5 = digests(data).md5;
-    assert.equal((await upload(server.url, id, data)).status, 204);
+    assert.equal((await upload(server.url, id, data, ADMIN)).status, 204);
   });
 
   const cases: { range: string; start: number; end: number }[] = [
@@ -141,7 +144,7 @@ describe('ranges', () => {
   ];
   for (const c of cases) {
     test(`Range: ${c.range} → 206 bytes ${c.start}-${c.end}/100`, async () => {
-      const d = await download(server.url, id, { range: c.range });
+      const d = await download(server.url, id, { ...ADMIN, range: c.range });
       assert.equal(d.status, 206);
       assert.equal(d.headers.get('content-range'), `bytes ${c.start}-${c.end}/100`);
       assert.equal(d.headers.get('content-length'), String(c.end - c.start + 1));
@@ -152,7 +155,7 @@ describe('ranges', () => {
   }
 
   test('a request Content-Range header is taken as a range', async () => {
-    const d = await download(server.url, id, { 'content-range': 'bytes 3-7/100' });
+    const d = await download(server.url, id, { ...ADMIN, 'content-range': 'bytes 3-7/100' });
     assert.equal(d.status, 206);
     assert.equal(d.headers.get('content-range'), 'bytes 3-7/100');
     assert.ok(d.data.equals(data.subarray(3, 8)));
@@ -160,20 +163,20 @@ describe('ranges', () => {
 
   for (const range of ['bytes=100-', 'bytes=100-200', 'bytes=1000-1001']) {
     test(`Range: ${range} (start >= size) → 416 with Glance's message`, async () => {
-      const d = await download(server.url, id, { range, accept: 'application/json' });
+      const d = await download(server.url, id, { ...ADMIN, range, accept: 'application/json' });
       assert.equal(d.status, 416);
       assert.match((JSON.parse(d.data.toString()) as { message: string }).message, /^Start position MUST be in the inclusive range \[0, 99\]/);
     });
   }
 
   test('several ranges → 400', async () => {
-    const d = await download(server.url, id, { range: 'bytes=0-1,5-6' });
+    const d = await download(server.url, id, { ...ADMIN, range: 'bytes=0-1,5-6' });
     assert.equal(d.status, 400);
   });
 
   for (const range of ['garbage', 'bytes=abc', 'bytes=5-2', 'items=0-9']) {
     test(`unparsable Range: ${range} → 416`, async () => {
-      const d = await download(server.url, id, { range });
+      const d = await download(server.url, id, { ...ADMIN, range });
       assert.equal(d.status, 416);
     });
   }
@@ -181,27 +184,27 @@ describe('ranges', () => {
 
 describe('refused uploads', () => {
   test('upload to an active image → 409 and its data is unchanged', async () => {
-    const id = await createImage(server.url, {});
+    const id = await createImage(server.url, ADMIN);
     const data = random(5000);
-    assert.equal((await upload(server.url, id, data)).status, 204);
+    assert.equal((await upload(server.url, id, data, ADMIN)).status, 204);
     const before = await show(id);
-    const r = await upload(server.url, id, random(3000));
+    const r = await upload(server.url, id, random(3000), ADMIN);
     assert.equal(r.status, 409, r.text);
     const afterwards = await show(id);
     assert.equal(afterwards.status, 'active');
     assert.equal(afterwards.size, 5000);
     assert.equal(afterwards.checksum, before.checksum);
     assert.equal(afterwards.os_hash_value, before.os_hash_value);
-    const d = await download(server.url, id);
+    const d = await download(server.url, id, ADMIN);
     assert.equal(d.status, 200);
     assert.ok(d.data.equals(data));
   });
 
   test('a refused upload is read to the end: a client that sends the whole body before reading gets the status', async () => {
-    const id = await createImage(server.url, {});
-    assert.equal((await upload(server.url, id, random(1000))).status, 204);
+    const id = await createImage(server.url, ADMIN);
+    assert.equal((await upload(server.url, id, random(1000), ADMIN)).status, 204);
     // 8 MiB is far more than socket buffers hold: it is only all written if the server drains it.
-    const r = await putWholeThenRead(server.url, id, random(8 * 1024 * 1024));
+    const r = await putWholeThenRead(server.url, id, random(8 * 1024 * 1024), ADMIN);
     assert.equal(r.writeError, undefined, 'the server read the whole body instead of closing the connection under it');
     assert.equal(r.status, 409, r.text);
     const image = await show(id);
@@ -210,22 +213,22 @@ describe('refused uploads', () => {
   });
 
   test('upload without disk_format and container_format → 400, image stays queued', async () => {
-    const created = await api(server.url, 'POST', '/v2/images', { json: { name: 'no formats' } });
+    const created = await api(server.url, 'POST', '/v2/images', { headers: ADMIN, json: { name: 'no formats' } });
     assert.equal(created.status, 201);
     const id = created.body.id as string;
-    const r = await upload(server.url, id, random(100));
+    const r = await upload(server.url, id, random(100), ADMIN);
     assert.equal(r.status, 400, r.text);
     const image = await show(id);
     assert.equal(image.status, 'queued');
     assert.equal(image.size, null);
     // Only the container format missing is 400 too.
-    const half = await api(server.url, 'POST', '/v2/images', { json: { disk_format: 'raw' } });
-    assert.equal((await upload(server.url, half.body.id, random(10))).status, 400);
+    const half = await api(server.url, 'POST', '/v2/images', { headers: ADMIN, json: { disk_format: 'raw' } });
+    assert.equal((await upload(server.url, half.body.id, random(10), ADMIN)).status, 400);
   });
 
   test('upload with Content-Type application/json → 415, image stays queued', async () => {
-    const id = await createImage(server.url, {});
-    const r = await api(server.url, 'PUT', `/v2/images/${id}/file`, { body: Buffer.from('{"a":1}'), contentType: 'application/json' });
+    const id = await createImage(server.url, ADMIN);
+    const r = await api(server.url, 'PUT', `/v2/images/${id}/file`, { headers: ADMIN, body: Buffer.from('{"a":1}'), contentType: 'application/json' });
     assert.equal(r.status, 415, r.text);
     assert.equal((await show(id)).status, 'queued');
   });
@@ -250,18 +253,18 @@ describe('image_size_cap', () => {
   });
 
   test('an upload over the cap → 413, image queued again, nothing stored; then an upload under it works', async () => {
-    const id = await createImage(capped.url, {});
-    const r = await upload(capped.url, id, random(2000));
+    const id = await createImage(capped.url, ADMIN);
+    const r = await upload(capped.url, id, random(2000), ADMIN);
     assert.equal(r.status, 413, r.text);
-    const image = (await api(capped.url, 'GET', `/v2/images/${id}`)).body;
+    const image = (await api(capped.url, 'GET', `/v2/images/${id}`, { headers: ADMIN })).body;
     assert.equal(image.status, 'queued');
     assert.equal(image.size, null);
     assert.equal(image.checksum, null);
     assertNoData(capped.dataDir, id);
 
     const data = random(500);
-    assert.equal((await upload(capped.url, id, data)).status, 204);
-    const done = (await api(capped.url, 'GET', `/v2/images/${id}`)).body;
+    assert.equal((await upload(capped.url, id, data, ADMIN)).status, 204);
+    const done = (await api(capped.url, 'GET', `/v2/images/${id}`, { headers: ADMIN })).body;
     assert.equal(done.status, 'active');
     assert.equal(done.size, 500);
     assert.equal(done.checksum, digests(data).md5);
@@ -270,39 +273,39 @@ describe('image_size_cap', () => {
   });
 
   test('exactly the cap is accepted', async () => {
-    const id = await createImage(capped.url, {});
-    assert.equal((await upload(capped.url, id, random(1000))).status, 204);
+    const id = await createImage(capped.url, ADMIN);
+    assert.equal((await upload(capped.url, id, random(1000), ADMIN)).status, 204);
   });
 
   test('x-openstack-image-size over the cap → 413 before any byte is stored', async () => {
-    const id = await createImage(capped.url, {});
-    const r = await upload(capped.url, id, random(10), { 'x-openstack-image-size': '5000' });
+    const id = await createImage(capped.url, ADMIN);
+    const r = await upload(capped.url, id, random(10), { ...ADMIN, 'x-openstack-image-size': '5000' });
     assert.equal(r.status, 413, r.text);
-    const image = (await api(capped.url, 'GET', `/v2/images/${id}`)).body;
+    const image = (await api(capped.url, 'GET', `/v2/images/${id}`, { headers: ADMIN })).body;
     assert.equal(image.status, 'queued');
     assert.equal(fs.existsSync(path.join(capped.dataDir, 'images', id)), false);
   });
 
   test('x-openstack-image-size over the cap with a large body: the body is drained and the client gets 413', async () => {
-    const id = await createImage(capped.url, {});
+    const id = await createImage(capped.url, ADMIN);
     const body = random(4 * 1024 * 1024);
-    const r = await putWholeThenRead(capped.url, id, body, { 'x-openstack-image-size': String(body.length) });
+    const r = await putWholeThenRead(capped.url, id, body, { ...ADMIN, 'x-openstack-image-size': String(body.length) });
     assert.equal(r.writeError, undefined, 'the server read the whole body instead of closing the connection under it');
     assert.equal(r.status, 413, r.text);
-    assert.equal((await api(capped.url, 'GET', `/v2/images/${id}`)).body.status, 'queued');
+    assert.equal((await api(capped.url, 'GET', `/v2/images/${id}`, { headers: ADMIN })).body.status, 'queued');
     assert.deepEqual(filesIn(partialDir(capped.dataDir)), []);
   });
 
   test('a chunked stream that grows over the cap → 413, image queued, nothing stored', async () => {
-    const id = await createImage(capped.url, {});
-    const up = startUpload(capped.url, id);
+    const id = await createImage(capped.url, ADMIN);
+    const up = startUpload(capped.url, id, { headers: ADMIN });
     await up.write(random(600));
-    await waitForStatus(capped.url, id, 'saving');
+    await waitForStatus(capped.url, id, 'saving', ADMIN);
     await up.write(random(600)).catch(() => undefined);
     up.end();
     const outcome = await up.outcome;
     assert.equal(outcome.status, 413, explain(outcome));
-    await waitForStatus(capped.url, id, 'queued');
+    await waitForStatus(capped.url, id, 'queued', ADMIN);
     assert.deepEqual(filesIn(partialDir(capped.dataDir)), []);
     assert.equal(fs.existsSync(path.join(capped.dataDir, 'images', id)), false);
   });
@@ -310,16 +313,16 @@ describe('image_size_cap', () => {
 
 describe('interrupted and concurrent uploads', () => {
   test('a client that disconnects midway leaves the image queued and no partial file; a new upload works', async () => {
-    const id = await createImage(server.url, {});
+    const id = await createImage(server.url, ADMIN);
     const declared = 4 * 1024 * 1024;
-    const up = startUpload(server.url, id, { contentLength: declared });
+    const up = startUpload(server.url, id, { headers: ADMIN, contentLength: declared });
     await up.write(random(declared / 2));
     await waitUntilSaving(server.url, server.dataDir, id);
     up.destroy();
     const outcome = await up.outcome;
     assert.ok(outcome.error, 'the client got no answer on a connection it closed');
 
-    const image = await waitForStatus(server.url, id, 'queued', {}, 5000);
+    const image = await waitForStatus(server.url, id, 'queued', ADMIN, 5000);
     assert.equal(image.size, null);
     assert.equal(image.checksum, null);
     assert.equal(image.os_hash_value, null);
@@ -327,7 +330,7 @@ describe('interrupted and concurrent uploads', () => {
     assert.equal(fs.existsSync(path.join(server.dataDir, 'images', id)), false);
 
     const data = random(300_000);
-    assert.equal((await upload(server.url, id, data)).status, 204);
+    assert.equal((await upload(server.url, id, data, ADMIN)).status, 204);
     const done = await show(id);
     assert.equal(done.status, 'active');
     assert.equal(done.size, data.length);
@@ -336,13 +339,13 @@ describe('interrupted and concurrent uploads', () => {
   });
 
   test('a second upload while the first streams → 409; the first then completes with its bytes', async () => {
-    const id = await createImage(server.url, {});
+    const id = await createImage(server.url, ADMIN);
     const first = Buffer.concat([random(1024 * 1024), random(1024 * 1024)]);
-    const up = startUpload(server.url, id, { contentLength: first.length });
+    const up = startUpload(server.url, id, { headers: ADMIN, contentLength: first.length });
     await up.write(first.subarray(0, 1024 * 1024));
     await waitUntilSaving(server.url, server.dataDir, id);
 
-    const second = await upload(server.url, id, random(5000));
+    const second = await upload(server.url, id, random(5000), ADMIN);
     assert.equal(second.status, 409, second.text);
     assert.equal((await show(id)).status, 'saving', 'the first upload still holds the image');
 
@@ -356,17 +359,17 @@ describe('interrupted and concurrent uploads', () => {
     assert.equal(image.size, first.length);
     assert.equal(image.checksum, md5);
     assert.equal(image.os_hash_value, multihash);
-    const d = await download(server.url, id);
+    const d = await download(server.url, id, ADMIN);
     assert.ok(d.data.equals(first));
   });
 
   test('deleting an image while its upload streams: the upload ends with 410 and nothing remains', async () => {
-    const id = await createImage(server.url, {});
-    const up = startUpload(server.url, id); // chunked, the client never finishes on its own
+    const id = await createImage(server.url, ADMIN);
+    const up = startUpload(server.url, id, { headers: ADMIN }); // chunked, the client never finishes on its own
     await up.write(random(512 * 1024));
     await waitUntilSaving(server.url, server.dataDir, id);
 
-    const del = await api(server.url, 'DELETE', `/v2/images/${id}`);
+    const del = await api(server.url, 'DELETE', `/v2/images/${id}`, { headers: ADMIN });
     assert.equal(del.status, 204, del.text);
     // Keep streaming until the server gives up on the upload (its heartbeat sees the image gone).
     let stop = false;
@@ -385,23 +388,23 @@ describe('interrupted and concurrent uploads', () => {
     assert.ok(outcome, 'the upload ended within 8 s of the delete');
     assert.equal(outcome.status, 410, explain(outcome));
 
-    assert.equal((await api(server.url, 'GET', `/v2/images/${id}`)).status, 404);
+    assert.equal((await api(server.url, 'GET', `/v2/images/${id}`, { headers: ADMIN })).status, 404);
     await waitFor('the partial file to go', () => (filesIn(partialDir(server.dataDir)).some((f) => f.startsWith(`${id}.`)) ? undefined : true));
     assert.equal(fs.existsSync(path.join(server.dataDir, 'images', id)), false);
   });
 
   test('deleting an image while its upload streams, then the client finishes: 410 and nothing remains', async () => {
-    const id = await createImage(server.url, {});
+    const id = await createImage(server.url, ADMIN);
     const data = random(1024 * 1024);
-    const up = startUpload(server.url, id, { contentLength: data.length });
+    const up = startUpload(server.url, id, { headers: ADMIN, contentLength: data.length });
     await up.write(data.subarray(0, 512 * 1024));
     await waitUntilSaving(server.url, server.dataDir, id);
-    assert.equal((await api(server.url, 'DELETE', `/v2/images/${id}`)).status, 204);
+    assert.equal((await api(server.url, 'DELETE', `/v2/images/${id}`, { headers: ADMIN })).status, 204);
     await up.write(data.subarray(512 * 1024)).catch(() => undefined);
     up.end();
     const outcome = await up.outcome;
     assert.equal(outcome.status, 410, explain(outcome));
-    assert.equal((await api(server.url, 'GET', `/v2/images/${id}`)).status, 404);
+    assert.equal((await api(server.url, 'GET', `/v2/images/${id}`, { headers: ADMIN })).status, 404);
     assert.deepEqual(filesIn(partialDir(server.dataDir)).filter((f) => f.startsWith(`${id}.`)), []);
     assert.equal(fs.existsSync(path.join(server.dataDir, 'images', id)), false);
   });
@@ -436,14 +439,14 @@ describe('deactivated images', () => {
 describe('shutdown', () => {
   test('closing the server while a download is being sent ends promptly once it is done, not after the keep-alive timeout', async () => {
     const srv = await startServer();
-    const id = await createImage(srv.url, {});
+    const id = await createImage(srv.url, ADMIN);
     const data = random(8 * 1024 * 1024);
-    assert.equal((await upload(srv.url, id, data)).status, 204);
+    assert.equal((await upload(srv.url, id, data, ADMIN)).status, 204);
 
     const agent = new http.Agent({ keepAlive: true });
     try {
       const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
-        http.get(`${srv.url}/v2/images/${id}/file`, { agent }, resolve).on('error', reject);
+        http.get(`${srv.url}/v2/images/${id}/file`, { agent, headers: ADMIN }, resolve).on('error', reject);
       });
       assert.equal(res.statusCode, 200);
       const [first] = (await once(res, 'data')) as [Buffer];

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import FindMyWay, { type HTTPMethod } from 'find-my-way';
 import type { RequestContext } from '../auth/context.js';
-import { DomainError, Unauthorized } from '../domain/errors.js';
+import { DomainError, Forbidden, Unauthorized } from '../domain/errors.js';
 import type { ApiDeps } from './app-deps.js';
 import { sendError } from './error-render.js';
 import { imageDataRoutes } from './image-data-routes.js';
@@ -113,6 +113,8 @@ export async function buildServer(deps: ApiDeps, opts: ServerOptions): Promise<F
       if (err instanceof Unauthorized) reply.headers(deps.auth.challenge);
       throw err;
     }
+    // An anonymous caller (allow_anonymous_access) reads and never writes, whatever the policy says (Glance: 403).
+    if (request.ctx.readOnly && request.method !== 'GET' && request.method !== 'HEAD') throw new Forbidden('Read-only access');
   });
 
   app.addHook('preValidation', async (request, reply) => {

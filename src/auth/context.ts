@@ -10,6 +10,11 @@ export interface RequestContext extends PolicySubject {
   readonly requestId: string;
   /** The result of the `context_is_admin` policy rule: admins see every image. */
   readonly isAdmin: boolean;
+  /**
+   * Glance's anonymous context (`allow_anonymous_access`): may read what everyone may read and
+   * change nothing; the API answers every other method 403 `Read-only access` before any rule runs.
+   */
+  readonly readOnly: boolean;
 }
 
 export interface ContextFields {
@@ -23,6 +28,7 @@ export interface ContextFields {
   roles?: readonly string[];
   isAdminProject?: boolean;
   service?: { userId: string | null; projectId: string | null; roles: readonly string[] } | null;
+  readOnly?: boolean;
 }
 
 const lower = (roles: readonly string[]) => roles.map((r) => r.trim().toLowerCase()).filter((r) => r !== '');
@@ -44,5 +50,7 @@ export function makeContext(fields: ContextFields, isAdmin: AdminCheck = default
     isAdminProject: fields.isAdminProject ?? true,
     service: fields.service ? { ...fields.service, roles: lower(fields.service.roles) } : null,
   };
-  return { ...base, isAdmin: isAdmin(policyCredentials(base)) };
+  // An anonymous caller is never an admin, whatever the operator's context_is_admin says.
+  const readOnly = fields.readOnly ?? false;
+  return { ...base, isAdmin: !readOnly && isAdmin(policyCredentials(base)), readOnly };
 }

@@ -1,15 +1,18 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { Unauthorized } from '../domain/errors.js';
 import { makeContext, type AdminCheck, type RequestContext } from './context.js';
-import { header, type AuthStrategy } from './strategy.js';
+import { header, UNAUTHORIZED_MESSAGE, type AuthStrategy } from './strategy.js';
 
 const IDENTITY_HEADERS = ['x-roles', 'x-role', 'x-project-id', 'x-tenant-id', 'x-tenant', 'x-user-id', 'x-user'];
 
 /**
  * `noauth`: the context comes from identity headers set by a trusted front end
  * (keystonemiddleware's names: `X-User-Id`, `X-Project-Id` or the deprecated `X-Tenant-Id`,
- * `X-Roles`, `OpenStack-System-Scope`…). Without any, the caller is Glance's unauthenticated
- * context: an admin with no project. Development only: anyone who can reach the port can claim
- * any identity, which is why the server keeps it on loopback unless told otherwise.
+ * `X-Roles`, `OpenStack-System-Scope`…). A request without any is 401, as Glance's context
+ * middleware answers a request that is not `X-Identity-Status: Confirmed` (with
+ * `allow_anonymous_access`, AnonymousAccess turns that into a read-only anonymous caller); it is
+ * never an admin by default. Development only: anyone who can reach the port can claim any
+ * identity, which is why the server keeps it on loopback unless told otherwise.
  */
 export class TrustedHeaderAuth implements AuthStrategy {
   readonly challenge = {};
@@ -17,7 +20,7 @@ export class TrustedHeaderAuth implements AuthStrategy {
   constructor(private readonly isAdmin?: AdminCheck) {}
 
   async authenticate(headers: IncomingHttpHeaders, requestId: string): Promise<RequestContext> {
-    if (!IDENTITY_HEADERS.some((h) => headers[h] !== undefined)) return makeContext({ requestId, roles: ['admin'] }, this.isAdmin);
+    if (!IDENTITY_HEADERS.some((h) => header(headers, h) !== undefined)) throw new Unauthorized(UNAUTHORIZED_MESSAGE);
     const roles = header(headers, 'x-roles') ?? header(headers, 'x-role') ?? '';
     const serviceRoles = header(headers, 'x-service-roles');
     return makeContext(

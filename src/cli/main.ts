@@ -1,6 +1,7 @@
 import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig, type LoadOptions } from '../config/options.js';
+import { adminTokenPath, ADMIN_TOKEN_IDENTITY, ensureAdminToken } from '../auth/admin-token.js';
+import { authFlavor, ConfigError, loadConfig, type LoadOptions } from '../config/options.js';
 import { createService } from '../service.js';
 import { manage } from './manage.js';
 
@@ -44,7 +45,10 @@ async function serve(args: string[]): Promise<void> {
   const config = loadConfig({ configFile: values.config, dataDir: values['data-dir'], overrides, warn: cluster.isPrimary ? undefined : () => undefined });
 
   const workers = config.DEFAULT.workers;
+  // The default flavor's admin token: made (or checked) once, before any worker starts.
+  const adminToken = cluster.isPrimary && authFlavor(config) === 'default' ? { file: adminTokenPath(config.dataDir), ...ensureAdminToken(adminTokenPath(config.dataDir)) } : undefined;
   if (workers > 1 && cluster.isPrimary) {
+    if (adminToken) printAdminTokenHelp(adminToken, imageUrl(config.DEFAULT.bind_host, config.DEFAULT.bind_port));
     // Several processes share the port; each runs the whole service against the same data.
     for (let i = 0; i < workers; i++) cluster.fork();
     cluster.on('exit', (worker, code, signal) => {
@@ -63,11 +67,45 @@ async function serve(args: string[]): Promise<void> {
 
   const service = await createService(config);
   await service.app.listen({ host: config.DEFAULT.bind_host, port: config.DEFAULT.bind_port });
+  if (adminToken) {
+    const address = service.app.server.address();
+    printAdminTokenHelp(adminToken, imageUrl(config.DEFAULT.bind_host, typeof address === 'object' && address ? address.port : config.DEFAULT.bind_port));
+  }
   const stop = () => {
     service.close().then(() => process.exit(0), () => process.exit(1));
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+}
+
+/** The URL clients on this machine reach the server at (a wildcard address is reached on loopback). */
+function imageUrl(host: string, port: number): string {
+  const h = host === '0.0.0.0' || host === '' ? '127.0.0.1' : host === '::' ? '::1' : host;
+  return `http://${h.includes(':') ? `[${h}]` : h}:${port}`;
+}
+
+/**
+ * How to call the server with the default flavor's admin token, on stderr (the log goes to
+ * stdout). The token itself is shown only when stderr is a terminal; anywhere else (a journal, a
+ * log file) the lines read it from its file instead.
+ */
+function printAdminTokenHelp(admin: { file: string; token: string; created: boolean }, url: string): void {
+  const token = process.stderr.isTTY ? admin.token : `$(cat ${admin.file})`;
+  const id = ADMIN_TOKEN_IDENTITY;
+  process.stderr.write(
+    [
+      '',
+      `Ocellus ${admin.created ? 'created' : 'uses'} an admin token (user ${id.userId}, project ${id.projectId}, roles ${id.roles.join(',')}): ${admin.file}`,
+      'Requests without a valid X-Auth-Token are refused (401). Try:',
+      `  curl -H "X-Auth-Token: ${token}" ${url}/v2/images`,
+      `  glance --os-image-url ${url} --os-auth-token ${token} image-list`,
+      'or, for the glance client:',
+      `  export OS_AUTH_TOKEN=${token}`,
+      `  export OS_IMAGE_URL=${url}`,
+      '',
+      '',
+    ].join('\n'),
+  );
 }
 
 export async function main(argv: string[]): Promise<void> {

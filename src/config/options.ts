@@ -17,6 +17,9 @@ interface OptionSpec {
   help: string;
 }
 
+/** Store types glance_store knows ([glance_store] stores); Ocellus implements file (= filesystem). */
+const GLANCE_STORE_TYPES = ['file', 'filesystem', 'http', 'https', 'swift', 'rbd', 'cinder', 'vmware', 's3', 'sheepdog'];
+
 const DISK_FORMATS = ['ami', 'ari', 'aki', 'vhd', 'vhdx', 'vmdk', 'raw', 'qcow2', 'vdi', 'iso', 'ploop'];
 const CONTAINER_FORMATS = ['ami', 'ari', 'aki', 'bare', 'ovf', 'ova', 'docker', 'compressed'];
 
@@ -40,6 +43,11 @@ export const OPTIONS = {
     upload_heartbeat_interval: { kind: 'int', default: 5, min: 1, help: 'Seconds between heartbeats of a lease (a running upload); a lease not renewed for 3 intervals has expired and its work is taken over by the cleanup sweep, which runs at this interval.' },
     property_protection_file: { kind: 'string', default: null, help: 'INI file of per-property create/read/update/delete rules (property protections); unset = off.' },
     property_protection_rule_format: { kind: 'string', default: 'roles', choices: ['roles', 'policies'], help: 'Whether property_protection_file names roles or policy rules.' },
+    allow_anonymous_access: {
+      kind: 'bool',
+      default: false,
+      help: 'A request that does not authenticate gets a read-only anonymous context (no user, no project, role reader; sees public and community images, changes nothing) instead of 401, as in Glance. Never an admin.',
+    },
     log_level: { kind: 'string', default: 'info', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], help: 'Log level.' },
   },
   database: {
@@ -49,7 +57,7 @@ export const OPTIONS = {
     auto_sync: { kind: 'string', default: '', choices: ['', 'true', 'false'], help: 'Apply pending migrations at start-up: empty = only for SQLite; with false (or a server database) the server refuses to start on an old schema.' },
   },
   glance_store: {
-    stores: { kind: 'list', default: ['file'], help: 'Enabled store types (only file for now).' },
+    stores: { kind: 'list', default: ['file'], help: "Enabled store types. Ocellus implements file (alias filesystem); Glance's others (http, swift, rbd, cinder, vmware, s3…) are warned about and ignored." },
     default_store: { kind: 'string', default: 'file', choices: ['file'], help: 'Store new image data goes to.' },
     filesystem_store_datadir: { kind: 'string', default: null, help: 'Directory of the file store; default <data dir>/images.' },
   },
@@ -61,10 +69,11 @@ export const OPTIONS = {
     flavor: {
       kind: 'string',
       default: '',
-      choices: ['', 'noauth', 'trusted-headers', 'keystone', 'keystone+cache', 'keystone+cachemanagement', 'token'],
-      help: 'Authentication: keystone (X-Auth-Token validated by Keystone, see [keystone_authtoken]), token (static tokens file, see [token_auth]), or empty/noauth (trusted identity headers, development only).',
+      choices: ['', 'noauth', 'trusted-headers', 'keystone', 'keystone+caching', 'keystone+cachemanagement', 'keystone+cache', 'token'],
+      help: "Authentication: empty = the admin token in <data dir>/admin-token (plus [token_auth] token_file's tokens when set); keystone (also Glance's keystone+caching, keystone+cachemanagement: X-Auth-Token validated by Keystone, see [keystone_authtoken]); token (static tokens file, see [token_auth]); noauth or trusted-headers (identity headers set by a trusted front end, development only).",
     },
     allow_noauth_on_network: { kind: 'bool', default: false, help: 'Serve trusted-header (noauth) requests on an address other than loopback; anyone who reaches the port can claim any identity.' },
+    allow_anonymous_access: { kind: 'bool', default: false, help: 'Same as [DEFAULT] allow_anonymous_access (either one turns it on).' },
     config_file: { kind: 'string', default: null, help: 'Accepted for compatibility with glance-api.conf; ignored.' },
   },
   keystone_authtoken: {
@@ -86,7 +95,7 @@ export const OPTIONS = {
     interface: { kind: 'string', default: null, help: 'Accepted for compatibility; unused.' },
   },
   token_auth: {
-    token_file: { kind: 'string', default: null, help: 'With flavor = token: YAML file of token → user_id, project_id, roles (see the README).' },
+    token_file: { kind: 'string', default: null, help: 'With flavor = token, or empty (beside the admin token): YAML file of token → user_id, project_id, roles (see the README).' },
   },
   oslo_policy: {
     policy_file: { kind: 'string', default: null, help: "Policy rules (YAML or JSON) overriding Glance's defaults by name; re-read when it changes. Relative paths are relative to the configuration file." },
@@ -173,6 +182,8 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     config[section] = {};
     for (const [name, spec] of Object.entries(specs)) config[section]![name] = (spec as OptionSpec).default;
   }
+  /** Where each option got its value (file:line or command line), for warnings about it. */
+  const setAt = new Map<string, string>();
   for (const e of entries) {
     const spec = (OPTIONS as Record<string, Record<string, OptionSpec>>)[e.section]?.[e.name];
     if (!spec) {
@@ -180,6 +191,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
       continue;
     }
     config[e.section]![e.name] = convert(spec, e.value, e.where);
+    setAt.set(`${e.section}.${e.name}`, e.where);
   }
 
   const dataDir = path.resolve(opts.dataDir ?? 'data');
@@ -188,6 +200,9 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     throw new ConfigError(`[DEFAULT] limit_param_default (${result.DEFAULT.limit_param_default}) is above api_limit_max (${result.DEFAULT.api_limit_max})`);
   }
   const flavor = authFlavor(result);
+  if (result.paste_deploy.flavor === 'keystone+cache') {
+    warn(`${setAt.get('paste_deploy.flavor') ?? '[paste_deploy] flavor'}: 'keystone+cache' is not one of Glance's flavors; write 'keystone+caching' (read as keystone)`);
+  }
   if (flavor === 'noauth' && !isLoopback(result.DEFAULT.bind_host) && !result.paste_deploy.allow_noauth_on_network) {
     throw new ConfigError(
       `[DEFAULT] bind_host = ${result.DEFAULT.bind_host}: refusing to serve trusted-header (noauth) authentication beyond loopback, where anyone could claim any identity; bind to 127.0.0.1, or set [paste_deploy] allow_noauth_on_network = true behind a front end that sets the identity headers`,
@@ -205,8 +220,13 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     const record = result[section] as Record<string, unknown>;
     if (typeof record[name] === 'string' && record[name] !== '') record[name] = path.resolve(base, record[name] as string);
   }
+  const storesAt = setAt.get('glance_store.stores') ?? '[glance_store] stores';
   for (const s of result.glance_store.stores) {
-    if (s !== 'file') throw new ConfigError(`[glance_store] stores: store type '${s}' is not available yet (available: file)`);
+    if (s === 'file' || s === 'filesystem') continue;
+    if (!GLANCE_STORE_TYPES.includes(s)) {
+      throw new ConfigError(`${storesAt}: unknown store type '${s}' (Glance's are ${GLANCE_STORE_TYPES.join(', ')}; Ocellus implements file)`);
+    }
+    warn(`${storesAt}: store type '${s}' is not implemented by Ocellus yet; ignored (image data goes to the file store)`);
   }
   for (const [name, list] of [['disk_formats', result.image_format.disk_formats], ['container_formats', result.image_format.container_formats]] as const) {
     if (list.length === 0) throw new ConfigError(`[image_format] ${name} must not be empty`);
@@ -214,11 +234,20 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   return result;
 }
 
-/** The authentication strategy `[paste_deploy] flavor` selects. */
-export function authFlavor(config: Config): 'noauth' | 'keystone' | 'token' {
+/**
+ * The authentication strategy `[paste_deploy] flavor` selects: `default` (empty) = the admin
+ * token from the data dir, `noauth` = trusted identity headers, `keystone`, `token`.
+ */
+export function authFlavor(config: Config): 'default' | 'noauth' | 'keystone' | 'token' {
   const f = config.paste_deploy.flavor;
   if (f.startsWith('keystone')) return 'keystone';
-  return f === 'token' ? 'token' : 'noauth';
+  if (f === 'token') return 'token';
+  return f === '' ? 'default' : 'noauth';
+}
+
+/** `allow_anonymous_access`, in Glance's section ([DEFAULT]) or beside the flavor ([paste_deploy]). */
+export function anonymousAccess(config: Config): boolean {
+  return config.DEFAULT.allow_anonymous_access || config.paste_deploy.allow_anonymous_access;
 }
 
 /** 127.0.0.0/8, ::1 and localhost: addresses only this machine reaches. */

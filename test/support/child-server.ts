@@ -1,6 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import net from 'node:net';
 import { once } from 'node:events';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 
@@ -22,6 +24,12 @@ export interface ChildServer {
   url: string;
   port: number;
   child: ChildProcess;
+  /**
+   * With the default flavor (no `[paste_deploy] flavor`): the admin token the server keeps in
+   * `<dataDir>/admin-token`, and the `X-Auth-Token` header carrying it; undefined / {} otherwise.
+   */
+  adminToken: string | undefined;
+  auth: Record<string, string>;
   /** What the process wrote to stderr so far. */
   stderr(): string;
   /** SIGKILL, and wait until it is gone. */
@@ -32,7 +40,8 @@ export interface ChildServer {
 
 /**
  * Runs `node bin/ocellus.js serve --data-dir DIR --port P --log-level warn` and waits until
- * GET /healthcheck answers 200.
+ * GET /healthcheck answers 200. Without a `--config` naming a flavor this is the default flavor:
+ * requests need `auth` (the admin token).
  */
 export async function spawnServer(dataDir: string, extraArgs: string[] = [], timeoutMs = 15_000): Promise<ChildServer> {
   const port = await freePort();
@@ -66,10 +75,18 @@ export async function spawnServer(dataDir: string, extraArgs: string[] = [], tim
     }
     await sleep(50);
   }
+  let adminToken: string | undefined;
+  try {
+    adminToken = fs.readFileSync(path.join(dataDir, 'admin-token'), 'utf8').trim();
+  } catch {
+    adminToken = undefined;
+  }
   return {
     url,
     port,
     child,
+    adminToken,
+    auth: adminToken === undefined ? {} : { 'x-auth-token': adminToken },
     stderr: () => errText,
     async kill() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');

@@ -31,7 +31,8 @@ export async function freshDatabase(): Promise<{ url: string; dir: string; drop(
 /** Writes a config file with `[database] connection = url` into `dir`; returns its path. */
 export function writeDbConfig(dir: string, url: string, extra = ''): string {
   const file = path.join(dir, `ocellus-${Math.random().toString(36).slice(2, 8)}.conf`);
-  fs.writeFileSync(file, `[DEFAULT]\nlog_level = silent\n\n[database]\nconnection = ${url}\n${extra}`);
+  // Servers started with it take identity headers (noauth), as startServer's do.
+  fs.writeFileSync(file, `[DEFAULT]\nlog_level = silent\n\n[paste_deploy]\nflavor = noauth\n\n[database]\nconnection = ${url}\n${extra}`);
   return file;
 }
 

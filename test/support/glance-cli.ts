@@ -48,12 +48,12 @@ export function glanceEnv(work: string): NodeJS.ProcessEnv {
 }
 
 /**
- * Runs `glance --os-image-api-version 2 --os-image-url <url> --os-auth-token anything ARGS`. A
+ * Runs `glance --os-image-api-version 2 --os-image-url <url> --os-auth-token <token> ARGS`. A
  * non-tty stdin is image data to glanceclient's image-create: by default stdin is /dev/null (zero
  * bytes of data); `closedStdin` runs it with no stdin at all (no data).
  */
-export function runGlance(url: string, args: string[], opts: { env: NodeJS.ProcessEnv; cwd: string; closedStdin?: boolean }): Promise<Run> {
-  const full = ['--os-image-api-version', '2', '--os-image-url', url, '--os-auth-token', 'anything', ...args];
+export function runGlance(url: string, args: string[], opts: { env: NodeJS.ProcessEnv; cwd: string; token: string; closedStdin?: boolean }): Promise<Run> {
+  const full = ['--os-image-api-version', '2', '--os-image-url', url, '--os-auth-token', opts.token, ...args];
   return opts.closedStdin ? runCommand('sh', ['-c', 'exec "$@" <&-', 'sh', 'glance', ...full], opts) : runCommand('glance', full, opts);
 }
 

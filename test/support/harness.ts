@@ -14,6 +14,9 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
+/** Test servers take identity headers (member(), admin()); a request without any is 401. */
+const NOAUTH = { section: 'paste_deploy', name: 'flavor', value: 'noauth' } as const;
+
 export function tempDir(prefix = 'ocellus-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
@@ -21,7 +24,8 @@ export function tempDir(prefix = 'ocellus-test-'): string {
 /**
  * Starts a real Ocellus on a free loopback port: filesystem store in a fresh temp dir, metadata
  * in SQLite there — or in a throw-away PostgreSQL/MariaDB database when OCELLUS_TEST_DB says so
- * (see test-database.ts). `overrides` set config options as the command line would.
+ * (see test-database.ts). `overrides` set config options as the command line would. The flavor
+ * is `noauth` (trusted identity headers, see member() and admin()) unless `overrides` says otherwise.
  */
 export async function startServer(overrides: LoadOptions['overrides'] = [], dataDir = tempDir()): Promise<TestServer> {
   const database = await createTestDatabase();
@@ -30,7 +34,7 @@ export async function startServer(overrides: LoadOptions['overrides'] = [], data
     : [];
   const config = loadConfig({
     dataDir,
-    overrides: [{ section: 'DEFAULT', name: 'log_level', value: 'silent' }, ...dbOverrides, ...overrides],
+    overrides: [{ section: 'DEFAULT', name: 'log_level', value: 'silent' }, NOAUTH, ...dbOverrides, ...overrides],
     warn: () => undefined,
   });
   let service: Service;
@@ -68,6 +72,7 @@ export async function startSecondServer(first: TestServer, overrides: LoadOption
     overrides: [
       { section: 'DEFAULT', name: 'log_level', value: 'silent' },
       { section: 'database', name: 'connection', value: first.dbUrl },
+      NOAUTH,
       ...overrides,
     ],
     warn: () => undefined,
@@ -88,6 +93,14 @@ export async function startSecondServer(first: TestServer, overrides: LoadOption
 /** Identity headers of a project member (trusted-headers auth). */
 export function member(project: string, user = `user-${project}`): Record<string, string> {
   return { 'x-project-id': project, 'x-user-id': user, 'x-roles': 'member,reader' };
+}
+
+/**
+ * An admin with no project: what noauth made of a request without identity headers before such a
+ * request became 401. The tests written against that context send it explicitly.
+ */
+export function projectlessAdmin(): Record<string, string> {
+  return { 'x-roles': 'admin' };
 }
 
 export function admin(project = 'admin-project'): Record<string, string> {
