@@ -23,7 +23,7 @@ import { ImageCreation } from './domain/image-creation.js';
 import { ImageData } from './domain/image-data.js';
 import { ImageEditing } from './domain/image-editing.js';
 import { ImagePatcher } from './domain/image-patch.js';
-import { buildImageSchema, buildImagesSchema } from './domain/image-schema.js';
+import { buildImageSchema, buildImagesSchema, ImageAttributes } from './domain/image-schema.js';
 import { Leases } from './domain/leases.js';
 import { MemberService } from './domain/member-service.js';
 import { FilesystemStore } from './store/filesystem.js';
@@ -60,6 +60,7 @@ export async function createService(config: Config): Promise<Service> {
 
     const uow = new SqlUnitOfWork(db);
     const imageSchema = buildImageSchema({ disk: config.image_format.disk_formats, container: config.image_format.container_formats });
+    const attributes = new ImageAttributes(imageSchema);
     const leases = new Leases(uow, config.DEFAULT.upload_heartbeat_interval * 1000, log);
     const cleanup = new DataCleanup(uow, store, leases, log);
     const access = new ImageAccess(uow.repos.images, policy, protections);
@@ -77,8 +78,8 @@ export async function createService(config: Config): Promise<Service> {
     const server = await buildServer(
       {
         catalogue: new ImageCatalogue(uow.repos.images, access),
-        creation: new ImageCreation(imageSchema, uow.repos.images, access, quotas),
-        editing: new ImageEditing(uow.repos.images, access, new ImagePatcher(imageSchema, access), quotas),
+        creation: new ImageCreation(attributes, uow.repos.images, access, quotas),
+        editing: new ImageEditing(uow.repos.images, access, new ImagePatcher(attributes, access), quotas),
         actions: new ImageActions(uow, access, cleanup),
         imageData,
         members: new MemberService(access, uow.repos.members, config.DEFAULT.image_member_quota),

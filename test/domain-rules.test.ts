@@ -13,7 +13,7 @@ import type { ImageRecord, MemberStatus } from '../src/domain/image-model.js';
 import { ImagePatcher, type PatchOp } from '../src/domain/image-patch.js';
 import { AccessPolicy } from '../src/domain/image-policy.js';
 import { checkImageQuotas } from '../src/domain/image-quotas.js';
-import { buildImageSchema } from '../src/domain/image-schema.js';
+import { buildImageSchema, ImageAttributes } from '../src/domain/image-schema.js';
 import { PolicyEnforcer } from '../src/policy/enforcer.js';
 import { loadPropertyProtections } from '../src/policy/property-protections.js';
 import { tempDir } from './support/harness.js';
@@ -79,7 +79,7 @@ describe('access, PATCH engine and quotas on a real repository', () => {
     uow = new SqlUnitOfWork(db);
     const protections = loadPropertyProtections(writeProtections(dir), 'roles');
     access = new ImageAccess(uow.repos.images, new AccessPolicy(new PolicyEnforcer(null)), protections);
-    patcher = new ImagePatcher(schema, access);
+    patcher = new ImagePatcher(new ImageAttributes(schema), access);
   });
   after(async () => {
     await db.destroy();

@@ -24,8 +24,8 @@ async function serverLogging(level: string) {
   const lines: LogLine[] = [];
   const deps = {
     auth: { authenticate: async (_h: unknown, requestId: string) => ({ requestId, isAdmin: false }), challenge: {} },
-    images: {
-      deactivate: async () => undefined,
+    actions: { deactivate: async () => undefined },
+    catalogue: {
       get: async (_ctx: unknown, id: string) => {
         throw new NotFound(`No image found with ID ${id}`);
       },

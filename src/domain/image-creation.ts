@@ -5,25 +5,17 @@ import { BadRequest, Conflict, Forbidden } from './errors.js';
 import type { ImageAccess } from './image-access.js';
 import type { ImageRecord } from './image-model.js';
 import { checkImageQuotas, type ImageQuotas } from './image-quotas.js';
-import { baseAttributes, isReservedProperty, readOnlyAttributes, SchemaValidator, type JsonSchema } from './image-schema.js';
+import { isReservedProperty, type ImageAttributes } from './image-schema.js';
 import type { ImageRepository } from './ports.js';
 
 export class ImageCreation {
-  private readonly validator: SchemaValidator;
-  private readonly base: Set<string>;
-  private readonly readOnly: Set<string>;
-
   constructor(
-    schema: JsonSchema,
+    private readonly attributes: ImageAttributes,
     private readonly images: ImageRepository,
     private readonly access: ImageAccess,
     private readonly quotas: ImageQuotas,
     private readonly now: () => number = Date.now,
-  ) {
-    this.validator = new SchemaValidator(schema);
-    this.base = baseAttributes(schema);
-    this.readOnly = readOnlyAttributes(schema);
-  }
+  ) {}
 
   async create(ctx: RequestContext, body: unknown): Promise<ImageRecord> {
     if (body === null || typeof body !== 'object' || Array.isArray(body)) {
@@ -31,9 +23,9 @@ export class ImageCreation {
     }
     const doc = body as Record<string, unknown>;
     for (const key of Object.keys(doc)) {
-      if (this.readOnly.has(key)) throw new Forbidden(`Attribute '${key}' is read-only.`);
+      if (this.attributes.readOnly.has(key)) throw new Forbidden(`Attribute '${key}' is read-only.`);
     }
-    this.validator.validate(doc);
+    this.attributes.validator.validate(doc);
     for (const key of Object.keys(doc)) {
       if (isReservedProperty(key)) throw new Forbidden(`Attribute '${key}' is reserved.`);
       if (key.length > 255) throw new BadRequest(`Property name '${key.slice(0, 40)}…' is longer than 255 characters.`);
@@ -50,7 +42,7 @@ export class ImageCreation {
     const now = this.now();
     const properties: Record<string, string> = {};
     for (const [k, v] of Object.entries(doc)) {
-      if (this.base.has(k)) continue;
+      if (this.attributes.base.has(k)) continue;
       this.access.assertProperty(ctx, 'create', k);
       properties[k] = v === null ? '' : String(v);
     }

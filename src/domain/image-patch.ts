@@ -10,7 +10,7 @@ import type { ImageAccess, VisibleImage } from './image-access.js';
 import { plan } from './image-lifecycle.js';
 import type { ImageRecord } from './image-model.js';
 import { imageTarget } from './image-policy.js';
-import { baseAttributes, isReservedProperty, readOnlyAttributes, SchemaValidator, type JsonSchema } from './image-schema.js';
+import { isReservedProperty, type ImageAttributes } from './image-schema.js';
 
 export interface PatchOp {
   op: 'add' | 'replace' | 'remove';
@@ -22,18 +22,10 @@ export interface PatchOp {
 }
 
 export class ImagePatcher {
-  private readonly validator: SchemaValidator;
-  private readonly base: Set<string>;
-  private readonly readOnly: Set<string>;
-
   constructor(
-    schema: JsonSchema,
+    private readonly attributes: ImageAttributes,
     private readonly access: ImageAccess,
-  ) {
-    this.validator = new SchemaValidator(schema);
-    this.base = baseAttributes(schema);
-    this.readOnly = new Set([...readOnlyAttributes(schema), 'id']);
-  }
+  ) {}
 
   /** The checks that do not depend on the image: pointer, read-only, reserved, schema. */
   check(ops: readonly PatchOp[]): void {
@@ -55,16 +47,16 @@ export class ImagePatcher {
       throw new Forbidden(`It's not allowed to ${op.op === 'remove' ? 'remove' : 'add'} locations if locations are invisible.`);
     }
     if (rest.length > 0) throw new BadRequest(`Invalid JSON pointer for this resource: '/${op.path.join('/')}'`);
-    if (this.readOnly.has(root)) throw new Forbidden(`Attribute '${root}' is read-only.`);
+    if (root === 'id' || this.attributes.readOnly.has(root)) throw new Forbidden(`Attribute '${root}' is read-only.`);
     if (isReservedProperty(root)) throw new Forbidden(`Attribute '${root}' is reserved.`);
     if (root.length > 255) throw new BadRequest(`Property name '${root.slice(0, 40)}…' is longer than 255 characters.`);
-    if (op.op !== 'remove') this.validator.validate({ [root]: op.value });
+    if (op.op !== 'remove') this.attributes.validator.validate({ [root]: op.value });
   }
 
   private applyOp(ctx: RequestContext, visible: VisibleImage, image: ImageRecord, op: PatchOp): void {
     const { access } = this;
     const root = op.path[0]!;
-    const isBase = this.base.has(root);
+    const isBase = this.attributes.base.has(root);
     // Glance refuses any `replace` of owner by a non-admin, even with the same value, before policy.
     if (root === 'owner' && op.op === 'replace' && !ctx.isAdmin) throw new Forbidden("Owner can't be updated by non admin.");
     if (root === 'visibility' && op.op !== 'remove') access.checkVisibility(ctx, op.value as string, imageTarget(visible));

@@ -232,3 +232,18 @@ export class SchemaValidator {
     }
   }
 }
+
+/** What the image schema says about attributes, compiled once for every service that checks them. */
+export class ImageAttributes {
+  readonly validator: SchemaValidator;
+  /** Base (non-custom) attributes. */
+  readonly base: Set<string>;
+  /** Attributes no user may set (403 `read-only`). */
+  readonly readOnly: Set<string>;
+
+  constructor(schema: JsonSchema) {
+    this.validator = new SchemaValidator(schema);
+    this.base = baseAttributes(schema);
+    this.readOnly = readOnlyAttributes(schema);
+  }
+}
