@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { sql, type Expression, type ExpressionBuilder, type Kysely, type SqlBool, type Selectable } from 'kysely';
+import { sql, type CompiledQuery, type Expression, type ExpressionBuilder, type Kysely, type SqlBool, type Selectable } from 'kysely';
 import type { ImageStatus } from '../domain/image-lifecycle.js';
 import type {
   DoomedLocation,
@@ -71,12 +71,30 @@ function childrenSql(kind: DatabaseKind) {
   }
 }
 
+/** Stand-ins compiled into a query in place of its values (see `compiledOnce`). */
+const ID = '\u0000id';
+const VIEWER = '\u0000viewer';
+
+/**
+ * A query built and compiled once, then run with real values where its stand-ins were: the
+ * hottest read (an image by id) skips Kysely's building and compiling, ~10% of its cost.
+ */
+function compiledOnce(compiled: CompiledQuery): (values: Record<string, unknown>) => CompiledQuery {
+  const slots = compiled.parameters.map((p) => (typeof p === 'string' && p.startsWith('\u0000') ? p : null));
+  return (values) => ({ ...compiled, parameters: compiled.parameters.map((p, i) => (slots[i] === null ? p : values[slots[i]!])) });
+}
+
+/** The compiled `find` queries, by dialect and whether the viewer's membership is asked. */
+const FIND_QUERIES = new Map<string, (values: Record<string, unknown>) => CompiledQuery>();
+
 /** The SQL implementation of the domain's ImageRepository, on a connection or inside a transaction. */
 export class SqlImageRepository implements ImageRepository {
+  private readonly kind: DatabaseKind;
   private readonly children: ReturnType<typeof childrenSql>;
 
   constructor(private readonly db: Db) {
-    this.children = childrenSql(databaseKind(db as Kysely<unknown>));
+    this.kind = databaseKind(db as Kysely<unknown>);
+    this.children = childrenSql(this.kind);
   }
 
   async insert(image: ImageRecord): Promise<boolean> {
@@ -121,7 +139,15 @@ export class SqlImageRepository implements ImageRepository {
   }
 
   async find(id: string, viewerProject?: string | null): Promise<FoundImage | undefined> {
-    const row = (await this.selectImages({ locations: true, viewerProject }).where('images.id', '=', id).executeTakeFirst()) as ImageRowWithChildren | undefined;
+    const asViewer = viewerProject !== undefined;
+    const key = `${this.kind}:${asViewer}`;
+    let query = FIND_QUERIES.get(key);
+    if (!query) {
+      query = compiledOnce(this.selectImages({ locations: true, viewerProject: asViewer ? VIEWER : undefined }).where('images.id', '=', ID).compile());
+      FIND_QUERIES.set(key, query);
+    }
+    const { rows } = await this.db.executeQuery<ImageRowWithChildren>(query({ [ID]: id, [VIEWER]: viewerProject ?? '' }));
+    const row = rows[0];
     if (!row) return undefined;
     return { image: toRecord(row), viewerMembership: viewerProject ? ((row.viewer_membership ?? null) as MemberStatus | null) : null };
   }

@@ -18,6 +18,30 @@ import {
 /** Statements kept per connection: Ocellus's queries are a few dozen shapes (× IN-list lengths). */
 export const DEFAULT_STATEMENT_CACHE_SIZE = 300;
 
+/** A prepared statement; a reader returns rows as arrays, made into objects by `row` (see rowFactory). */
+export interface Prepared {
+  stmt: SQLite.Statement;
+  row?: (values: unknown[]) => Record<string, unknown>;
+}
+
+/**
+ * An object-literal constructor for rows of these columns: better-sqlite3 builds each row object
+ * key by key through V8's API; a raw row made into an object by a literal of fixed shape costs
+ * about a third less (≈ 50 µs on a page of 20 images). A name given twice keeps its last value,
+ * as better-sqlite3's own objects do.
+ */
+function rowFactory(names: readonly string[]): (values: unknown[]) => Record<string, unknown> {
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval -- column names are quoted with JSON.stringify
+  return new Function('v', `return { ${names.map((n, i) => `${JSON.stringify(n)}: v[${i}]`).join(', ')} };`) as (values: unknown[]) => Record<string, unknown>;
+}
+
+function prepare(db: SQLite.Database, sql: string): Prepared {
+  const stmt = db.prepare(sql); // a syntax error throws here, and nothing is cached
+  if (!stmt.reader) return { stmt };
+  stmt.raw(true);
+  return { stmt, row: rowFactory(stmt.columns().map((c) => c.name)) };
+}
+
 /**
  * Prepared statements by SQL text, least recently used first out. Preparing is a good part of a
  * small query's cost (parsing and planning the SQL each time); a statement is reusable as soon
@@ -25,7 +49,7 @@ export const DEFAULT_STATEMENT_CACHE_SIZE = 300;
  * they are garbage-collected or the database closes.
  */
 export class StatementCache {
-  private readonly statements = new Map<string, SQLite.Statement>();
+  private readonly statements = new Map<string, Prepared>();
   hits = 0;
   misses = 0;
 
@@ -48,10 +72,10 @@ export class StatementCache {
    * The statement for `sql`, prepared once. One still running (a stream being read while the
    * same query runs again on this connection) cannot be run twice: that caller gets a fresh one.
    */
-  statement(sql: string): SQLite.Statement {
+  statement(sql: string): Prepared {
     const cached = this.statements.get(sql);
     if (cached !== undefined) {
-      if (cached.busy) return this.db.prepare(sql);
+      if (cached.stmt.busy) return prepare(this.db, sql);
       this.hits++;
       // Map order is insertion order: re-inserting makes it the most recently used.
       this.statements.delete(sql);
@@ -59,10 +83,10 @@ export class StatementCache {
       return cached;
     }
     this.misses++;
-    const stmt = this.db.prepare(sql); // a syntax error throws here, and nothing is cached
-    this.statements.set(sql, stmt);
+    const prepared = prepare(this.db, sql);
+    this.statements.set(sql, prepared);
     if (this.statements.size > this.capacity) this.statements.delete(this.statements.keys().next().value!);
-    return stmt;
+    return prepared;
   }
 
   clear(): void {
@@ -83,8 +107,8 @@ export class CachingSqliteConnection implements DatabaseConnection {
 
   executeQuery<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
     const { sql, parameters } = compiledQuery;
-    const stmt = this.cache.statement(sql);
-    if (stmt.reader) return Promise.resolve({ rows: stmt.all(parameters) as R[] });
+    const { stmt, row } = this.cache.statement(sql);
+    if (row) return Promise.resolve({ rows: (stmt.all(parameters) as unknown[][]).map(row) as R[] });
     const { changes, lastInsertRowid } = stmt.run(parameters);
     return Promise.resolve({
       numAffectedRows: changes !== undefined && changes !== null ? BigInt(changes) : undefined,
@@ -96,8 +120,8 @@ export class CachingSqliteConnection implements DatabaseConnection {
   async *streamQuery<R>(compiledQuery: CompiledQuery, _chunkSize?: number): AsyncIterableIterator<QueryResult<R>> {
     const { sql, parameters, query } = compiledQuery;
     if (!SelectQueryNode.is(query)) throw new Error('Sqlite driver only supports streaming of select queries');
-    const stmt = this.cache.statement(sql);
-    for (const row of stmt.iterate(parameters)) yield { rows: [row as R] };
+    const { stmt, row } = this.cache.statement(sql);
+    for (const values of stmt.iterate(parameters)) yield { rows: [row!(values as unknown[]) as R] };
   }
 }
 
