@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { type ApiFeatures, CHOICES_PATH, listedVersions, NO_FEATURES, versionNegotiator } from '../src/api/versions.js';
+import type { ApiFeatures } from '../src/api/app-deps.js';
+import { CHOICES_PATH, listedVersions, NO_FEATURES, versionNegotiator } from '../src/api/versions.js';
 import { admin, api, createImage, member, PATCH21, projectlessAdmin, rawRequest, startServer, type TestServer } from './support/harness.js';
 import { runsOn } from './support/test-database.js';
 

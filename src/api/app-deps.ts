@@ -6,7 +6,6 @@ import type { ImageData } from '../domain/image-data.js';
 import type { ImageEditing } from '../domain/image-editing.js';
 import type { JsonSchema } from '../domain/image-schema.js';
 import type { MemberService } from '../domain/member-service.js';
-import type { ApiFeatures } from './versions.js';
 
 /** What the API layer needs from below, assembled by the server's composition root. */
 export interface ApiDeps {
@@ -26,4 +25,18 @@ export interface ApiDeps {
   features: ApiFeatures;
   /** Resolves if the metadata database answers. */
   healthcheck: () => Promise<void>;
+}
+
+/**
+ * The optional features a v2 minor version announces. A version is advertised (and accepted as a
+ * URL prefix) only when what it added exists here, so a client that checks the version before
+ * calling an API finds the API. Each feature, when it lands, flips its flag in service.ts.
+ */
+export interface ApiFeatures {
+  /** `enabled_backends`: stores discovery and multi-store import (v2.8, v2.10–v2.13). */
+  multiStore: boolean;
+  /** The image cache API, `image_cache_dir` (v2.14, v2.16, v2.18). */
+  cache: boolean;
+  /** `POST`/`GET /v2/images/{id}/locations` (v2.17). */
+  locationsApi: boolean;
 }

@@ -1,19 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { ApiDeps } from './app-deps.js';
-
-/**
- * The optional features a v2 minor version announces. A version is advertised (and accepted as a
- * URL prefix) only when what it added exists here, so a client that checks the version before
- * calling an API finds the API. Each feature, when it lands, flips its flag in service.ts.
- */
-export interface ApiFeatures {
-  /** `enabled_backends`: stores discovery and multi-store import (v2.8, v2.10–v2.13). */
-  multiStore: boolean;
-  /** The image cache API, `image_cache_dir` (v2.14, v2.16, v2.18). */
-  cache: boolean;
-  /** `POST`/`GET /v2/images/{id}/locations` (v2.17). */
-  locationsApi: boolean;
-}
+import type { ApiDeps, ApiFeatures } from './app-deps.js';
 
 export const NO_FEATURES: ApiFeatures = { multiStore: false, cache: false, locationsApi: false };
 

@@ -19,6 +19,9 @@ Options:
   --config FILE      glance-api.conf-style INI file; flags override it
   --log-level LEVEL  fatal, error, warn, info, debug, trace or silent ([DEFAULT] log_level)
   -h, --help         Show this help
+
+With no [paste_deploy] flavor configured, every request needs the admin token that serve writes
+to DIR/admin-token on first start (mode 0600), as the X-Auth-Token header.
 `;
 
 async function serve(args: string[]): Promise<void> {

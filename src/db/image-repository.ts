@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { sql, type CompiledQuery, type Expression, type ExpressionBuilder, type Kysely, type SqlBool, type Selectable } from 'kysely';
-import type { ImageStatus } from '../domain/image-lifecycle.js';
 import type {
   DoomedLocation,
   EqualColumn,
@@ -8,6 +7,7 @@ import type {
   ImageChanges,
   ImageListQuery,
   ImageRecord,
+  ImageStatus,
   InColumn,
   LocationRecord,
   LocationStatus,

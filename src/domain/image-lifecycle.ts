@@ -4,11 +4,10 @@
  * answer. Services ask `plan()` before they change a status and hand its `from`/`to` to the
  * repository's one compare-and-set `transition`; a new status or action is a line here.
  */
-import type { ImageChanges } from './image-model.js';
+import type { ImageChanges, ImageStatus } from './image-model.js';
 import { BadRequest, Conflict, Forbidden, type DomainError } from './errors.js';
 
-export const IMAGE_STATUSES = ['queued', 'saving', 'active', 'killed', 'deleted', 'uploading', 'importing', 'pending_delete', 'deactivated'] as const;
-export type ImageStatus = (typeof IMAGE_STATUSES)[number];
+export { IMAGE_STATUSES, type ImageStatus } from './image-model.js';
 
 /** The status graph (reference image-model.md §4): from → statuses that may follow. */
 export const TRANSITIONS: Readonly<Record<ImageStatus, readonly ImageStatus[]>> = {

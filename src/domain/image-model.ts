@@ -2,7 +2,10 @@
  * The domain's entities and the queries it asks of its repositories. The database layer maps
  * these to and from rows; nothing here knows SQL.
  */
-import type { ImageStatus } from './image-lifecycle.js';
+
+/** The nine image statuses (which may follow which: image-lifecycle.ts). */
+export const IMAGE_STATUSES = ['queued', 'saving', 'active', 'killed', 'deleted', 'uploading', 'importing', 'pending_delete', 'deactivated'] as const;
+export type ImageStatus = (typeof IMAGE_STATUSES)[number];
 
 /** Visibility values of an image (Glance's enum). */
 export const VISIBILITIES = ['community', 'public', 'private', 'shared'] as const;

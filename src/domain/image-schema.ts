@@ -1,7 +1,6 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { BadRequest } from './errors.js';
-import { IMAGE_STATUSES } from './image-lifecycle.js';
-import { UUID_PATTERN, VISIBILITIES } from './image-model.js';
+import { IMAGE_STATUSES, UUID_PATTERN, VISIBILITIES } from './image-model.js';
 
 export type JsonSchema = Record<string, unknown>;
 

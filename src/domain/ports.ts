@@ -3,8 +3,7 @@
  * for SQLite, PostgreSQL and MariaDB. Every method is one atomic step; several steps that must
  * commit together run in one `UnitOfWork.run`.
  */
-import type { ImageStatus } from './image-lifecycle.js';
-import type { DoomedLocation, FoundImage, ImageChanges, ImageListQuery, ImageRecord, LocationRecord, MemberRecord, MemberStatus } from './image-model.js';
+import type { DoomedLocation, ImageStatus, FoundImage, ImageChanges, ImageListQuery, ImageRecord, LocationRecord, MemberRecord, MemberStatus } from './image-model.js';
 
 export interface ImageRepository {
   /** Inserts a new image with its tags and properties. False (nothing inserted) if the id was ever used. */
