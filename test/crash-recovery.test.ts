@@ -292,6 +292,29 @@ describe('the cleanup sweep (unit level)', () => {
     assert.equal(await uow.repos.images.purgeDeleted(Date.now(), 10), 1);
   });
 
+  test('bytes that cannot be removed now wait for the next sweep: one sweep never retries them forever', async () => {
+    // 120 doomed locations (more than a sweep's batch) whose "file" is a directory: unlink fails.
+    const ids: string[] = [];
+    const now = Date.now();
+    for (let i = 0; i < 120; i++) {
+      const id = randomUUID();
+      ids.push(id);
+      assert.equal(await uow.repos.images.insert(queued(id)), true);
+      fs.mkdirSync(path.join(dir, 'images', id));
+      await uow.run(async (tx) => {
+        await tx.images.addLocation(id, { url: store.url(id), metadata: {} }, now);
+        assert.equal(await tx.images.transition(id, 'queued', 'deleted', {}, now), true);
+        await tx.images.doomLocations(id, now);
+      });
+    }
+    const { deletions } = await cleanup.sweep();
+    assert.equal(deletions.length, 100, 'one batch tried, then the sweep ends');
+    assert.equal((await uow.repos.images.doomedLocations(1000)).length, 120, 'all still on record');
+    for (const id of ids) fs.rmdirSync(path.join(dir, 'images', id));
+    await cleanup.sweep();
+    assert.deepEqual(await uow.repos.images.doomedLocations(1000), [], 'the next sweep finishes them');
+  });
+
   test('a transaction of the unit of work commits all of its steps or none', async () => {
     const id = randomUUID();
     assert.equal(await uow.repos.images.insert(queued(id)), true);

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { MEMBER_STATUSES, UUID_PATTERN, type MemberRecord } from '../domain/image-model.js';
 import type { ApiDeps } from './app-deps.js';
 import { isoSeconds } from './image-view.js';
-import { jsonBody, quoteValue } from './request-helpers.js';
+import { jsonBody } from './request-helpers.js';
 
 type ImageParams = { Params: { id: string } };
 type MemberParams = { Params: { id: string; member: string } };
@@ -42,17 +42,6 @@ export const MEMBERS_SCHEMA = {
   ],
 };
 
-/**
- * A member-status body whose `status` is an array or object carries it as its JSON text: it stays
- * an invalid status (400, after the membership and policy checks, as in Glance), and the domain's
- * message can quote it (String() of a parsed `{"toString": 1}` throws).
- */
-function statusBody(body: unknown): unknown {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) return body;
-  const status = (body as { status?: unknown }).status;
-  return status !== null && typeof status === 'object' ? { ...body, status: quoteValue(status) } : body;
-}
-
 export function memberRoutes(deps: ApiDeps) {
   return async (app: FastifyInstance) => {
     app.get('/v2/schemas/member', { config: { rejectBody: true } }, async () => MEMBER_SCHEMA);
@@ -73,7 +62,7 @@ export function memberRoutes(deps: ApiDeps) {
     );
 
     app.put<MemberParams>('/v2/images/:id/members/:member', async (request) =>
-      memberView(await deps.members.setStatus(request.ctx, request.params.id, request.params.member, statusBody(jsonBody(request)))),
+      memberView(await deps.members.setStatus(request.ctx, request.params.id, request.params.member, jsonBody(request))),
     );
 
     app.delete<MemberParams>('/v2/images/:id/members/:member', { config: { rejectBody: true } }, async (request, reply) => {

@@ -49,7 +49,8 @@ async function serve(args: string[]): Promise<void> {
 
   const workers = config.DEFAULT.workers;
   // The default flavor's admin token: made (or checked) once, before any worker starts.
-  const adminToken = cluster.isPrimary && authFlavor(config) === 'default' ? { file: adminTokenPath(config.dataDir), ...ensureAdminToken(adminTokenPath(config.dataDir)) } : undefined;
+  const tokenFile = adminTokenPath(config.dataDir);
+  const adminToken = cluster.isPrimary && authFlavor(config) === 'default' ? { file: tokenFile, ...ensureAdminToken(tokenFile) } : undefined;
   if (workers > 1 && cluster.isPrimary) {
     if (adminToken) printAdminTokenHelp(adminToken, imageUrl(config.DEFAULT.bind_host, config.DEFAULT.bind_port));
     // Several processes share the port; each runs the whole service against the same data.

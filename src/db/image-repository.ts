@@ -15,7 +15,7 @@ import type {
   SortKey,
 } from '../domain/image-model.js';
 import type { ImageRepository } from '../domain/ports.js';
-import { databaseKind, isUniqueViolation, type DatabaseKind } from './connect.js';
+import { atomically, databaseKind, isUniqueViolation, type DatabaseKind } from './connect.js';
 import { listedFor } from './image-visibility-sql.js';
 import type { Database, ImagesTable } from './tables.js';
 
@@ -27,11 +27,6 @@ type ImageRowWithChildren = ImageRow & { properties_json: unknown; tags_json: un
 const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
 const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : num(v));
 const json = <T>(v: unknown, empty: T): T => (v === null || v === undefined ? empty : typeof v === 'string' ? (JSON.parse(v) as T) : (v as T));
-
-/** Runs `fn` in the transaction `db` already is, or in a new one. */
-export function atomically<T>(db: Db, fn: (trx: Db) => Promise<T>): Promise<T> {
-  return db.isTransaction ? fn(db) : db.transaction().execute(fn);
-}
 
 /** Sort keys whose column may be NULL are sorted (and paged) on a non-null stand-in, identically on every database. */
 const NULLABLE_SORT: Partial<Record<SortKey, string | number>> = {

@@ -1,8 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { MemberRecord, MemberStatus } from '../domain/image-model.js';
 import type { MemberRepository } from '../domain/ports.js';
-import { isUniqueViolation } from './connect.js';
-import { atomically } from './image-repository.js';
+import { atomically, isUniqueViolation } from './connect.js';
 import type { Database, ImageMembersTable } from './tables.js';
 
 const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));

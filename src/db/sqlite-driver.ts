@@ -1,19 +1,5 @@
 import type SQLite from 'better-sqlite3';
-import {
-  CompiledQuery,
-  SelectQueryNode,
-  SqliteAdapter,
-  SqliteIntrospector,
-  SqliteQueryCompiler,
-  type DatabaseConnection,
-  type DatabaseIntrospector,
-  type Dialect,
-  type DialectAdapter,
-  type Driver,
-  type Kysely,
-  type QueryCompiler,
-  type QueryResult,
-} from 'kysely';
+import { CompiledQuery, SelectQueryNode, SqliteDialect, SqliteDriver, type DatabaseConnection, type Driver, type QueryResult } from 'kysely';
 
 /** Statements kept per connection: Ocellus's queries are a few dozen shapes (× IN-list lengths). */
 export const DEFAULT_STATEMENT_CACHE_SIZE = 300;
@@ -125,26 +111,6 @@ export class CachingSqliteConnection implements DatabaseConnection {
   }
 }
 
-/** One connection, handed to one user at a time (as Kysely's SqliteDriver does). */
-class ConnectionMutex {
-  private promise: Promise<void> | undefined;
-  private resolve: (() => void) | undefined;
-
-  async lock(): Promise<void> {
-    while (this.promise) await this.promise;
-    this.promise = new Promise((resolve) => {
-      this.resolve = resolve;
-    });
-  }
-
-  unlock(): void {
-    const resolve = this.resolve;
-    this.promise = undefined;
-    this.resolve = undefined;
-    resolve?.();
-  }
-}
-
 export interface CachingSqliteConfig {
   database: SQLite.Database;
   /** Prepared statements kept (LRU); DEFAULT_STATEMENT_CACHE_SIZE by default. */
@@ -152,83 +118,45 @@ export interface CachingSqliteConfig {
 }
 
 /**
- * Kysely's SqliteDriver with two differences:
- * - statements are prepared once per SQL text (CachingSqliteConnection);
+ * Kysely's SqliteDriver (its one-connection mutex, commit, rollback and savepoints) with two
+ * differences:
+ * - queries run on a CachingSqliteConnection: statements are prepared once per SQL text;
  * - transactions take the write lock when they begin (BEGIN IMMEDIATE), waiting up to
  *   busy_timeout for it. A deferred transaction that reads first and then writes while another
  *   process (a second worker, a `manage` command) writes fails at once with SQLITE_BUSY or
  *   SQLITE_BUSY_SNAPSHOT: SQLite cannot wait there, since its snapshot would be stale afterwards.
  */
-export class CachingSqliteDriver implements Driver {
-  private readonly mutex = new ConnectionMutex();
-  private connection: CachingSqliteConnection | undefined;
+class CachingSqliteDriver extends SqliteDriver {
+  private readonly connection: CachingSqliteConnection;
 
-  constructor(private readonly config: CachingSqliteConfig) {}
-
-  async init(): Promise<void> {
-    this.connection = new CachingSqliteConnection(this.config.database, this.config.statementCacheSize);
+  constructor(config: CachingSqliteConfig) {
+    super({ database: config.database });
+    this.connection = new CachingSqliteConnection(config.database, config.statementCacheSize);
   }
 
-  async acquireConnection(): Promise<DatabaseConnection> {
-    await this.mutex.lock();
-    return this.connection!;
+  /** Waits for the one connection as Kysely's driver does, and hands out the caching one instead. */
+  override async acquireConnection(): Promise<DatabaseConnection> {
+    await super.acquireConnection();
+    return this.connection;
   }
 
-  async beginTransaction(connection: DatabaseConnection): Promise<void> {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
     await connection.executeQuery(CompiledQuery.raw('begin immediate'));
   }
 
-  async commitTransaction(connection: DatabaseConnection): Promise<void> {
-    await connection.executeQuery(CompiledQuery.raw('commit'));
-  }
-
-  async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
-    await connection.executeQuery(CompiledQuery.raw('rollback'));
-  }
-
-  async savepoint(connection: DatabaseConnection, name: string): Promise<void> {
-    await connection.executeQuery(CompiledQuery.raw(`savepoint ${quoteIdentifier(name)}`));
-  }
-
-  async rollbackToSavepoint(connection: DatabaseConnection, name: string): Promise<void> {
-    await connection.executeQuery(CompiledQuery.raw(`rollback to ${quoteIdentifier(name)}`));
-  }
-
-  async releaseSavepoint(connection: DatabaseConnection, name: string): Promise<void> {
-    await connection.executeQuery(CompiledQuery.raw(`release ${quoteIdentifier(name)}`));
-  }
-
-  async releaseConnection(): Promise<void> {
-    this.mutex.unlock();
-  }
-
-  async destroy(): Promise<void> {
-    this.connection?.cache.clear();
-    this.config.database.close();
+  override async destroy(): Promise<void> {
+    this.connection.cache.clear();
+    await super.destroy();
   }
 }
 
-function quoteIdentifier(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
-}
-
-/** The SQLite dialect of Kysely on a CachingSqliteDriver. */
-export class CachingSqliteDialect implements Dialect {
-  constructor(private readonly config: CachingSqliteConfig) {}
-
-  createDriver(): Driver {
-    return new CachingSqliteDriver(this.config);
+/** Kysely's SQLite dialect on a CachingSqliteDriver. */
+export class CachingSqliteDialect extends SqliteDialect {
+  constructor(private readonly cachingConfig: CachingSqliteConfig) {
+    super({ database: cachingConfig.database });
   }
 
-  createQueryCompiler(): QueryCompiler {
-    return new SqliteQueryCompiler();
-  }
-
-  createAdapter(): DialectAdapter {
-    return new SqliteAdapter();
-  }
-
-  createIntrospector(db: Kysely<unknown>): DatabaseIntrospector {
-    return new SqliteIntrospector(db);
+  override createDriver(): Driver {
+    return new CachingSqliteDriver(this.cachingConfig);
   }
 }

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Repositories, UnitOfWork } from '../domain/ports.js';
+import { atomically } from './connect.js';
 import { SqlImageRepository } from './image-repository.js';
 import { SqlLeaseRepository } from './lease-repository.js';
 import { SqlMemberRepository } from './member-repository.js';
@@ -21,7 +22,6 @@ export class SqlUnitOfWork implements UnitOfWork {
   }
 
   run<T>(work: (tx: Repositories) => Promise<T>): Promise<T> {
-    if (this.db.isTransaction) return work(this.repos);
-    return this.db.transaction().execute((trx) => work(repositories(trx)));
+    return atomically(this.db, (trx) => work(trx === this.db ? this.repos : repositories(trx)));
   }
 }

@@ -5,7 +5,7 @@
  * the sweep (at start-up and on an interval, on any node) finishes it. The same sweep takes
  * over uploads whose process died (expired `upload` leases) and undoes them.
  */
-import { BlobNotFound, type BlobStore } from '../store/blob-store.js';
+import { deleteIfPresent, type BlobStore } from '../store/blob-store.js';
 import type { DoomedLocation, LocationRecord } from './image-model.js';
 import { plan } from './image-lifecycle.js';
 import type { Leases } from './leases.js';
@@ -26,23 +26,24 @@ export class DataCleanup {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Removes the bytes of doomed locations and forgets them; a failure is logged and left to the next sweep. */
-  async removeBytes(locations: readonly (LocationRecord | DoomedLocation)[]): Promise<void> {
+  /**
+   * Removes the bytes of doomed locations and forgets them; a failure is logged and left to the
+   * next sweep. Returns how many were forgotten.
+   */
+  async removeBytes(locations: readonly (LocationRecord | DoomedLocation)[]): Promise<number> {
+    let forgotten = 0;
     for (const loc of locations) {
       try {
         const key = this.store.keyOf(loc.url);
-        if (key !== undefined) {
-          await this.store.delete(key).catch((err: unknown) => {
-            if (!(err instanceof BlobNotFound)) throw err;
-          });
-        } else {
-          this.log(`no store holds ${loc.url}; forgetting the location`);
-        }
+        if (key !== undefined) await deleteIfPresent(this.store, key);
+        else this.log(`no store holds ${loc.url}; forgetting the location`);
         await this.uow.repos.images.forgetLocation(loc.id, this.now());
+        forgotten++;
       } catch (err) {
         this.log(`could not remove the data at ${loc.url}; the next sweep tries again`, err);
       }
     }
+    return forgotten;
   }
 
   /** One pass: dead uploads undone, unfinished deletions finished. Returns the image ids it cleaned up. */
@@ -52,9 +53,11 @@ export class DataCleanup {
     for (;;) {
       const doomed = await this.uow.repos.images.doomedLocations(SWEEP_BATCH);
       if (doomed.length === 0) break;
-      await this.removeBytes(doomed);
+      const forgotten = await this.removeBytes(doomed);
       deletions.push(...doomed.map((l) => l.imageId));
-      if (doomed.length < SWEEP_BATCH) break;
+      // Another batch only if this one was all done: bytes that cannot be removed now (a store
+      // that is down) wait for the next sweep instead of being retried here forever.
+      if (doomed.length < SWEEP_BATCH || forgotten < doomed.length) break;
     }
     return { uploads, deletions };
   }
@@ -76,9 +79,7 @@ export class DataCleanup {
       const status = found?.image.status;
       // Not active from this attempt (the lease goes with the upload's last commit), so an object under the key is unrecorded.
       if (status === undefined || status === 'saving') {
-        await store.delete(imageId).catch((err: unknown) => {
-          if (!(err instanceof BlobNotFound)) throw err;
-        });
+        await deleteIfPresent(store, imageId);
       }
       const requeued = await this.uow.run(async (tx) => {
         const step = status === 'saving' ? plan('abandon_upload', { status }) : null;

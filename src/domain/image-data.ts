@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { RequestContext } from '../auth/context.js';
 import type { BlobStore, BlobWriter } from '../store/blob-store.js';
-import { BlobNotFound, StoreFull, StoreWriteDenied } from '../store/blob-store.js';
+import { BlobNotFound, deleteIfPresent, StoreFull, StoreWriteDenied } from '../store/blob-store.js';
 import { ImageHasher } from '../hashing/image-hasher.js';
 import { UPLOAD_LEASE } from './data-cleanup.js';
 import { BadRequest, Conflict, DomainError, Forbidden, Gone, RangeNotSatisfiable, ServiceUnavailable, TooLarge } from './errors.js';
@@ -133,9 +133,7 @@ export class ImageData {
         // nobody's — unless a later upload already recorded its own under the same key.
         const current = await uow.repos.images.find(id);
         if (!current?.image.locations.some((l) => l.url === store.url(id))) {
-          await store.delete(id).catch((err: unknown) => {
-            if (!(err instanceof BlobNotFound)) throw err;
-          });
+          await deleteIfPresent(store, id);
         }
         throw gone(id);
       }

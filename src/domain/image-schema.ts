@@ -159,8 +159,8 @@ export function baseAttributes(schema: JsonSchema): Set<string> {
   return new Set(Object.entries(props).filter(([, p]) => p.is_base !== false).map(([k]) => k));
 }
 
-/** The offending value in Python's words, cut to a readable length. */
-function describe(value: unknown): string {
+/** A value for an error message, in Python's words, cut to a readable length; never throws. */
+export function describeValue(value: unknown): string {
   if (value === null) return 'None';
   if (value === true) return 'True';
   if (value === false) return 'False';
@@ -189,19 +189,19 @@ function explain(err: ErrorObject, doc: unknown, schemaName: string): string {
   let reason: string;
   switch (err.keyword) {
     case 'type':
-      reason = `${describe(value)} is not of type ${[err.params.type].flat().map((t) => `'${String(t)}'`).join(', ')}`;
+      reason = `${describeValue(value)} is not of type ${[err.params.type].flat().map((t) => `'${String(t)}'`).join(', ')}`;
       break;
     case 'enum':
-      reason = `${describe(value)} is not one of [${(err.params.allowedValues as unknown[]).map(describe).join(', ')}]`;
+      reason = `${describeValue(value)} is not one of [${(err.params.allowedValues as unknown[]).map(describeValue).join(', ')}]`;
       break;
     case 'maxLength':
-      reason = `${describe(value)} is too long (at most ${String(err.params.limit)} characters)`;
+      reason = `${describeValue(value)} is too long (at most ${String(err.params.limit)} characters)`;
       break;
     case 'minLength':
-      reason = `${describe(value)} is too short (at least ${String(err.params.limit)} characters)`;
+      reason = `${describeValue(value)} is too short (at least ${String(err.params.limit)} characters)`;
       break;
     case 'pattern':
-      reason = `${describe(value)} does not match '${String(err.params.pattern)}'`;
+      reason = `${describeValue(value)} does not match '${String(err.params.pattern)}'`;
       break;
     case 'required':
       reason = `'${String(err.params.missingProperty)}' is a required property`;

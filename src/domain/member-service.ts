@@ -2,6 +2,7 @@ import type { RequestContext } from '../auth/context.js';
 import { BadRequest, Conflict, Forbidden, NotFound, TooLarge } from './errors.js';
 import type { ImageAccess, VisibleImage } from './image-access.js';
 import { MEMBER_STATUSES, type ImageRecord, type MemberRecord, type MemberStatus } from './image-model.js';
+import { describeValue } from './image-schema.js';
 import type { MemberRepository } from './ports.js';
 
 /** Glance's membership look-ups show the owner project (and admins) every member, others only their own. */
@@ -80,7 +81,7 @@ export class MemberService {
     // The default rule: admins, or the member project itself (never the owner).
     this.access.authorize(ctx, 'modify_member', visible, `You are not permitted to modify 'status' on this image member.`);
     if (typeof status !== 'string' || !(MEMBER_STATUSES as readonly string[]).includes(status)) {
-      throw new BadRequest(`Invalid status: ${typeof status === 'string' ? status : JSON.stringify(status)}; must be one of ${MEMBER_STATUSES.join(', ')}`);
+      throw new BadRequest(`Invalid status: ${typeof status === 'string' ? status : describeValue(status)}; must be one of ${MEMBER_STATUSES.join(', ')}`);
     }
     const now = this.now();
     if (!(await this.members.setStatus(imageId, member, status as MemberStatus, now))) throw memberNotFound(imageId, member);

@@ -58,3 +58,12 @@ export class BlobNotFound extends StoreError {}
 export class StoreFull extends StoreError {}
 /** The store refused the write (permissions, read-only). */
 export class StoreWriteDenied extends StoreError {}
+
+/** Deletes the object `key` if it is there: removing bytes that are already gone is no error. */
+export async function deleteIfPresent(store: BlobStore, key: string): Promise<void> {
+  try {
+    await store.delete(key);
+  } catch (err) {
+    if (!(err instanceof BlobNotFound)) throw err;
+  }
+}
