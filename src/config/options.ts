@@ -1,25 +1,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseIni, type IniEntry } from './ini.js';
+import { ConfigError, convertOption, type OptionSpec, type ValueOf } from './option-spec.js';
+import { buildStoresConfig, isStoreEntry, type StoresConfig } from './store-options.js';
+
+export { ConfigError } from './option-spec.js';
 
 /**
  * Every configuration option Ocellus reads, with Glance's section and option names where Glance
  * has one, its type, default and meaning. This table is the one place options are declared;
  * the README's option table mirrors it.
  */
-type Kind = 'string' | 'int' | 'bool' | 'list' | 'size';
-interface OptionSpec {
-  kind: Kind;
-  default: string | number | boolean | string[] | null;
-  min?: number;
-  max?: number;
-  choices?: readonly string[];
-  help: string;
-}
-
-/** Store types glance_store knows ([glance_store] stores); Ocellus implements file (= filesystem). */
-const GLANCE_STORE_TYPES = ['file', 'filesystem', 'http', 'https', 'swift', 'rbd', 'cinder', 'vmware', 's3', 'sheepdog'];
-
 const DISK_FORMATS = ['ami', 'ari', 'aki', 'vhd', 'vhdx', 'vmdk', 'raw', 'qcow2', 'vdi', 'iso', 'ploop'];
 const CONTAINER_FORMATS = ['ami', 'ari', 'aki', 'bare', 'ovf', 'ova', 'docker', 'compressed'];
 
@@ -48,6 +39,9 @@ export const OPTIONS = {
       default: false,
       help: 'A request that does not authenticate gets a read-only anonymous context (no user, no project, role reader; sees public and community images, changes nothing) instead of 401, as in Glance. Never an admin.',
     },
+    enabled_backends: { kind: 'list', default: [], help: 'Multi-store: `id:type` pairs (e.g. `fast:file, objects:swift, web:http`); each id gets a section with its driver options, store_description and weight.' },
+    show_image_direct_url: { kind: 'bool', default: false, help: "Show `direct_url` (the image's first location) in image responses." },
+    show_multiple_locations: { kind: 'bool', default: false, help: 'Show `locations` in image responses and allow changing them with PATCH (deprecated in Glance; see OSSN-0065 before turning it on).' },
     log_level: { kind: 'string', default: 'info', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], help: 'Log level.' },
   },
   database: {
@@ -57,9 +51,9 @@ export const OPTIONS = {
     auto_sync: { kind: 'string', default: '', choices: ['', 'true', 'false'], help: 'Apply pending migrations at start-up: empty = only for SQLite; with false (or a server database) the server refuses to start on an old schema.' },
   },
   glance_store: {
-    stores: { kind: 'list', default: ['file'], help: "Enabled store types. Ocellus implements file (alias filesystem); Glance's others (http, swift, rbd, cinder, vmware, s3…) are warned about and ignored." },
-    default_store: { kind: 'string', default: 'file', choices: ['file'], help: 'Store new image data goes to.' },
-    filesystem_store_datadir: { kind: 'string', default: null, help: 'Directory of the file store; default <data dir>/images.' },
+    stores: { kind: 'list', default: ['file', 'http'], help: "Enabled store types without multi-store: file (also filesystem), http (also https), swift, s3; Glance's rbd, cinder, vmware and sheepdog are warned about and ignored. Each driver's options go in this section (see the store options below)." },
+    default_store: { kind: 'string', default: 'file', choices: ['file', 'filesystem', 'swift', 's3'], help: 'Store new image data goes to, without multi-store.' },
+    default_backend: { kind: 'string', default: null, help: 'With [DEFAULT] enabled_backends: the store id new image data goes to (required).' },
   },
   image_format: {
     disk_formats: { kind: 'list', default: DISK_FORMATS, help: 'Allowed disk_format values.' },
@@ -104,51 +98,12 @@ export const OPTIONS = {
 } as const satisfies Record<string, Record<string, OptionSpec>>;
 
 type Options = typeof OPTIONS;
-type ValueOf<S extends OptionSpec> = S['kind'] extends 'int' | 'size'
-  ? number
-  : S['kind'] extends 'bool'
-    ? boolean
-    : S['kind'] extends 'list'
-      ? string[]
-      : S['default'] extends null
-        ? string | null
-        : string;
-
 export type Config = { [S in keyof Options]: { [O in keyof Options[S]]: Options[S][O] extends OptionSpec ? ValueOf<Options[S][O]> : never } } & {
   /** Where the embedded database and store live unless configured otherwise. */
   dataDir: string;
+  /** The store backends (legacy `stores` or multi-store `enabled_backends`), with their driver options. */
+  stores: StoresConfig;
 };
-
-export class ConfigError extends Error {}
-
-const SIZE_UNITS: Record<string, number> = { '': 1, B: 1, KB: 1024, MB: 1024 ** 2, GB: 1024 ** 3, TB: 1024 ** 4 };
-
-function convert(spec: OptionSpec, raw: string, where: string): unknown {
-  const value = raw.trim();
-  switch (spec.kind) {
-    case 'string':
-      if (spec.choices && !spec.choices.includes(value)) throw new ConfigError(`${where}: '${value}' is not one of ${spec.choices.map((c) => `'${c}'`).join(', ')}`);
-      return value;
-    case 'bool': {
-      const v = value.toLowerCase();
-      if (['true', '1', 'yes', 'on'].includes(v)) return true;
-      if (['false', '0', 'no', 'off'].includes(v)) return false;
-      throw new ConfigError(`${where}: '${value}' is not a boolean (true/false)`);
-    }
-    case 'list':
-      return value.split(',').map((s) => s.trim()).filter((s) => s !== '');
-    case 'int':
-    case 'size': {
-      const m = spec.kind === 'size' ? /^(-?\d+)\s*(B|KB|MB|GB|TB)?$/i.exec(value) : /^(-?\d+)()$/.exec(value);
-      if (!m) throw new ConfigError(`${where}: '${value}' is not ${spec.kind === 'size' ? 'a size (e.g. 1048576 or 10GB)' : 'an integer'}`);
-      const n = Number(m[1]) * (SIZE_UNITS[(m[2] ?? '').toUpperCase()] ?? 1);
-      if (!Number.isSafeInteger(n)) throw new ConfigError(`${where}: '${value}' is too large`);
-      if (spec.min !== undefined && n < spec.min) throw new ConfigError(`${where}: ${n} is below the minimum ${spec.min}`);
-      if (spec.max !== undefined && n > spec.max) throw new ConfigError(`${where}: ${n} is above the maximum ${spec.max}`);
-      return n;
-    }
-  }
-}
 
 export interface LoadOptions {
   configFile?: string;
@@ -184,13 +139,21 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   }
   /** Where each option got its value (file:line or command line), for warnings about it. */
   const setAt = new Map<string, string>();
+  const backendSections = new Set(
+    entries.filter((e) => e.section === 'DEFAULT' && e.name === 'enabled_backends').flatMap((e) => e.value.split(',').map((p) => p.split(':')[0]!.trim())),
+  );
+  const storeEntries = [];
   for (const e of entries) {
     const spec = (OPTIONS as Record<string, Record<string, OptionSpec>>)[e.section]?.[e.name];
+    if (!spec && isStoreEntry(e.section, e.name, backendSections)) {
+      storeEntries.push(e);
+      continue;
+    }
     if (!spec) {
       warn(`${e.where}: unknown option, ignored`);
       continue;
     }
-    config[e.section]![e.name] = convert(spec, e.value, e.where);
+    config[e.section]![e.name] = convertOption(spec, e.value, e.where);
     setAt.set(`${e.section}.${e.name}`, e.where);
   }
 
@@ -220,14 +183,18 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     const record = result[section] as Record<string, unknown>;
     if (typeof record[name] === 'string' && record[name] !== '') record[name] = path.resolve(base, record[name] as string);
   }
-  const storesAt = setAt.get('glance_store.stores') ?? '[glance_store] stores';
-  for (const s of result.glance_store.stores) {
-    if (s === 'file' || s === 'filesystem') continue;
-    if (!GLANCE_STORE_TYPES.includes(s)) {
-      throw new ConfigError(`${storesAt}: unknown store type '${s}' (Glance's are ${GLANCE_STORE_TYPES.join(', ')}; Ocellus implements file)`);
-    }
-    warn(`${storesAt}: store type '${s}' is not implemented by Ocellus yet; ignored (image data goes to the file store)`);
-  }
+  result.stores = buildStoresConfig({
+    enabledBackends: result.DEFAULT.enabled_backends,
+    enabledBackendsAt: setAt.get('DEFAULT.enabled_backends') ?? '[DEFAULT] enabled_backends',
+    legacyStores: result.glance_store.stores,
+    legacyStoresAt: setAt.get('glance_store.stores') ?? '[glance_store] stores',
+    defaultStore: result.glance_store.default_store,
+    defaultBackend: result.glance_store.default_backend,
+    entries: storeEntries,
+    dataDir,
+    baseDir: base,
+    warn,
+  });
   for (const [name, list] of [['disk_formats', result.image_format.disk_formats], ['container_formats', result.image_format.container_formats]] as const) {
     if (list.length === 0) throw new ConfigError(`[image_format] ${name} must not be empty`);
   }
@@ -258,8 +225,4 @@ export function isLoopback(host: string): boolean {
 
 export function databaseUrl(config: Config): string {
   return config.database.connection ?? `sqlite:///${path.join(config.dataDir, 'ocellus.db')}`;
-}
-
-export function fileStoreDir(config: Config): string {
-  return path.resolve(config.glance_store.filesystem_store_datadir ?? path.join(config.dataDir, 'images'));
 }

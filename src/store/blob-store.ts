@@ -1,47 +1,100 @@
 import type { Readable, Writable } from 'node:stream';
 
 /**
- * One interface for every place image bytes live. Writes are two-phase: bytes written to a
- * BlobWriter become readable under their key only on `commit()`, and `cancel()` (or a crash,
- * followed by `discardPartial`) leaves nothing behind — so no partial image is ever visible,
- * whichever driver holds it. Every driver passes test/store-conformance.ts.
+ * One interface for every place image bytes live (glance_store's `Store`). Objects are named by
+ * their location URL once written (what the image's location records); a write names its target
+ * by key (the image id), attempt and owner project, and says on commit which URL it produced.
+ *
+ * Writes are two-phase: bytes written to a BlobWriter become readable only on `commit()`, and
+ * `cancel()` (or, after a crash, `discardWrite`) leaves nothing behind — so no partial image is
+ * ever visible, whichever driver holds it. Every driver passes test/support/store-conformance.ts.
+ *
+ * Contract for the cases callers must not guess at:
+ * - Two writers to one target key: each writes its own partial data (by attempt); each commit
+ *   replaces the object as a whole, so a reader sees one complete object, the last committed.
+ *   (The domain never runs two uploads of one image to one store at once: the upload lease.)
+ * - Commit over an existing object replaces it atomically; readers see the old or the new bytes.
+ * - Delete during a write removes only the committed object (BlobNotFound if there is none); the
+ *   write goes on, and its commit makes its bytes the object.
+ * - A range whose start is past the last byte rejects with InvalidRange; an end past the last
+ *   byte is clamped to it.
+ * - A writer that was cancelled (or whose stream failed) refuses further writes and commits.
+ * - Reads respect backpressure: a slow consumer makes the driver wait, never buffer the object.
  */
 export interface BlobStore {
-  /** The driver's type, as Glance names it (`file`, `http`, `swift`, `s3`, …). */
+  /** The driver's type, as Glance names it (`file`, `http`, `swift`, `s3`). */
   readonly type: string;
+  readonly capabilities: StoreCapabilities;
+
+  /** Whether a location URL names an object of this store (scheme and, where it tells, host and container). */
+  owns(url: string): boolean;
 
   /**
-   * Starts writing the object `key`. `attempt` names this write, so that a later process can
-   * remove what a crashed writer left with `discardPartial(key, attempt)`. The object becomes
-   * readable only when `commit()` resolves.
+   * Starts writing the object for `target`. The bytes become readable only when `commit()`
+   * resolves. Rejects with StoreWriteDenied on a read-only store.
    */
-  createWriter(key: string, attempt: string): Promise<BlobWriter>;
-
-  /** Removes whatever an uncommitted write of (key, attempt) left behind. No error if nothing is there. */
-  discardPartial(key: string, attempt: string): Promise<void>;
+  createWriter(target: WriteTarget): Promise<BlobWriter>;
 
   /**
-   * Reads the committed object, bytes `start`..`end` inclusive when a range is given.
-   * Rejects with BlobNotFound if there is no such object; an invalid range is the caller's bug.
+   * Removes what a write of `target` left behind when its process died: partial data (temporary
+   * files, segments, multipart uploads) and — with `committed` — the object the write may have
+   * committed that nobody recorded. No error if nothing is there.
    */
-  read(key: string, range?: { start: number; end: number }): Promise<Readable>;
+  discardWrite(target: WriteTarget, opts: { committed: boolean }): Promise<void>;
 
-  /** Size in bytes of the committed object; BlobNotFound if absent. */
-  size(key: string): Promise<number>;
+  /**
+   * Reads the object at `url`, bytes `start`..`end` inclusive when a range is given.
+   * BlobNotFound if there is no such object; InvalidRange if `start` is past its end.
+   */
+  read(url: string, range?: ByteRange): Promise<Readable>;
 
-  /** Deletes the committed object; BlobNotFound if absent. */
-  delete(key: string): Promise<void>;
+  /** Size in bytes of the object at `url`; BlobNotFound if absent. */
+  size(url: string): Promise<number>;
 
-  /** The location URL Glance would record for `key` (e.g. `file:///var/lib/glance/images/<id>`). */
-  url(key: string): string;
-  /** The key a location URL of this store names, or undefined if the URL is not this store's. */
-  keyOf(url: string): string | undefined;
+  /** Deletes the object at `url`; BlobNotFound if absent; StoreWriteDenied on a read-only store. */
+  delete(url: string): Promise<void>;
+
+  /** Facts for `GET /v2/info/stores/detail` (`properties`), e.g. `data_dir`, `container`. */
+  describe(): Record<string, unknown>;
+}
+
+export interface StoreCapabilities {
+  /** False for read-only drivers (http): createWriter and delete refuse. */
+  readonly write: boolean;
+  /** Ranged reads are served by the store itself (otherwise the caller skips bytes). */
+  readonly rangedReads: boolean;
+  /** Large objects are written in parts (Swift segments, S3 multipart). */
+  readonly multipart: boolean;
+}
+
+/** Inclusive byte range. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+/** What a write is for: the object key (the image id), this attempt's id and the image owner's project. */
+export interface WriteTarget {
+  key: string;
+  /** Names this write, so that `discardWrite` can find what a crashed writer left. */
+  attempt: string;
+  /** The image owner's project, for stores that keep objects per project (Swift multi-tenant). */
+  project: string | null;
+  /** Bytes expected, when the client said (lets S3 and Swift choose part sizes); null = unknown. */
+  sizeHint: number | null;
+}
+
+/** The location a committed write produced, and driver facts to record with it. */
+export interface StoredObject {
+  url: string;
+  /** Driver metadata for the location (e.g. an S3 ETag); the registry adds `store` in multi-store mode. */
+  metadata: Record<string, unknown>;
 }
 
 /** A Writable that accepts an object's bytes; see BlobStore.createWriter. */
 export interface BlobWriter extends Writable {
-  /** Makes the written bytes durable and readable under the key. Call after the stream finished. */
-  commit(): Promise<void>;
+  /** Makes the written bytes durable and readable, and says where. Call after the stream finished. */
+  commit(): Promise<StoredObject>;
   /** Abandons the write and removes what was written. Safe to call more than once, or after a failure. */
   cancel(): Promise<void>;
 }
@@ -58,11 +111,15 @@ export class BlobNotFound extends StoreError {}
 export class StoreFull extends StoreError {}
 /** The store refused the write (permissions, read-only). */
 export class StoreWriteDenied extends StoreError {}
+/** A read range starting past the object's last byte. */
+export class InvalidRange extends StoreError {}
+/** The store cannot be reached or answered with an error (5xx, refused connection, bad credentials). */
+export class StoreUnavailable extends StoreError {}
 
-/** Deletes the object `key` if it is there: removing bytes that are already gone is no error. */
-export async function deleteIfPresent(store: BlobStore, key: string): Promise<void> {
+/** Deletes the object at `url` if it is there: removing bytes that are already gone is no error. */
+export async function deleteIfPresent(store: BlobStore, url: string): Promise<void> {
   try {
-    await store.delete(key);
+    await store.delete(url);
   } catch (err) {
     if (!(err instanceof BlobNotFound)) throw err;
   }
