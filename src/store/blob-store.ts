@@ -26,6 +26,9 @@ export interface BlobStore {
   readonly type: string;
   readonly capabilities: StoreCapabilities;
 
+  /** Prepares the store once, before use (directories, option checks); contacts no remote service. */
+  init(): Promise<void>;
+
   /** Whether a location URL names an object of this store (scheme and, where it tells, host and container). */
   owns(url: string): boolean;
 

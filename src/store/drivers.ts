@@ -1,0 +1,16 @@
+import type { BackendConfig } from '../config/store-options.js';
+import type { BlobStore } from './blob-store.js';
+import { FilesystemStore } from './filesystem.js';
+import type { StoreEnv } from './store-env.js';
+
+/** The driver for a configured backend, by its type. */
+export function createDriver(backend: BackendConfig, env: StoreEnv): BlobStore {
+  switch (backend.type) {
+    case 'file':
+      return new FilesystemStore(backend.options, env);
+    case 'http':
+    case 'swift':
+    case 's3':
+      throw new Error(`the ${backend.type} store is not built yet`);
+  }
+}
