@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
 import { buildServer } from './api/server.js';
-import { anonymousAccess, authFlavor, databaseUrl, fileStoreDir, type Config } from './config/options.js';
+import { anonymousAccess, authFlavor, databaseUrl, type Config } from './config/options.js';
 import { AdminTokenAuth, adminTokenPath, ensureAdminToken } from './auth/admin-token.js';
 import { AnonymousAccess } from './auth/anonymous.js';
 import type { AdminCheck } from './auth/context.js';
@@ -26,7 +26,8 @@ import { ImagePatcher } from './domain/image-patch.js';
 import { buildImageSchema, buildImagesSchema, ImageAttributes } from './domain/image-schema.js';
 import { Leases } from './domain/leases.js';
 import { MemberService } from './domain/member-service.js';
-import { FilesystemStore } from './store/filesystem.js';
+import { ImageStores } from './domain/image-stores.js';
+import { StoreRegistry } from './store/registry.js';
 
 export interface Service {
   app: FastifyInstance;
@@ -55,20 +56,19 @@ export async function createService(config: Config): Promise<Service> {
 
   const db = await openConfiguredDatabase(config);
   try {
-    const store = new FilesystemStore(fileStoreDir(config));
-    await store.init();
+    const stores = await StoreRegistry.open(config.stores, log);
 
     const uow = new SqlUnitOfWork(db);
     const imageSchema = buildImageSchema({ disk: config.image_format.disk_formats, container: config.image_format.container_formats });
     const attributes = new ImageAttributes(imageSchema);
     const leases = new Leases(uow, config.DEFAULT.upload_heartbeat_interval * 1000, log);
-    const cleanup = new DataCleanup(uow, store, leases, log);
+    const cleanup = new DataCleanup(uow, stores, leases, log);
     const access = new ImageAccess(uow.repos.images, policy, protections);
     const quotas = { properties: config.DEFAULT.image_property_quota, tags: config.DEFAULT.image_tag_quota };
     const imageData = new ImageData({
       uow,
       access,
-      store,
+      stores,
       leases,
       imageSizeCap: config.DEFAULT.image_size_cap,
       userStorageQuota: config.DEFAULT.user_storage_quota,
@@ -83,6 +83,7 @@ export async function createService(config: Config): Promise<Service> {
         actions: new ImageActions(uow, access, cleanup),
         imageData,
         members: new MemberService(access, uow.repos.members, config.DEFAULT.image_member_quota),
+        stores: new ImageStores(stores, uow, access, cleanup),
         imageSchema,
         imagesSchema: buildImagesSchema(imageSchema),
         auth,
@@ -93,8 +94,8 @@ export async function createService(config: Config): Promise<Service> {
           maxJsonBodySize: config.DEFAULT.max_json_body_size,
         },
         publicEndpoint: config.DEFAULT.public_endpoint,
-        // No multi-store, image cache or locations API yet: each sets its flag when it lands.
-        features: { multiStore: false, cache: false, locationsApi: false },
+        // No image cache or locations API yet: each sets its flag when it lands.
+        features: { multiStore: stores.multiStore, cache: false, locationsApi: false },
         healthcheck: async () => {
           await sql`select 1`.execute(db);
         },

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { parseIni } from '../src/config/ini.js';
-import { anonymousAccess, authFlavor, ConfigError, databaseUrl, fileStoreDir, loadConfig } from '../src/config/options.js';
+import { anonymousAccess, authFlavor, ConfigError, databaseUrl, loadConfig } from '../src/config/options.js';
 import { tempDir } from './support/harness.js';
 
 function writeConf(text: string): string {
@@ -30,7 +30,7 @@ test('defaults run with no file at all', () => {
   assert.equal(c.DEFAULT.limit_param_default, 25);
   assert.equal(c.DEFAULT.api_limit_max, 1000);
   assert.equal(databaseUrl(c), 'sqlite:////tmp/ocellus-x/ocellus.db');
-  assert.equal(fileStoreDir(c), '/tmp/ocellus-x/images');
+  assert.equal(c.stores.backends[0]!.options.filesystem_store_datadir, '/tmp/ocellus-x/images');
   assert.ok(c.image_format.disk_formats.includes('qcow2'));
 });
 
@@ -43,7 +43,7 @@ test("Glance's section and option names are read; flags override the file", () =
   assert.equal(c.DEFAULT.bind_port, 9494);
   assert.equal(c.DEFAULT.image_size_cap, 10 * 1024 ** 3);
   assert.equal(databaseUrl(c), 'sqlite:////var/tmp/g.db');
-  assert.equal(fileStoreDir(c), '/var/tmp/imgs');
+  assert.equal(c.stores.backends[0]!.options.filesystem_store_datadir, '/var/tmp/imgs');
 });
 
 test('unknown options are warned about, with file and line', () => {

@@ -1,3 +1,4 @@
+import { pathToFileURL } from 'node:url';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
@@ -9,7 +10,8 @@ import { SqlUnitOfWork } from '../src/db/unit-of-work.js';
 import { DataCleanup, UPLOAD_LEASE } from '../src/domain/data-cleanup.js';
 import type { ImageRecord } from '../src/domain/image-model.js';
 import { Leases } from '../src/domain/leases.js';
-import { FilesystemStore } from '../src/store/filesystem.js';
+import { StoreRegistry } from '../src/store/registry.js';
+import { loadConfig } from '../src/config/options.js';
 import { spawnServer, type ChildServer } from './support/child-server.js';
 import { freshDatabase } from './support/db-tools.js';
 import { admin, api, createImage, tempDir, upload } from './support/harness.js';
@@ -153,7 +155,7 @@ describe('the cleanup sweep (unit level)', () => {
   let database: Awaited<ReturnType<typeof freshDatabase>>;
   let db: DatabaseHandle;
   let uow: SqlUnitOfWork;
-  let store: FilesystemStore;
+  let stores: StoreRegistry;
   let leases: Leases;
   let cleanup: DataCleanup;
 
@@ -162,11 +164,10 @@ describe('the cleanup sweep (unit level)', () => {
     database = await freshDatabase();
     db = openDatabase(database.url);
     await migrateToLatest(db);
-    store = new FilesystemStore(path.join(dir, 'images'));
-    await store.init();
+    stores = await StoreRegistry.open(loadConfig({ dataDir: dir }).stores, () => undefined);
     uow = new SqlUnitOfWork(db);
     leases = new Leases(uow, HEARTBEAT_MS);
-    cleanup = new DataCleanup(uow, store, leases);
+    cleanup = new DataCleanup(uow, stores, leases);
   });
   after(async () => {
     await db.destroy();
@@ -191,7 +192,7 @@ describe('the cleanup sweep (unit level)', () => {
     assert.equal(await uow.repos.images.insert(queued(id)), true);
     await uow.run(async (tx) => {
       assert.equal(await tx.images.transition(id, 'queued', 'saving', {}, Date.now()), true);
-      assert.equal(await tx.leases.acquire({ kind: UPLOAD_LEASE, key: id, owner, expiresAt, data: { attempt } }), true);
+      assert.equal(await tx.leases.acquire({ kind: UPLOAD_LEASE, key: id, owner, expiresAt, data: { attempt, backend: 'file', project: 'p1' } }), true);
     });
     const partialFile = path.join(dir, 'images', '.partial', `${id}.${attempt}`);
     fs.writeFileSync(partialFile, random(4096));
@@ -221,7 +222,7 @@ describe('the cleanup sweep (unit level)', () => {
       // A sweep whose clock is past the expiry takes it.
       const later = () => Date.now() + 120_000;
       const laterLeases = new Leases(uow, HEARTBEAT_MS, undefined, later);
-      assert.deepEqual((await new DataCleanup(uow, store, laterLeases, undefined, later).sweep()).uploads, [img.id]);
+      assert.deepEqual((await new DataCleanup(uow, stores, laterLeases, undefined, later).sweep()).uploads, [img.id]);
       assert.equal(await status(img.id), 'queued');
       assert.equal(fs.existsSync(img.partialFile), false);
     }
@@ -272,7 +273,7 @@ describe('the cleanup sweep (unit level)', () => {
     const now = Date.now();
     await uow.run(async (tx) => {
       assert.equal(await tx.images.transition(id, 'queued', 'active', { size: 1000 }, now), true);
-      await tx.images.addLocation(id, { url: store.url(id), metadata: {} }, now);
+      await tx.images.addLocation(id, { url: pathToFileURL(path.join(dir, 'images', id)).href, metadata: {} }, now);
     });
     // What DELETE commits before it removes any byte; then the process "dies".
     const doomed = await uow.run(async (tx) => {
@@ -302,7 +303,7 @@ describe('the cleanup sweep (unit level)', () => {
       assert.equal(await uow.repos.images.insert(queued(id)), true);
       fs.mkdirSync(path.join(dir, 'images', id));
       await uow.run(async (tx) => {
-        await tx.images.addLocation(id, { url: store.url(id), metadata: {} }, now);
+        await tx.images.addLocation(id, { url: pathToFileURL(path.join(dir, 'images', id)).href, metadata: {} }, now);
         assert.equal(await tx.images.transition(id, 'queued', 'deleted', {}, now), true);
         await tx.images.doomLocations(id, now);
       });

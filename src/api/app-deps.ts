@@ -5,6 +5,7 @@ import type { ImageCreation } from '../domain/image-creation.js';
 import type { ImageData } from '../domain/image-data.js';
 import type { ImageEditing } from '../domain/image-editing.js';
 import type { JsonSchema } from '../domain/image-schema.js';
+import type { ImageStores } from '../domain/image-stores.js';
 import type { MemberService } from '../domain/member-service.js';
 
 /** What the API layer needs from below, assembled by the server's composition root. */
@@ -15,6 +16,7 @@ export interface ApiDeps {
   actions: ImageActions;
   imageData: ImageData;
   members: MemberService;
+  stores: ImageStores;
   imageSchema: JsonSchema;
   imagesSchema: JsonSchema;
   /** Who is calling: the strategy `[paste_deploy] flavor` selects. */

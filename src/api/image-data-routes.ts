@@ -53,7 +53,9 @@ export function imageDataRoutes(deps: ApiDeps) {
         throw new UnsupportedMediaType(`Content-Type must be application/octet-stream for image data, not '${type || '(none)'}'.`);
       }
       try {
-        await deps.imageData.upload(request.ctx, request.params.id, request.body as Readable, declaredSize(request.headers));
+        const store = request.headers['x-image-meta-store'];
+        const storeId = typeof store === 'string' && store.trim() !== '' ? store.trim() : null;
+        await deps.imageData.upload(request.ctx, request.params.id, request.body as Readable, declaredSize(request.headers), storeId);
       } catch (err) {
         // A body refused before any of it was read is drained by Node after the answer, as Glance's
         // server does: clients that send it all before reading (glanceclient) then see the status,

@@ -12,6 +12,8 @@ export function imageRoutes(deps: ApiDeps) {
   return async (app: FastifyInstance) => {
     app.post('/v2/images', async (request, reply) => {
       const image = await deps.creation.create(request.ctx, jsonBody(request));
+      const storeIds = deps.stores.storeIds();
+      if (storeIds.length > 0) reply.header('openstack-image-store-ids', storeIds.join(','));
       return reply
         .code(201)
         .header('location', absoluteUrl(request, `/v2/images/${image.id}`, deps.publicEndpoint))

@@ -9,6 +9,7 @@ import { imageDataRoutes } from './image-data-routes.js';
 import { imageRoutes } from './image-routes.js';
 import { memberRoutes } from './member-routes.js';
 import { schemaRoutes } from './schema-routes.js';
+import { storeRoutes } from './store-routes.js';
 import { versionNegotiator, versionRoutes } from './versions.js';
 
 declare module 'fastify' {
@@ -154,5 +155,6 @@ export async function buildServer(deps: ApiDeps, opts: ServerOptions): Promise<F
   await app.register(imageRoutes(deps));
   await app.register(imageDataRoutes(deps));
   await app.register(memberRoutes(deps));
+  await app.register(storeRoutes(deps));
   return app;
 }

@@ -231,6 +231,19 @@ export class SqlImageRepository implements ImageRepository {
     });
   }
 
+  doomLocation(imageId: string, locationId: string, now: number): Promise<'doomed' | 'last' | 'absent'> {
+    return atomically(this.db, async (trx) => {
+      // The image row is locked first, so two removals cannot each see the other's location and both go ahead.
+      const image = trx.selectFrom('images').select('id').where('id', '=', imageId);
+      await (this.kind === 'sqlite' ? image : image.forUpdate()).execute();
+      const active = await trx.selectFrom('image_locations').select('id').where('image_id', '=', imageId).where('status', '=', 'active').execute();
+      if (!active.some((r) => r.id === locationId)) return 'absent';
+      if (active.length === 1) return 'last';
+      await trx.updateTable('image_locations').set({ status: 'pending_delete', updated_at: now }).where('id', '=', locationId).execute();
+      return 'doomed';
+    });
+  }
+
   async doomedLocations(limit: number): Promise<DoomedLocation[]> {
     const rows = await this.db.selectFrom('image_locations').selectAll().where('status', '=', 'pending_delete').orderBy('updated_at').limit(limit).execute();
     return rows.map((r) => ({ ...toLocation(r), imageId: r.image_id }));

@@ -5,14 +5,23 @@
  * the sweep (at start-up and on an interval, on any node) finishes it. The same sweep takes
  * over uploads whose process died (expired `upload` leases) and undoes them.
  */
-import { deleteIfPresent, type BlobStore } from '../store/blob-store.js';
+import { deleteIfPresent } from '../store/blob-store.js';
+import type { StoreRegistry } from '../store/registry.js';
 import type { DoomedLocation, LocationRecord } from './image-model.js';
 import { plan } from './image-lifecycle.js';
 import type { Leases } from './leases.js';
 import type { UnitOfWork } from './ports.js';
 
-/** The lease kind of a running upload; its key is the image id, its data the attempt id. */
+/** The lease kind of a running upload; its key is the image id. */
 export const UPLOAD_LEASE = 'upload';
+/** What an upload's lease records: enough for another process to find and remove what it wrote. */
+export interface UploadLeaseData {
+  attempt: string;
+  /** The backend id the upload writes to. */
+  backend: string;
+  /** The image owner's project ('' for none): stores may keep objects per project. */
+  project: string;
+}
 
 /** How many doomed locations one sweep takes at a time. */
 const SWEEP_BATCH = 100;
@@ -20,7 +29,7 @@ const SWEEP_BATCH = 100;
 export class DataCleanup {
   constructor(
     private readonly uow: UnitOfWork,
-    private readonly store: BlobStore,
+    private readonly stores: StoreRegistry,
     private readonly leases: Leases,
     private readonly log: (msg: string, err?: unknown) => void = () => undefined,
     private readonly now: () => number = Date.now,
@@ -34,9 +43,10 @@ export class DataCleanup {
     let forgotten = 0;
     for (const loc of locations) {
       try {
-        const key = this.store.keyOf(loc.url);
-        if (key !== undefined) await deleteIfPresent(this.store, key);
-        else this.log(`no store holds ${loc.url}; forgetting the location`);
+        const backend = this.stores.forLocation(loc);
+        // A read-only store's bytes (an http location) are not ours to remove: only the record goes.
+        if (backend?.store.capabilities.write) await deleteIfPresent(backend.store, loc.url);
+        else if (!backend) this.log(`no configured store holds ${loc.url}; forgetting the location`);
         await this.uow.repos.images.forgetLocation(loc.id, this.now());
         forgotten++;
       } catch (err) {
@@ -69,18 +79,16 @@ export class DataCleanup {
    */
   private async sweepUploads(): Promise<string[]> {
     const done: string[] = [];
-    const store = this.store;
     for (const lease of await this.leases.reclaim(UPLOAD_LEASE)) {
       const imageId = lease.key;
-      const attempt = lease.data.attempt ?? '';
-      // Data first, then the record: if we die in between, the lease expires again and the next sweep retries.
-      await store.discardPartial(imageId, attempt);
+      const data = lease.data as Partial<UploadLeaseData>;
+      const backend = (data.backend !== undefined ? this.stores.get(data.backend) : undefined) ?? this.stores.default;
       const found = await this.uow.repos.images.find(imageId);
       const status = found?.image.status;
-      // Not active from this attempt (the lease goes with the upload's last commit), so an object under the key is unrecorded.
-      if (status === undefined || status === 'saving') {
-        await deleteIfPresent(store, imageId);
-      }
+      // Data first, then the record: if we die in between, the lease expires again and the next sweep retries.
+      // Not active from this attempt (the lease goes with the upload's last commit), so an object it committed is unrecorded.
+      const target = { key: imageId, attempt: data.attempt ?? '', project: data.project || null, sizeHint: null };
+      await backend.store.discardWrite(target, { committed: status === undefined || status === 'saving' });
       const requeued = await this.uow.run(async (tx) => {
         const step = status === 'saving' ? plan('abandon_upload', { status }) : null;
         const moved = step !== null && (await tx.images.transition(imageId, step.from, step.to, step.resets, this.now()));

@@ -2,10 +2,12 @@ import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { RequestContext } from '../auth/context.js';
-import type { BlobStore, BlobWriter } from '../store/blob-store.js';
-import { BlobNotFound, deleteIfPresent, StoreFull, StoreWriteDenied } from '../store/blob-store.js';
+import type { BlobWriter, StoredObject } from '../store/blob-store.js';
+import { BlobNotFound, deleteIfPresent, StoreFull, StoreUnavailable, StoreWriteDenied } from '../store/blob-store.js';
+import type { Backend, StoreRegistry } from '../store/registry.js';
 import { ImageHasher } from '../hashing/image-hasher.js';
-import { UPLOAD_LEASE } from './data-cleanup.js';
+import { UPLOAD_LEASE, type UploadLeaseData } from './data-cleanup.js';
+import { nodeAlgorithm, verifiedDownload } from './download-verification.js';
 import { BadRequest, Conflict, DomainError, Forbidden, Gone, RangeNotSatisfiable, ServiceUnavailable, TooLarge } from './errors.js';
 import type { ImageAccess } from './image-access.js';
 import { plan } from './image-lifecycle.js';
@@ -15,7 +17,7 @@ import type { UnitOfWork } from './ports.js';
 export interface ImageDataDeps {
   uow: UnitOfWork;
   access: ImageAccess;
-  store: BlobStore;
+  stores: StoreRegistry;
   leases: Leases;
   imageSizeCap: number;
   /** Bytes a project may store in all; 0 = unlimited. */
@@ -32,8 +34,6 @@ export type Download =
   | { kind: 'no-data' }
   | { kind: 'data'; stream: Readable; size: number; checksum: string | null; range?: { start: number; end: number } };
 
-/** Glance's Python name for the multihash algorithm (`sha3_256`), mapped to Node's (`sha3-256`). */
-const nodeAlgorithm = (name: string) => name.replace('_', '-');
 
 /** The upload lost its image (deleted meanwhile) or its lease: its last commit is rolled back. */
 class UploadLost extends Error {}
@@ -54,9 +54,12 @@ export class ImageData {
    * hashes are computed; size, hashes, location and the end of the lease commit together with the
    * change to `active`. On any failure the written bytes are removed and the image returns to
    * queued; if the process dies, its lease expires and any node's cleanup sweep does that.
+   * `storeId` is the `X-Image-Meta-Store` header (multi-store only; default: the default backend).
    */
-  async upload(ctx: RequestContext, id: string, body: Readable, declaredSize: number | null): Promise<void> {
-    const { uow, store, leases } = this.deps;
+  async upload(ctx: RequestContext, id: string, body: Readable, declaredSize: number | null, storeId: string | null = null): Promise<void> {
+    const { uow, leases } = this.deps;
+    const backend = this.uploadTarget(storeId);
+    const store = backend.store;
     const { image } = await this.deps.access.require(ctx, id, 'upload_image');
     const start = plan('upload', image)!;
     const sizeCap = this.deps.imageSizeCap;
@@ -74,9 +77,11 @@ export class ImageData {
     }
 
     const attempt = randomUUID();
+    const target = { key: id, attempt, project: image.owner, sizeHint: declaredSize };
+    const leaseData: UploadLeaseData = { attempt, backend: backend.id, project: image.owner ?? '' };
     const began = await uow.run(async (tx) => {
       if (!(await tx.images.transition(id, start.from, start.to, start.resets, this.now()))) return false;
-      if (!(await tx.leases.acquire(leases.record(UPLOAD_LEASE, id, { attempt })))) throw new Conflict(`Image ${id} is being uploaded by another request.`);
+      if (!(await tx.leases.acquire(leases.record(UPLOAD_LEASE, id, { ...leaseData })))) throw new Conflict(`Image ${id} is being uploaded by another request.`);
       return true;
     });
     if (!began) {
@@ -88,7 +93,7 @@ export class ImageData {
     let writer: BlobWriter | undefined;
     let hasher: ImageHasher | undefined;
     try {
-      writer = await store.createWriter(id, attempt);
+      writer = await store.createWriter(target);
       hasher = await ImageHasher.create(nodeAlgorithm(this.deps.hashingAlgorithm));
       const h = hasher;
       let size = 0;
@@ -110,7 +115,7 @@ export class ImageData {
       }
       const digests = await hasher.digest();
       hasher = undefined;
-      await writer.commit();
+      const stored: StoredObject = await writer.commit();
       writer = undefined;
       const finish = plan('finish_upload', { status: start.to })!;
       const facts = { size, checksum: digests.md5, os_hash_algo: this.deps.hashingAlgorithm, os_hash_value: digests.multihash, virtual_size: null };
@@ -119,7 +124,7 @@ export class ImageData {
           const now = this.now();
           const won = (await tx.images.transition(id, finish.from, finish.to, facts, now)) && (await tx.leases.release(UPLOAD_LEASE, id, leases.owner));
           if (!won) throw new UploadLost();
-          await tx.images.addLocation(id, { url: store.url(id), metadata: {} }, now);
+          await tx.images.addLocation(id, { url: stored.url, metadata: this.deps.stores.locationMetadata(backend, stored.metadata) }, now);
         })
         .then(
           () => true,
@@ -132,8 +137,8 @@ export class ImageData {
         // The image was deleted (or the upload declared dead) meanwhile: the committed bytes are
         // nobody's — unless a later upload already recorded its own under the same key.
         const current = await uow.repos.images.find(id);
-        if (!current?.image.locations.some((l) => l.url === store.url(id))) {
-          await deleteIfPresent(store, id);
+        if (!current?.image.locations.some((l) => l.url === stored.url)) {
+          await deleteIfPresent(store, stored.url);
         }
         throw gone(id);
       }
@@ -145,6 +150,16 @@ export class ImageData {
     } finally {
       held.stop();
     }
+  }
+
+  /** The backend an upload writes to: the `X-Image-Meta-Store` one in multi-store mode, else the default. */
+  private uploadTarget(storeId: string | null): Backend {
+    const { stores } = this.deps;
+    if (!stores.multiStore || storeId === null) return stores.default;
+    const backend = stores.get(storeId);
+    if (!backend || backend.reserved) throw new BadRequest(`Store for identifier ${storeId} not found`);
+    if (!backend.store.capabilities.write) throw new Gone(`Error in store configuration. Adding images to store ${storeId} is disabled (read-only store).`);
+    return backend;
   }
 
   /** A failed upload: saving → queued (if the image is still saving), and its lease ends. */
@@ -161,6 +176,10 @@ export class ImageData {
     if (err instanceof DomainError) return err;
     if (err instanceof StoreFull) return new TooLarge(`Image storage media is full: ${err.message}`);
     if (err instanceof StoreWriteDenied) return new ServiceUnavailable(`Insufficient permissions on image storage media: ${err.message}`);
+    if (err instanceof StoreUnavailable) {
+      this.log(`upload to image ${id} failed`, err);
+      return new ServiceUnavailable(`The image store is unavailable: ${err.message}`);
+    }
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ECONNRESET' || (err as Error).message === 'aborted') {
       return new BadRequest(`The upload of image ${id} was interrupted before all data arrived; nothing was stored.`);
@@ -169,14 +188,18 @@ export class ImageData {
     return err instanceof Error ? err : new Error(String(err));
   }
 
-  /** GET /file: the data (or a range of it), 204 when the image has none, 403 for deactivated images unless admin. */
+  /**
+   * GET /file: the data (or a range of it), 204 when the image has none, 403 for deactivated
+   * images unless admin. Locations are tried in the stores' weight order; one that cannot be
+   * read falls over to the next. A whole download is checked against the stored md5 and
+   * multihash as it streams: a mismatch aborts the response before its last bytes.
+   */
   async download(ctx: RequestContext, id: string, range: RangeRequest | null): Promise<Download> {
     const { image } = await this.deps.access.require(ctx, id, 'download_image');
     if (image.status === 'deactivated' && !ctx.isAdmin) {
       throw new Forbidden('The requested image has been deactivated. Image data download is forbidden.');
     }
-    const key = image.locations.map((l) => this.deps.store.keyOf(l.url)).find((k) => k !== undefined);
-    if (key === undefined || image.size === null) return { kind: 'no-data' };
+    if (image.locations.length === 0 || image.size === null) return { kind: 'no-data' };
     const size = image.size;
     let span: { start: number; end: number } | undefined;
     if (range) {
@@ -187,16 +210,24 @@ export class ImageData {
         throw err;
       }
     }
-    try {
-      const stream = await this.deps.store.read(key, span);
-      return { kind: 'data', stream, size, checksum: image.checksum, range: span };
-    } catch (err) {
-      if (err instanceof BlobNotFound) {
-        this.log(`data of active image ${id} is missing from the ${this.deps.store.type} store`, err);
-        return { kind: 'no-data' };
+    let unavailable: unknown;
+    for (const loc of this.deps.stores.ordered(image.locations)) {
+      const backend = this.deps.stores.forLocation(loc);
+      if (!backend) {
+        this.log(`no configured store holds ${loc.url} (image ${id}); trying its next location`);
+        continue;
       }
-      throw err;
+      try {
+        const data = await backend.store.read(loc.url, span);
+        const stream = span ? data : verifiedDownload(data, image, (msg) => this.log(`image ${id} from store ${backend.id}: ${msg}`));
+        return { kind: 'data', stream, size, checksum: image.checksum, range: span };
+      } catch (err) {
+        this.log(`could not read image ${id} from store ${backend.id}; trying its next location`, err);
+        if (!(err instanceof BlobNotFound)) unavailable = err;
+      }
     }
+    if (unavailable !== undefined) throw new ServiceUnavailable(`The image data of ${id} cannot be read from any of its stores right now.`);
+    return { kind: 'no-data' };
   }
 }
 

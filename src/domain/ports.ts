@@ -37,6 +37,12 @@ export interface ImageRepository {
   /** Marks every active location of the image `pending_delete`: its bytes are to be removed. */
   doomLocations(imageId: string, now: number): Promise<LocationRecord[]>;
 
+  /**
+   * Marks one active location of the image `pending_delete`, unless it is the image's last
+   * active one ('last') or not one of its active locations ('absent'); atomic against other removals.
+   */
+  doomLocation(imageId: string, locationId: string, now: number): Promise<'doomed' | 'last' | 'absent'>;
+
   /** Locations whose bytes are still to be removed, oldest first. */
   doomedLocations(limit: number): Promise<DoomedLocation[]>;
 
