@@ -22,6 +22,7 @@ import { ImageCatalogue } from './domain/image-catalogue.js';
 import { ImageCreation } from './domain/image-creation.js';
 import { ImageData } from './domain/image-data.js';
 import { ImageEditing } from './domain/image-editing.js';
+import { ImageLocations } from './domain/image-locations.js';
 import { ImagePatcher } from './domain/image-patch.js';
 import { buildImageSchema, buildImagesSchema, ImageAttributes } from './domain/image-schema.js';
 import { Leases } from './domain/leases.js';
@@ -65,6 +66,23 @@ export async function createService(config: Config): Promise<Service> {
     const cleanup = new DataCleanup(uow, stores, leases, log);
     const access = new ImageAccess(uow.repos.images, policy, protections);
     const quotas = { properties: config.DEFAULT.image_property_quota, tags: config.DEFAULT.image_tag_quota };
+    const locations = new ImageLocations({
+      uow,
+      access,
+      stores,
+      leases,
+      cleanup,
+      log,
+      settings: {
+        showMultipleLocations: config.DEFAULT.show_multiple_locations,
+        showImageDirectUrl: config.DEFAULT.show_image_direct_url,
+        locationQuota: config.DEFAULT.image_location_quota,
+        userStorageQuota: config.DEFAULT.user_storage_quota,
+        hashingAlgorithm: config.DEFAULT.hashing_algorithm,
+        doSecureHash: config.DEFAULT.do_secure_hash,
+        httpRetries: config.DEFAULT.http_retries,
+      },
+    });
     const imageData = new ImageData({
       uow,
       access,
@@ -77,13 +95,14 @@ export async function createService(config: Config): Promise<Service> {
     });
     const server = await buildServer(
       {
-        catalogue: new ImageCatalogue(uow.repos.images, access),
+        catalogue: new ImageCatalogue(uow.repos.images, access, locations),
         creation: new ImageCreation(attributes, uow.repos.images, access, quotas),
-        editing: new ImageEditing(uow.repos.images, access, new ImagePatcher(attributes, access), quotas),
+        editing: new ImageEditing(uow.repos.images, access, new ImagePatcher(attributes, access, locations), quotas, undefined, locations),
         actions: new ImageActions(uow, access, cleanup),
         imageData,
         members: new MemberService(access, uow.repos.members, config.DEFAULT.image_member_quota),
         stores: new ImageStores(stores, uow, access, cleanup),
+        locations,
         imageSchema,
         imagesSchema: buildImagesSchema(imageSchema),
         auth,
@@ -94,8 +113,8 @@ export async function createService(config: Config): Promise<Service> {
           maxJsonBodySize: config.DEFAULT.max_json_body_size,
         },
         publicEndpoint: config.DEFAULT.public_endpoint,
-        // No image cache or locations API yet: each sets its flag when it lands.
-        features: { multiStore: stores.multiStore, cache: false, locationsApi: false },
+        // No image cache yet: it sets its flag when it lands.
+        features: { multiStore: stores.multiStore, cache: false, locationsApi: true },
         healthcheck: async () => {
           await sql`select 1`.execute(db);
         },
@@ -105,9 +124,12 @@ export async function createService(config: Config): Promise<Service> {
     app = server;
 
     // Uploads that died with an earlier process and deletions it left half done, before serving; then on every heartbeat.
+    // Location imports a dead process left are taken over (hashed again) the same way.
     await cleanup.sweep();
+    await locations.resumeImports();
     const sweeper = setInterval(() => {
       cleanup.sweep().catch((err: unknown) => log('cleanup sweep failed', err));
+      locations.resumeImports().catch((err: unknown) => log('taking over location imports failed', err));
     }, leases.heartbeatMs);
     sweeper.unref();
 
@@ -126,6 +148,7 @@ export async function createService(config: Config): Promise<Service> {
         } finally {
           clearInterval(idle);
         }
+        await locations.close();
         await db.destroy();
       },
     };

@@ -4,6 +4,7 @@ import type { ImageCatalogue } from '../domain/image-catalogue.js';
 import type { ImageCreation } from '../domain/image-creation.js';
 import type { ImageData } from '../domain/image-data.js';
 import type { ImageEditing } from '../domain/image-editing.js';
+import type { ImageLocations } from '../domain/image-locations.js';
 import type { JsonSchema } from '../domain/image-schema.js';
 import type { ImageStores } from '../domain/image-stores.js';
 import type { MemberService } from '../domain/member-service.js';
@@ -17,6 +18,8 @@ export interface ApiDeps {
   imageData: ImageData;
   members: MemberService;
   stores: ImageStores;
+  /** The image view's location keys, PATCH's location rules, and the locations API (v2.17). */
+  locations: ImageLocations;
   imageSchema: JsonSchema;
   imagesSchema: JsonSchema;
   /** Who is calling: the strategy `[paste_deploy] flavor` selects. */

@@ -17,7 +17,7 @@ export function imageRoutes(deps: ApiDeps) {
       return reply
         .code(201)
         .header('location', absoluteUrl(request, `/v2/images/${image.id}`, deps.publicEndpoint))
-        .send(imageView(image));
+        .send(imageView(image, deps.locations.view(image)));
     });
 
     app.get('/v2/images', async (request) => {
@@ -26,7 +26,7 @@ export function imageRoutes(deps: ApiDeps) {
       const withoutMarker = pairs.filter(([k]) => k !== 'marker');
       const qs = (p: [string, string][]) => new URLSearchParams(p).toString();
       const body: Record<string, unknown> = {
-        images: result.images.map(imageView),
+        images: result.images.map((image) => imageView(image, deps.locations.view(image))),
         first: withoutMarker.length > 0 ? `/v2/images?${qs(withoutMarker)}` : '/v2/images',
         schema: '/v2/schemas/images',
       };
@@ -34,14 +34,16 @@ export function imageRoutes(deps: ApiDeps) {
       return body;
     });
 
-    app.get<IdParams>('/v2/images/:id', { config: { rejectBody: true } }, async (request) =>
-      imageView(await deps.catalogue.get(request.ctx, request.params.id)),
-    );
+    app.get<IdParams>('/v2/images/:id', { config: { rejectBody: true } }, async (request) => {
+      const image = await deps.catalogue.get(request.ctx, request.params.id);
+      return imageView(image, deps.locations.view(image));
+    });
 
     app.patch<IdParams>('/v2/images/:id', async (request) => {
       const style = patchStyle(request.headers['content-type']);
       const ops = parsePatch(jsonBody(request), style);
-      return imageView(await deps.editing.update(request.ctx, request.params.id, ops));
+      const image = await deps.editing.update(request.ctx, request.params.id, ops);
+      return imageView(image, deps.locations.view(image));
     });
 
     app.delete<IdParams>('/v2/images/:id', { config: { rejectBody: true } }, async (request, reply) => {

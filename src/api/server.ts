@@ -7,6 +7,7 @@ import type { ApiDeps } from './app-deps.js';
 import { sendError } from './error-render.js';
 import { imageDataRoutes } from './image-data-routes.js';
 import { imageRoutes } from './image-routes.js';
+import { locationRoutes } from './location-routes.js';
 import { memberRoutes } from './member-routes.js';
 import { schemaRoutes } from './schema-routes.js';
 import { storeRoutes } from './store-routes.js';
@@ -156,5 +157,6 @@ export async function buildServer(deps: ApiDeps, opts: ServerOptions): Promise<F
   await app.register(imageDataRoutes(deps));
   await app.register(memberRoutes(deps));
   await app.register(storeRoutes(deps));
+  await app.register(locationRoutes(deps));
   return app;
 }

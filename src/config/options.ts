@@ -42,6 +42,12 @@ export const OPTIONS = {
     enabled_backends: { kind: 'list', default: [], help: 'Multi-store: `id:type` pairs (e.g. `fast:file, objects:swift, web:http`); each id gets a section with its driver options, store_description and weight.' },
     show_image_direct_url: { kind: 'bool', default: false, help: "Show `direct_url` (the image's first location) in image responses." },
     show_multiple_locations: { kind: 'bool', default: false, help: 'Show `locations` in image responses and allow changing them with PATCH (deprecated in Glance; see OSSN-0065 before turning it on).' },
+    do_secure_hash: {
+      kind: 'bool',
+      default: true,
+      help: 'POST /v2/images/{id}/locations: compute checksum and os_hash_value by reading the data once (the image is `importing` meanwhile); false = trust the validation_data given, if any, and activate at once.',
+    },
+    http_retries: { kind: 'int', default: 3, min: 0, help: 'Times the hashing of a location added with POST /v2/images/{id}/locations is retried after a read failure.' },
     log_level: { kind: 'string', default: 'info', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], help: 'Log level.' },
   },
   database: {

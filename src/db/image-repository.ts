@@ -149,7 +149,7 @@ export class SqlImageRepository implements ImageRepository {
 
   async list(q: ImageListQuery): Promise<ImageRecord[]> {
     const f = q.filters;
-    let query = this.selectImages({ locations: false }).where('images.status', '!=', sql.lit('killed'));
+    let query = this.selectImages({ locations: q.withLocations === true }).where('images.status', '!=', sql.lit('killed'));
     query = query.where((eb) => listedFor(eb, q.viewerProject, q.isAdmin, f));
     query = query.where('images.os_hidden', '=', sql.lit(f.osHidden ? 1 : 0));
     if (f.protected !== undefined) query = query.where('images.protected', '=', f.protected ? 1 : 0);
@@ -221,6 +221,22 @@ export class SqlImageRepository implements ImageRepository {
       .insertInto('image_locations')
       .values({ id: randomUUID(), image_id: imageId, url: location.url, metadata: JSON.stringify(location.metadata), status: 'active', created_at: now, updated_at: now })
       .execute();
+  }
+
+  async imagesAtLocation(url: string): Promise<string[]> {
+    const rows = await this.db.selectFrom('image_locations').select('image_id').distinct().where('url', '=', url).where('status', '!=', 'deleted').execute();
+    return rows.map((r) => r.image_id);
+  }
+
+  async setLocationMetadata(imageId: string, locationId: string, metadata: Record<string, unknown>, now: number): Promise<boolean> {
+    const res = await this.db
+      .updateTable('image_locations')
+      .set({ metadata: JSON.stringify(metadata), updated_at: now })
+      .where('id', '=', locationId)
+      .where('image_id', '=', imageId)
+      .where('status', '=', 'active')
+      .executeTakeFirst();
+    return Number(res.numUpdatedRows) === 1;
   }
 
   doomLocations(imageId: string, now: number): Promise<LocationRecord[]> {

@@ -2,6 +2,7 @@
 import type { RequestContext } from '../auth/context.js';
 import { BadRequest } from './errors.js';
 import { visibleTo, type ImageAccess } from './image-access.js';
+import type { ImageLocations } from './image-locations.js';
 import { defaultFilters, type ImageFilters, type ImageRecord, type SortDir, type SortKey } from './image-model.js';
 import type { ImageRepository } from './ports.js';
 
@@ -16,11 +17,15 @@ export class ImageCatalogue {
   constructor(
     private readonly images: ImageRepository,
     private readonly access: ImageAccess,
+    /** Absent: no view shows locations, and lists do not read them. */
+    private readonly locations?: ImageLocations,
   ) {}
 
-  /** The image if the caller may see it (404 otherwise), with the properties it may read. */
+  /** The image if the caller may see it (404 otherwise), with the properties and locations it may read. */
   async get(ctx: RequestContext, id: string): Promise<ImageRecord> {
-    return this.access.readable(ctx, (await this.access.find(ctx, id)).image);
+    const visible = await this.access.find(ctx, id);
+    const image = this.access.readable(ctx, visible.image);
+    return this.locations ? this.locations.shown(ctx, visible, image) : image;
   }
 
   async list(ctx: RequestContext, req: ListRequest): Promise<{ images: ImageRecord[]; nextMarker?: string }> {
@@ -44,11 +49,15 @@ export class ImageCatalogue {
       sort,
       limit: req.limit,
       marker,
+      // In the same query, and only when a view shows them.
+      withLocations: this.locations?.shownInViews ?? false,
     });
     const last = images[images.length - 1];
     // Each image is then checked against get_image, as Glance does; the next page starts after
     // the last image read, shown or not.
     const shown = images.filter((image) => this.access.listed(ctx, image));
-    return { images: shown.map((image) => this.access.readable(ctx, image)), nextMarker: last && images.length === req.limit ? last.id : undefined };
+    const { locations } = this;
+    const readable = shown.map((image) => this.access.readable(ctx, image));
+    return { images: locations ? readable.map((image) => locations.shownInList(ctx, image)) : readable, nextMarker: last && images.length === req.limit ? last.id : undefined };
   }
 }

@@ -1,9 +1,10 @@
-/** Changing an image's metadata: PATCH and tags, with optimistic concurrency. */
+/** Changing an image's metadata (and, through ImageLocations, its locations): PATCH and tags, with optimistic concurrency. */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RequestContext } from '../auth/context.js';
 import { BadRequest, Conflict, NotFound } from './errors.js';
 import type { ImageAccess, VisibleImage } from './image-access.js';
 import type { ImageRecord } from './image-model.js';
+import type { ImageLocations, LocationChange } from './image-locations.js';
 import type { ImagePatcher, PatchOp } from './image-patch.js';
 import { checkImageQuotas, type ImageQuotas } from './image-quotas.js';
 import type { ImageRepository } from './ports.js';
@@ -15,16 +16,37 @@ export class ImageEditing {
     private readonly patcher: ImagePatcher,
     private readonly quotas: ImageQuotas,
     private readonly now: () => number = Date.now,
+    /** The locations' rules and view (the patcher's too); absent, locations are invisible. */
+    private readonly locations?: ImageLocations,
   ) {}
 
+  /**
+   * PATCH. Operations on locations are checked against the stores before anything is saved, and
+   * saved in the image's transaction; the bytes of removed locations go after the commit. The
+   * image is then read again, with its locations as they now are.
+   */
   async update(ctx: RequestContext, id: string, ops: PatchOp[]): Promise<ImageRecord> {
     this.patcher.check(ops);
-    const updated = await this.modify(ctx, id, null, (visible) => {
-      const next = this.patcher.apply(ctx, visible, ops);
+    const sizes = new Map<string, number>();
+    let change: LocationChange | undefined;
+    let memberId: string | null = null;
+    const updated = await this.modify(ctx, id, null, async (visible) => {
+      memberId = visible.memberId;
+      const { image: next, locations } = this.patcher.applyAll(ctx, visible, ops);
       checkImageQuotas(this.quotas, next, visible.image);
+      change = locations && this.locations ? await this.locations.prepare(ctx, visible, locations, sizes) : undefined;
       return next;
-    });
-    return this.access.readable(ctx, updated);
+    }, (next, expected) => (change && this.locations ? this.locations.save(next, expected, change) : this.images.save(next, expected)));
+    if (!change || !this.locations) return this.shown(ctx, updated, memberId);
+    await this.locations.finish(change);
+    const fresh = await this.access.find(ctx, id);
+    return this.shown(ctx, fresh.image, fresh.memberId);
+  }
+
+  /** The image as the caller may read it: readable properties, and locations only if it may see them. */
+  private shown(ctx: RequestContext, image: ImageRecord, memberId: string | null): ImageRecord {
+    const readable = this.access.readable(ctx, image);
+    return this.locations ? this.locations.shown(ctx, { image: readable, memberId }) : readable;
   }
 
   async addTag(ctx: RequestContext, id: string, tag: string): Promise<void> {
@@ -51,16 +73,22 @@ export class ImageEditing {
    * the other; no update is lost and none overwrites another. Only a change that keeps losing is 409.
    * `rule` is checked first (null: `change` checks its own).
    */
-  private async modify(ctx: RequestContext, id: string, rule: string | null, change: (visible: VisibleImage) => ImageRecord | null): Promise<ImageRecord> {
+  private async modify(
+    ctx: RequestContext,
+    id: string,
+    rule: string | null,
+    change: (visible: VisibleImage) => ImageRecord | null | Promise<ImageRecord | null>,
+    save: (next: ImageRecord, expected: { status: ImageRecord['status']; updatedAt: number }) => Promise<boolean> = (next, expected) => this.images.save(next, expected),
+  ): Promise<ImageRecord> {
     for (let attempt = 0; attempt < 30; attempt++) {
       const visible = rule === null ? await this.access.find(ctx, id) : await this.access.require(ctx, id, rule);
       const image = visible.image;
-      const next = change(visible);
+      const next = await change(visible);
       if (next === null) return image;
       // Always later than the version read, so the compare-and-set on updated_at tells every
       // concurrent update apart.
       next.updated_at = Math.max(this.now(), image.updated_at + 1);
-      if (await this.images.save(next, { status: image.status, updatedAt: image.updated_at })) return next;
+      if (await save(next, { status: image.status, updatedAt: image.updated_at })) return next;
       // Lost the race: back off a random while, so that many writers of one image spread out.
       await sleep(Math.random() * Math.min(50, 2 ** attempt));
     }

@@ -125,4 +125,6 @@ export interface ImageListQuery {
   limit: number;
   /** The last image of the previous page (already checked to be visible). */
   marker: ImageRecord | null;
+  /** Read each image's active locations in the same query (the view shows them: show_multiple_locations, direct_url, stores). */
+  withLocations?: boolean;
 }

@@ -2,12 +2,15 @@
  * The PATCH engine: Glance's JSON-patch rules for images (add, replace, remove on base
  * attributes and custom properties), applied to a working copy. Every operation is checked
  * (pointer, read-only, reserved, schema) before any is applied, as Glance's deserializer does;
- * then each is applied after the policy and property-protection checks it needs.
+ * then each is applied after the policy and property-protection checks it needs. Operations on
+ * `/locations` are ImageLocations' (image-locations.ts): applied here in their turn to a working
+ * copy of the locations, which the caller checks against the stores and saves with the image.
  */
 import type { RequestContext } from '../auth/context.js';
 import { BadRequest, Conflict, Forbidden } from './errors.js';
 import type { ImageAccess, VisibleImage } from './image-access.js';
 import { plan } from './image-lifecycle.js';
+import type { ImageLocations, LocationEdit } from './image-locations.js';
 import type { ImageRecord } from './image-model.js';
 import { imageTarget } from './image-policy.js';
 import { isReservedProperty, type ImageAttributes } from './image-schema.js';
@@ -21,10 +24,18 @@ export interface PatchOp {
   style?: 'v2.0' | 'v2.1';
 }
 
+/** The image as the operations leave it, and what they did to its locations (null: nothing). */
+export interface PatchResult {
+  image: ImageRecord;
+  locations: LocationEdit | null;
+}
+
 export class ImagePatcher {
   constructor(
     private readonly attributes: ImageAttributes,
     private readonly access: ImageAccess,
+    /** Absent: locations are invisible, as with show_multiple_locations = false. */
+    private readonly locations?: ImageLocations,
   ) {}
 
   /** The checks that do not depend on the image: pointer, read-only, reserved, schema. */
@@ -32,19 +43,38 @@ export class ImagePatcher {
     for (const op of ops) this.checkOp(op);
   }
 
-  /** The image with `ops` applied (the image itself is not changed). */
+  /** The image with `ops` applied (the image itself is not changed); operations on locations are refused. */
   apply(ctx: RequestContext, visible: VisibleImage, ops: readonly PatchOp[]): ImageRecord {
+    const { image, locations } = this.applyAll(ctx, visible, ops);
+    if (locations) throw new Error('image-patch: apply() does not save locations; use applyAll()');
+    return image;
+  }
+
+  /** The image with `ops` applied (the image itself is not changed), and what they did to its locations. */
+  applyAll(ctx: RequestContext, visible: VisibleImage, ops: readonly PatchOp[]): PatchResult {
     const image = visible.image;
     const next: ImageRecord = { ...image, tags: [...image.tags], properties: { ...image.properties } };
-    for (const op of ops) this.applyOp(ctx, visible, next, op);
-    return next;
+    let edit: LocationEdit | null = null;
+    for (const op of ops) {
+      if (op.path[0] !== 'locations') {
+        this.applyOp(ctx, visible, next, op);
+        continue;
+      }
+      if (!this.locations) throw new Forbidden(`It's not allowed to ${op.op === 'remove' ? 'remove' : op.op === 'add' ? 'add' : 'update'} locations if locations are invisible.`);
+      edit ??= this.locations.begin(image);
+      this.locations.applyOp(ctx, visible, edit, op.op, op.path[1], op.value);
+    }
+    return { image: next, locations: edit };
   }
 
   private checkOp(op: PatchOp): void {
     const [root, ...rest] = op.path;
     if (root === undefined || root === '') throw new BadRequest(`Invalid JSON pointer for this resource: '/${op.path.join('/')}'`);
     if (root === 'locations') {
-      throw new Forbidden(`It's not allowed to ${op.op === 'remove' ? 'remove' : 'add'} locations if locations are invisible.`);
+      // `/locations/<position>` for add and remove, `/locations` (the whole list) for replace.
+      if (op.path.length !== (op.op === 'replace' ? 1 : 2)) throw new BadRequest(`Invalid JSON pointer for this resource: '/${op.path.join('/')}'`);
+      if (op.op !== 'remove') this.attributes.validator.validate({ locations: op.op === 'add' ? [op.value] : op.value });
+      return;
     }
     if (rest.length > 0) throw new BadRequest(`Invalid JSON pointer for this resource: '/${op.path.join('/')}'`);
     if (root === 'id' || this.attributes.readOnly.has(root)) throw new Forbidden(`Attribute '${root}' is read-only.`);

@@ -15,7 +15,7 @@ export interface ImageRepository {
    */
   find(id: string, viewerProject?: string | null): Promise<FoundImage | undefined>;
 
-  /** One page of the catalogue as `q.viewerProject` sees it (one round trip), without locations. */
+  /** One page of the catalogue as `q.viewerProject` sees it (one round trip), with locations only when `q.withLocations`. */
   list(q: ImageListQuery): Promise<ImageRecord[]>;
 
   /**
@@ -33,6 +33,15 @@ export interface ImageRepository {
 
   /** Records a location of the image's bytes. */
   addLocation(imageId: string, location: Omit<LocationRecord, 'id' | 'status'>, now: number): Promise<void>;
+
+  /**
+   * Ids of the images with a location at exactly `url` whose bytes are still kept (active or
+   * pending_delete): two images must never share bytes that deleting one would remove.
+   */
+  imagesAtLocation(url: string): Promise<string[]>;
+
+  /** Replaces the metadata of one active location of the image; false if it is not one. */
+  setLocationMetadata(imageId: string, locationId: string, metadata: Record<string, unknown>, now: number): Promise<boolean>;
 
   /** Marks every active location of the image `pending_delete`: its bytes are to be removed. */
   doomLocations(imageId: string, now: number): Promise<LocationRecord[]>;
