@@ -6,6 +6,12 @@ import { parseIni } from '../src/config/ini.js';
 import { anonymousAccess, authFlavor, ConfigError, databaseUrl, loadConfig } from '../src/config/options.js';
 import { tempDir } from './support/harness.js';
 
+/** The directory of the (legacy) file store. */
+function fileDir(c: ReturnType<typeof loadConfig>): string | null {
+  const file = c.stores.backends.find((b) => b.type === 'file');
+  return file?.type === 'file' ? file.options.filesystem_store_datadir : null;
+}
+
 function writeConf(text: string): string {
   const file = path.join(tempDir('ocellus-conf-'), 'glance-api.conf');
   fs.writeFileSync(file, text);
@@ -30,7 +36,7 @@ test('defaults run with no file at all', () => {
   assert.equal(c.DEFAULT.limit_param_default, 25);
   assert.equal(c.DEFAULT.api_limit_max, 1000);
   assert.equal(databaseUrl(c), 'sqlite:////tmp/ocellus-x/ocellus.db');
-  assert.equal(c.stores.backends[0]!.options.filesystem_store_datadir, '/tmp/ocellus-x/images');
+  assert.equal(fileDir(c), '/tmp/ocellus-x/images');
   assert.ok(c.image_format.disk_formats.includes('qcow2'));
 });
 
@@ -43,7 +49,7 @@ test("Glance's section and option names are read; flags override the file", () =
   assert.equal(c.DEFAULT.bind_port, 9494);
   assert.equal(c.DEFAULT.image_size_cap, 10 * 1024 ** 3);
   assert.equal(databaseUrl(c), 'sqlite:////var/tmp/g.db');
-  assert.equal(c.stores.backends[0]!.options.filesystem_store_datadir, '/var/tmp/imgs');
+  assert.equal(fileDir(c), '/var/tmp/imgs');
 });
 
 test('unknown options are warned about, with file and line', () => {
