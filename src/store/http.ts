@@ -20,6 +20,7 @@ import {
   type BlobWriter,
   type ByteRange,
   type StoreCapabilities,
+  type WriteTarget,
 } from './blob-store.js';
 import type { StoreEnv } from './store-env.js';
 
@@ -89,16 +90,16 @@ export class HttpStore implements BlobStore {
     return /^https?:\/\//i.test(url) && checkUrl(url) === null;
   }
 
-  async createWriter(): Promise<BlobWriter> {
+  async createWriter(_target: WriteTarget): Promise<BlobWriter> {
     throw new StoreWriteDenied(DRIVER, 'read-only store');
   }
 
-  async delete(): Promise<void> {
+  async delete(_url: string): Promise<void> {
     throw new StoreWriteDenied(DRIVER, 'read-only store');
   }
 
   /** Nothing is ever written, so nothing is left behind. */
-  async discardWrite(): Promise<void> {}
+  async discardWrite(_target: WriteTarget, _opts: { committed: boolean }): Promise<void> {}
 
   describe(): Record<string, unknown> {
     return {};
@@ -152,7 +153,7 @@ export class HttpStore implements BlobStore {
       discard(req, res);
       throw err;
     }
-    const body = new ResponseBody(req, res, { skip, limit, expected: length, stallMs: this.timeoutMs, where });
+    const body = new ResponseBody(req, res, { skip, limit, awaitFirstByte: range !== undefined, expected: length, stallMs: this.timeoutMs, where });
     await body.positioned;
     return body;
   }
@@ -187,17 +188,18 @@ export class HttpStore implements BlobStore {
     const refused = this.filter.hostRefusal(target.hostname);
     if (refused) return Promise.reject(this.refused(`${redactUrl(target)}: ${refused.message}`, refused));
     const secure = target.protocol === 'https:';
-    const all: http.OutgoingHttpHeaders = { 'user-agent': 'ocellus', 'accept-encoding': 'identity', ...headers };
+    // identity: the bytes are the image as stored; a compressed transfer would break ranges and sizes.
+    const sent: http.OutgoingHttpHeaders = { 'user-agent': 'ocellus', 'accept-encoding': 'identity', ...headers };
     if (target.username || target.password) {
-      const credentials = `${decodeURIComponent(target.username)}:${decodeURIComponent(target.password)}`;
-      all.authorization = `Basic ${Buffer.from(credentials).toString('base64')}`;
+      // glance_store (python-requests) sends a location's user:password@ as Basic credentials.
+      sent.authorization = `Basic ${Buffer.from(`${percentDecode(target.username)}:${percentDecode(target.password)}`).toString('base64')}`;
     }
     const options: https.RequestOptions = {
       method,
       hostname: target.hostname.replace(/^\[(.*)\]$/, '$1'),
       port: target.port || (secure ? 443 : 80),
       path: `${target.pathname}${target.search}`,
-      headers: all,
+      headers: sent,
       // One connection per request: a download holds its socket for as long as the reader is
       // slow anyway, and no pooled socket outlives the request.
       agent: false,
@@ -243,6 +245,14 @@ function statusError(status: number, url: URL): StoreError {
   return new StoreError(DRIVER, `${where}: unexpected answer ${status}`);
 }
 
+function percentDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text; // a stray '%' is meant literally
+  }
+}
+
 function discard(req: http.ClientRequest, res: http.IncomingMessage): void {
   res.destroy();
   req.destroy();
@@ -268,7 +278,10 @@ function contentRange(value: string | undefined): { start: number; end: number }
  * slow does not time the server out, a server that stops sending does.
  */
 class ResponseBody extends Readable {
-  /** Settles once the reader can start: at the first byte of the range (InvalidRange if the body ends before it). */
+  /**
+   * Settles once the reader can start: at once for a whole object; for a range, at its first byte
+   * (InvalidRange if the body ends before it), so that read() can still reject.
+   */
   readonly positioned: Promise<void>;
   private settle!: (err?: Error) => void;
   private isPositioned = false;
@@ -281,7 +294,7 @@ class ResponseBody extends Readable {
   constructor(
     private readonly req: http.ClientRequest,
     private readonly res: http.IncomingMessage,
-    private readonly opts: { skip: number; limit: number; expected: number | null; stallMs: number; where: string },
+    private readonly opts: { skip: number; limit: number; awaitFirstByte: boolean; expected: number | null; stallMs: number; where: string },
   ) {
     super({ highWaterMark: BODY_BUFFER });
     this.skip = opts.skip;
@@ -294,7 +307,7 @@ class ResponseBody extends Readable {
         else resolve();
       };
     });
-    if (this.skip === 0) this.settle();
+    if (!opts.awaitFirstByte) this.settle();
     res.on('data', (chunk: Buffer) => this.onData(chunk));
     res.on('end', () => this.onEnd());
     res.on('error', (err) => this.fail(this.broken(err)));
@@ -335,9 +348,10 @@ class ResponseBody extends Readable {
 
   private onEnd(): void {
     if (this.done) return;
-    if (this.skip > 0) return this.fail(new InvalidRange(DRIVER, `${this.opts.where}: range starts past the end of the object (${this.received} bytes)`));
     const { expected } = this.opts;
     if (expected !== null && this.received < expected) return this.fail(this.broken());
+    // Ended before the first byte of the range (its start is at or past the end).
+    if (!this.isPositioned) return this.fail(new InvalidRange(DRIVER, `${this.opts.where}: range starts past the end of the object (${this.received} bytes)`));
     this.finish();
   }
 
