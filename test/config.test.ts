@@ -6,6 +6,12 @@ import { parseIni } from '../src/config/ini.js';
 import { anonymousAccess, authFlavor, ConfigError, databaseUrl, loadConfig } from '../src/config/options.js';
 import { tempDir } from './support/harness.js';
 
+/** The directory of the (legacy) file store. */
+function fileDir(c: ReturnType<typeof loadConfig>): string | null {
+  const file = c.stores.backends.find((b) => b.type === 'file');
+  return file?.type === 'file' ? file.options.filesystem_store_datadir : null;
+}
+
 function writeConf(text: string): string {
   const file = path.join(tempDir('ocellus-conf-'), 'glance-api.conf');
   fs.writeFileSync(file, text);
@@ -30,7 +36,7 @@ test('defaults run with no file at all', () => {
   assert.equal(c.DEFAULT.limit_param_default, 25);
   assert.equal(c.DEFAULT.api_limit_max, 1000);
   assert.equal(databaseUrl(c), 'sqlite:////tmp/ocellus-x/ocellus.db');
-  assert.equal(c.stores.backends[0]!.options.filesystem_store_datadir, '/tmp/ocellus-x/images');
+  assert.equal(fileDir(c), '/tmp/ocellus-x/images');
   assert.ok(c.image_format.disk_formats.includes('qcow2'));
 });
 
@@ -43,7 +49,7 @@ test("Glance's section and option names are read; flags override the file", () =
   assert.equal(c.DEFAULT.bind_port, 9494);
   assert.equal(c.DEFAULT.image_size_cap, 10 * 1024 ** 3);
   assert.equal(databaseUrl(c), 'sqlite:////var/tmp/g.db');
-  assert.equal(c.stores.backends[0]!.options.filesystem_store_datadir, '/var/tmp/imgs');
+  assert.equal(fileDir(c), '/var/tmp/imgs');
 });
 
 test('unknown options are warned about, with file and line', () => {
@@ -100,15 +106,70 @@ test("[paste_deploy] flavor takes Glance's spellings; keystone+cache is warned a
   assert.throws(() => loadConfig({ configFile: writeConf('[paste_deploy]\nflavor = token\n'), warn: () => undefined }), /flavor = token needs \[token_auth\] token_file/);
 });
 
-test("[glance_store] stores: Glance's store types Ocellus lacks are warned about, with file and line, and ignored", () => {
+test("[glance_store] stores (single store): Glance's types, its other types warned about and ignored, driver options read from [glance_store]", () => {
   const warnings: string[] = [];
-  const c = loadConfig({ configFile: writeConf('[DEFAULT]\nbind_port = 9292\n[glance_store]\nstores = file,http\ndefault_store = file\n'), warn: (m) => warnings.push(m) });
-  assert.deepEqual(c.glance_store.stores, ['file', 'http']);
-  assert.equal(warnings.length, 1);
-  assert.match(warnings[0]!, /glance-api\.conf:4 \[glance_store\] stores: store type 'http' is not implemented by Ocellus yet; ignored/);
+  const c = loadConfig({ configFile: writeConf('[DEFAULT]\nbind_port = 9292\n[glance_store]\nstores = file,http\ndefault_store = file\nhttps_insecure = false\n'), warn: (m) => warnings.push(m) });
+  assert.deepEqual(warnings, []);
+  assert.equal(c.stores.multiStore, false);
+  assert.equal(c.stores.defaultBackend, 'file');
+  assert.deepEqual(c.stores.backends.map((b) => [b.id, b.type]), [['file', 'file'], ['http', 'http']]);
+  const http = c.stores.backends[1]!;
+  assert.equal(http.type === 'http' && http.options.https_insecure, false);
   const more: string[] = [];
-  loadConfig({ configFile: writeConf('[glance_store]\nstores = filesystem, swift, rbd, cinder, vmware, s3\n'), warn: (m) => more.push(m) });
-  assert.deepEqual(more.map((m) => /store type '(\w+)'/.exec(m)?.[1]), ['swift', 'rbd', 'cinder', 'vmware', 's3']);
+  const d = loadConfig({
+    configFile: writeConf('[glance_store]\nstores = filesystem, swift, rbd, cinder, vmware, s3\ndefault_store = swift\nswift_store_auth_address = http://127.0.0.1:8080/auth/v1.0\nswift_store_user = a:b\nswift_store_key = k\nswift_store_auth_version = 1\ns3_store_host = http://s3\ns3_store_access_key = a\ns3_store_secret_key = s\ns3_store_bucket = images\n'),
+    warn: (m) => more.push(m),
+  });
+  assert.deepEqual(more.map((m) => /store type '(\w+)'/.exec(m)?.[1]), ['rbd', 'cinder', 'vmware']);
+  assert.deepEqual(d.stores.backends.map((b) => b.type), ['file', 'swift', 's3']);
+  assert.equal(d.stores.defaultBackend, 'swift');
+});
+
+test('multi-store: enabled_backends id:type, a section per backend with its driver options, reserved stores added', () => {
+  const warnings: string[] = [];
+  const dir = tempDir('ocellus-conf-');
+  const c = loadConfig({
+    dataDir: dir,
+    configFile: writeConf(
+      '[DEFAULT]\nenabled_backends = fast:file, cheap:file, web:http\n[glance_store]\ndefault_backend = fast\n' +
+        '[fast]\nfilesystem_store_datadir = /srv/fast\nstore_description = Fast disks\nweight = 100\n' +
+        '[cheap]\nfilesystem_store_datadirs = /srv/a:1\nfilesystem_store_datadirs = /srv/b:2\nfilesystem_store_file_perm = 640\nswift_store_container = nope\n' +
+        '[os_glance_staging_store]\nfilesystem_store_datadir = /srv/staging\n',
+    ),
+    warn: (m) => warnings.push(m),
+  });
+  assert.equal(c.stores.multiStore, true);
+  assert.equal(c.stores.defaultBackend, 'fast');
+  assert.deepEqual(c.stores.backends.map((b) => [b.id, b.type, b.reserved]), [
+    ['fast', 'file', false], ['cheap', 'file', false], ['web', 'http', false],
+    ['os_glance_staging_store', 'file', true], ['os_glance_tasks_store', 'file', true],
+  ]);
+  const [fast, cheap, , staging, tasks] = c.stores.backends;
+  assert.equal(fast!.description, 'Fast disks');
+  assert.equal(fast!.weight, 100);
+  assert.equal(fast!.type === 'file' && fast!.options.filesystem_store_datadir, '/srv/fast');
+  assert.deepEqual(cheap!.type === 'file' && cheap!.options.filesystem_store_datadirs, ['/srv/a:1', '/srv/b:2']);
+  assert.equal(cheap!.type === 'file' && cheap!.options.filesystem_store_file_perm, '640');
+  assert.equal(staging!.type === 'file' && staging!.options.filesystem_store_datadir, '/srv/staging');
+  assert.equal(tasks!.type === 'file' && tasks!.options.filesystem_store_datadir, path.join(dir, 'os_glance_tasks_store'));
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0]!, /glance-api\.conf:\d+ \[cheap\] swift_store_container: not an option of the file store, ignored/);
+});
+
+test('store configuration mistakes stop the start with the option named', () => {
+  const bad = (text: string, pattern: RegExp) => assert.throws(() => loadConfig({ configFile: writeConf(text), warn: () => undefined }), (err: unknown) => err instanceof ConfigError && pattern.test(err.message), text);
+  bad('[DEFAULT]\nenabled_backends = fast:file\n', /default_backend must name one of its stores/);
+  bad('[DEFAULT]\nenabled_backends = fast:file\n[glance_store]\ndefault_backend = slow\n', /default_backend = slow: not one of the enabled stores \(fast\)/);
+  bad('[DEFAULT]\nenabled_backends = fast\n', /'fast' is not id:type/);
+  bad('[DEFAULT]\nenabled_backends = fast:floppy\n', /unknown store type 'floppy'/);
+  bad('[DEFAULT]\nenabled_backends = fast:rbd\n', /store type 'rbd' is not implemented by Ocellus/);
+  bad('[DEFAULT]\nenabled_backends = a:file, a:file\n[glance_store]\ndefault_backend = a\n', /store id 'a' is listed twice/);
+  bad('[DEFAULT]\nenabled_backends = os_glance_staging_store:file\n', /reserved store id/);
+  bad('[glance_store]\nstores = file,http\ndefault_store = http\n', /is not one of|read-only/);
+  bad('[DEFAULT]\nenabled_backends = o:swift\n[glance_store]\ndefault_backend = o\n', /\[o\] the swift store needs swift_store_config_file/);
+  bad('[DEFAULT]\nenabled_backends = o:s3\n[glance_store]\ndefault_backend = o\n[o]\ns3_store_host = http://x\n', /\[o\] the s3 store needs s3_store_access_key, s3_store_secret_key, s3_store_bucket/);
+  bad('[DEFAULT]\nenabled_backends = f:file\n[glance_store]\ndefault_backend = f\n[f]\nfilesystem_store_file_perm = rw\n', /\[f\] filesystem_store_file_perm = rw: not an octal mode/);
+  bad('[DEFAULT]\nenabled_backends = f:file\n[glance_store]\ndefault_backend = f\n[f]\nfilesystem_store_datadir = /a\nfilesystem_store_datadirs = /b:1\n', /\[f\] filesystem_store_datadir and filesystem_store_datadirs are both set/);
 });
 
 test("allow_anonymous_access: Glance's [DEFAULT] or [paste_deploy]; off by default", () => {

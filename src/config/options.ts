@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseIni, type IniEntry } from './ini.js';
 import { ConfigError, convertOption, type OptionSpec, type ValueOf } from './option-spec.js';
-import { buildStoresConfig, isStoreEntry, type StoresConfig } from './store-options.js';
+import { buildStoresConfig, isStoreEntry, RESERVED_STORES, type StoresConfig } from './store-options.js';
 
 export { ConfigError } from './option-spec.js';
 
@@ -115,7 +115,7 @@ export interface LoadOptions {
   configFile?: string;
   dataDir?: string;
   /** Command-line overrides, by section and option name; they win over the file. */
-  overrides?: { section: keyof Options; name: string; value: string }[];
+  overrides?: { section: keyof Options | (string & {}); name: string; value: string }[];
   warn?: (message: string) => void;
 }
 
@@ -145,9 +145,10 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   }
   /** Where each option got its value (file:line or command line), for warnings about it. */
   const setAt = new Map<string, string>();
-  const backendSections = new Set(
-    entries.filter((e) => e.section === 'DEFAULT' && e.name === 'enabled_backends').flatMap((e) => e.value.split(',').map((p) => p.split(':')[0]!.trim())),
-  );
+  const backendSections = new Set([
+    ...RESERVED_STORES,
+    ...entries.filter((e) => e.section === 'DEFAULT' && e.name === 'enabled_backends').flatMap((e) => e.value.split(',').map((p) => p.split(':')[0]!.trim())),
+  ]);
   const storeEntries = [];
   for (const e of entries) {
     const spec = (OPTIONS as Record<string, Record<string, OptionSpec>>)[e.section]?.[e.name];

@@ -1,6 +1,7 @@
 import type { BackendConfig } from '../config/store-options.js';
 import type { BlobStore } from './blob-store.js';
 import { FilesystemStore } from './filesystem.js';
+import { HttpStore } from './http.js';
 import type { StoreEnv } from './store-env.js';
 
 /** The driver for a configured backend, by its type. */
@@ -9,6 +10,7 @@ export function createDriver(backend: BackendConfig, env: StoreEnv): BlobStore {
     case 'file':
       return new FilesystemStore(backend.options, env);
     case 'http':
+      return new HttpStore(backend.options, env);
     case 'swift':
     case 's3':
       throw new Error(`the ${backend.type} store is not built yet`);
