@@ -24,11 +24,12 @@ after(async () => {
 const REQ_ID = /^req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
- * The versions listed without multi-store, image cache and locations API (what exists today),
- * newest first: Glance's list without v2.17, whose locations API Ocellus does not have.
+ * The versions listed without multi-store and image cache, newest first: the locations API makes
+ * v2.17 CURRENT (v2.18 needs the cache too).
  */
 const EXPECTED_VERSIONS: [string, string][] = [
-  ['v2.15', 'CURRENT'],
+  ['v2.17', 'CURRENT'],
+  ['v2.15', 'SUPPORTED'],
   ['v2.9', 'SUPPORTED'],
   ['v2.7', 'SUPPORTED'],
   ['v2.6', 'SUPPORTED'],
@@ -76,7 +77,7 @@ describe('version negotiation', () => {
     }
   });
 
-  for (const prefix of ['v2', 'v2.0', 'v2.1', 'v2.7', 'v2.9', 'v2.15']) {
+  for (const prefix of ['v2', 'v2.0', 'v2.1', 'v2.7', 'v2.9', 'v2.15', 'v2.17']) {
     test(`/${prefix}/images is the v2 image list`, async () => {
       const project = `p-${randomUUID()}`;
       const id = await createImage(server.url, member(project), { name: `via-${prefix}` });
@@ -104,8 +105,8 @@ describe('version negotiation', () => {
     assert.equal(got.body.name, 'created-via-2.15');
   });
 
-  // v2.17 (locations API), v2.8 and v2.10–13 (multi-store), v2.14/16/18 (cache): features absent here.
-  for (const prefix of ['v3', 'v2.8', 'v2.10', 'v2.13', 'v2.14', 'v2.16', 'v2.17', 'v2.18', 'v2.19', 'v1', 'v1.1', 'images']) {
+  // v2.8 and v2.10–13 (multi-store), v2.14/16/18 (cache): features absent here.
+  for (const prefix of ['v3', 'v2.8', 'v2.10', 'v2.13', 'v2.14', 'v2.16', 'v2.18', 'v2.19', 'v1', 'v1.1', 'images']) {
     test(`unknown version prefix /${prefix}/images answers 300 with the versions document`, async () => {
       const r = await api(server.url, 'GET', `/${prefix}/images`, { headers: ADMIN });
       assert.equal(r.status, 300);
@@ -121,8 +122,8 @@ describe('version negotiation', () => {
     assert.deepEqual(r.body.images.map((i: any) => i.id), [id]);
   });
 
-  test('an Accept header naming a version whose feature is absent (v2.17, v2.8, v2.14) answers 300', async () => {
-    for (const version of ['v2.17', 'v2.8', 'v2.14']) {
+  test('an Accept header naming a version whose feature is absent (v2.18, v2.8, v2.14) answers 300', async () => {
+    for (const version of ['v2.18', 'v2.8', 'v2.14']) {
       const r = await api(server.url, 'GET', '/images', { headers: { accept: `application/vnd.openstack.images-${version}` } });
       assert.equal(r.status, 300, version);
       assertVersionsDocument(r.body, server.url);

@@ -558,11 +558,14 @@ export class ImageLocations {
     const backend = this.deps.stores.get(job.backend) ?? this.deps.stores.forLocation({ url: job.url, metadata: {} });
     if (!backend) throw new HashMismatch(`no configured store holds ${shownUrl(job.url)} any more`);
     const data = await backend.store.read(job.url);
+    // A stalled source must not hold up a stop (close, lost lease): the read ends with the signal.
+    const stop = () => data.destroy(new Error('location import stopped'));
+    signal.addEventListener('abort', stop, { once: true });
+    if (signal.aborted) stop();
     const hasher = await ImageHasher.create(nodeAlgorithm(job.algorithm));
     let seen = 0;
     try {
       for await (const chunk of data) {
-        if (signal.aborted) throw new Error('location import stopped');
         seen += (chunk as Buffer).length;
         await hasher.update(chunk as Buffer);
       }
@@ -570,6 +573,8 @@ export class ImageLocations {
       hasher.abort();
       data.destroy();
       throw err;
+    } finally {
+      signal.removeEventListener('abort', stop);
     }
     const digests = await hasher.digest();
     if (String(seen) !== job.size) throw new Error(`read ${seen} bytes of ${shownUrl(job.url)}, expected ${job.size}`);
@@ -579,10 +584,11 @@ export class ImageLocations {
   // ---- Checks every new location passes -----------------------------------------------------
 
   /**
-   * Whether `url` may become a location of the image, in this order: a URL of a scheme that is
-   * never accepted (file://, 400); a store that holds it (400 `Invalid location`); a store Ocellus
-   * writes to needs a privileged caller (403, OSSN-0090) and bytes no other image has (400); the
-   * http store refuses internal addresses (400, OSSN-0065); the object must exist and not be empty
+   * Whether `url` may become a location of the image, in this order: a store must hold it (400
+   * `Invalid location`); a store Ocellus writes to (and deletes from) needs a privileged caller
+   * (403, OSSN-0090) and bytes no other image has and none is deleting (400); schemes that name the
+   * server's own files are never accepted, whoever asks (file://, 400, as in Glance); the http
+   * store refuses internal addresses (400, OSSN-0065); the object must exist and not be empty
    * (400). Returns its store, size and the metadata to record.
    */
   private async admit(url: string, metadata: Record<string, unknown>, opts: { privileged: () => boolean; sizes: Map<string, number> }): Promise<Admitted> {
@@ -593,7 +599,6 @@ export class ImageLocations {
     } catch {
       throw invalidLocation(url, 'not a URL');
     }
-    if (RESTRICTED_SCHEMES.has(scheme)) throw invalidLocation(url, `${scheme} locations are never accepted`);
     const backend = stores.forLocation({ url, metadata });
     if (!backend || backend.reserved) throw invalidLocation(url, 'no configured store holds it');
     if (backend.store.capabilities.write) {
@@ -602,7 +607,9 @@ export class ImageLocations {
       }
       const holders = await this.deps.uow.repos.images.imagesAtLocation(url);
       if (holders.length > 0) throw invalidLocation(url, 'its data belongs to another image or is being deleted');
-    } else if (checksLocations(backend.store)) {
+    }
+    if (RESTRICTED_SCHEMES.has(scheme)) throw invalidLocation(url, `${scheme} locations are never accepted`);
+    if (checksLocations(backend.store)) {
       const why = await backend.store.checkLocation(url);
       if (why !== null) throw invalidLocation(url, why);
     }
