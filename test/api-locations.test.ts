@@ -10,7 +10,7 @@ import { admin, api, createImage, member, patchImage, startSecondServer, startSe
 import { digests, download, random, waitFor, waitForStatus } from './support/streaming.js';
 import { runsOn } from './support/test-database.js';
 
-runsOn('sqlite', 'postgresql');
+runsOn('sqlite', 'postgresql', 'mariadb');
 
 /**
  * Image locations as Glance exposes them (reference api-v2.md § PATCH, § 5; image-model.md):

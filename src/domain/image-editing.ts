@@ -34,6 +34,7 @@ export class ImageEditing {
       memberId = visible.memberId;
       const { image: next, locations } = this.patcher.applyAll(ctx, visible, ops);
       checkImageQuotas(this.quotas, next, visible.image);
+      if (locations && !this.locations) throw new Error('image-editing: the patcher changed locations, but ImageEditing was built without ImageLocations');
       change = locations && this.locations ? await this.locations.prepare(ctx, visible, locations, sizes) : undefined;
       return next;
     }, (next, expected) => (change && this.locations ? this.locations.save(next, expected, change) : this.images.save(next, expected)));
