@@ -140,8 +140,8 @@ describe('s3 store', { skip }, () => {
 
   // The shared contract, twice: the multipart path for everything above 1 MB, and the defaults
   // (single PutObject at commit for anything up to 10 MB).
-  storeConformance('s3 (multipart from 1 MB, 5 MB parts, 2 in flight)', () => makeStore(SMALL_PARTS), leftovers);
-  storeConformance('s3 (defaults)', () => makeStore(), leftovers);
+  storeConformance('s3 (multipart from 1 MB, 5 MB parts, 2 in flight)', () => makeStore(SMALL_PARTS), leftovers, { partSize: 5 * MIB });
+  storeConformance('s3 (defaults)', () => makeStore(), leftovers, { partSize: 10 * MIB });
 
   test('a multipart write: 5 MiB parts, invisible until commit, nothing left but the object', async () => {
     const store = await makeStore(SMALL_PARTS);

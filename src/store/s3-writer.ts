@@ -112,8 +112,14 @@ export class S3Writer extends Writable implements BlobWriter {
 
   /** Starts uploading every full part (every remaining byte with `last`), waiting for room in the pool. */
   private async sendParts(last: boolean): Promise<void> {
-    if (!this.upload && this.total > this.ctx.singlePutLimit) this.startUpload();
+    if (!this.upload && this.total > this.ctx.singlePutLimit) {
+      this.startUpload();
+      // Bytes acknowledged to the source belong to an upload whose marker exists: a crash after
+      // this point leaves something discardWrite can find.
+      await this.upload!.catch(() => undefined);
+    }
     if (!this.upload) return;
+    if (this.failure) throw this.failure;
     for (;;) {
       const size = partSizeAt(this.ctx.plan, this.nextPart);
       if (this.buffered === 0 || (this.buffered < size && !last)) return;
@@ -203,13 +209,10 @@ export class S3Writer extends Writable implements BlobWriter {
     if (this.cleanup || this.stopped) return Promise.reject(new StoreError('s3', `${this.ctx.bucket}/${this.ctx.key}: the write was cancelled`));
     if (this.failure) return Promise.reject(this.failure);
     if (!this.finished) return Promise.reject(new StoreError('s3', `${this.ctx.bucket}/${this.ctx.key}: commit before the stream finished`));
-    this.committing = this.upload ? this.completeUpload() : this.putWhole();
-    this.committing.then(
-      () => {
-        this.committed = true;
-      },
-      () => undefined,
-    );
+    this.committing = (this.upload ? this.completeUpload() : this.putWhole()).then((stored) => {
+      this.committed = true;
+      return stored;
+    });
     return this.committing;
   }
 
