@@ -18,7 +18,12 @@ import type { Readable, Writable } from 'node:stream';
  *   write goes on, and its commit makes its bytes the object.
  * - A range whose start is past the last byte rejects with InvalidRange; an end past the last
  *   byte is clamped to it.
- * - A writer that was cancelled (or whose stream failed) refuses further writes and commits.
+ * - A writer that was cancelled (or whose stream failed) refuses further writes and commits;
+ *   `cancel()` after a successful commit does nothing (callers cancel in `finally`).
+ * - When commits of one key may produce different URLs (several directories), the last commit's
+ *   URL serves the object and the earlier ones are gone.
+ * - read, size and delete of a URL the store does not own reject with StoreError (never
+ *   BlobNotFound, so that `deleteIfPresent` cannot quietly skip it).
  * - Reads respect backpressure: a slow consumer makes the driver wait, never buffer the object.
  */
 export interface BlobStore {
