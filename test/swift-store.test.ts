@@ -17,6 +17,7 @@ import { after, describe, test } from 'node:test';
 import { STORE_OPTIONS, type StoreOptions } from '../src/config/store-options.js';
 import { BlobNotFound, StoreError, StoreUnavailable, StoreWriteDenied, type BlobStore, type WriteTarget } from '../src/store/blob-store.js';
 import { SwiftStore } from '../src/store/swift.js';
+import { keystoneFromEnv, keystoneSkip } from './support/keystone.js';
 import { storeConformance } from './support/store-conformance.js';
 import { swiftServer, swiftSkipReason, type SwiftServerInfo } from './support/swift-server.js';
 
@@ -201,9 +202,12 @@ describe('swift store', { skip }, () => {
   test('multiple containers seed: the container is named by the first characters of the key', async () => {
     const store = await makeStore({ swift_store_multiple_containers_seed: 3 });
     const base = String(store.describe().container);
-    const url = await put(store, target('abcdef-1234'), Buffer.from('x'));
-    assert.ok(url.endsWith(`/${base}_abc/abcdef-1234`), url);
+    const url = await put(store, target('ABCdef-1234'), Buffer.from('x'));
+    assert.ok(url.endsWith(`/${base}_abc/ABCdef-1234`), url);
     await store.delete(url);
+    // As Glance counts: dashes within the first N characters do not count towards N.
+    const seeded = await makeStore({ swift_store_multiple_containers_seed: 9 });
+    assert.equal(seeded.containerFor({ key: '3a1b2c3d-e5f6-7890', project: null }), `${String(seeded.describe().container)}_3a1b2c3d-e`);
   });
 
   test('an object larger than a segment is a static large object; delete removes its segments', async () => {
@@ -357,5 +361,67 @@ describe('swift store', { skip }, () => {
     } finally {
       relay.close();
     }
+  });
+});
+
+/**
+ * Keystone v3 password auth against the private Keystone (scripts/keystone/start.sh). The test
+ * Swift only speaks tempauth, so the catalog entry used as "storage URL" is Keystone's own
+ * identity endpoint: a HEAD there with the issued token answers 404, which shows the token was
+ * issued and the endpoint chosen by service type, interface and region.
+ */
+describe('swift store: Keystone v3 authentication', { skip: keystoneSkip() }, () => {
+  const ks = () => {
+    const env = keystoneFromEnv();
+    if ('skip' in env) throw new Error(env.skip);
+    return env;
+  };
+  async function keystoneStore(over: Partial<StoreOptions<'swift'>>): Promise<SwiftStore> {
+    const store = new SwiftStore(
+      {
+        ...defaults(),
+        swift_store_auth_address: ks().url,
+        swift_store_user: 'admin:admin',
+        swift_store_key: ks().adminPassword,
+        swift_store_auth_version: '3',
+        swift_store_service_type: 'identity',
+        swift_store_region: 'RegionOne',
+        ...over,
+      },
+      { id: 'swift', log: () => undefined },
+    );
+    await store.init();
+    stores.push(store);
+    return store;
+  }
+  /** A location under the Keystone auth address (what this store owns); the object is never there. */
+  const someUrl = () => {
+    const u = new URL(ks().url);
+    return `${u.protocol === 'https:' ? 'swift+https' : 'swift+http'}://${u.host}${u.pathname}/glance/x`;
+  };
+
+  test('a project-scoped token, and the endpoint of the configured service type, interface and region', async () => {
+    for (const endpointType of ['publicURL', 'internalURL', 'adminURL'] as const) {
+      const store = await keystoneStore({ swift_store_endpoint_type: endpointType });
+      await assert.rejects(store.size(someUrl()), BlobNotFound, endpointType);
+    }
+  });
+
+  test('credentials from glance-swift.conf with domains', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ocellus-swift-conf-'));
+    const file = path.join(dir, 'glance-swift.conf');
+    fs.writeFileSync(file, `[ks]\nuser = admin:admin\nkey = ${ks().adminPassword}\nauth_address = ${ks().url}/\nauth_version = 3\nuser_domain_id = default\nproject_domain_name = Default\n`);
+    const store = await keystoneStore({ swift_store_config_file: file, default_swift_reference: 'ks' });
+    await assert.rejects(store.size('swift+config://ks/glance/x'), BlobNotFound);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('no such endpoint in the catalog, or a wrong password: StoreUnavailable saying so', async () => {
+    const noRegion = await keystoneStore({ swift_store_region: 'NoSuchRegion' });
+    await assert.rejects(noRegion.size(someUrl()), /no public endpoint of service type identity in region NoSuchRegion/);
+    const noService = await keystoneStore({ swift_store_service_type: 'ocellus-no-such-service' });
+    await assert.rejects(noService.size(someUrl()), (err: unknown) => err instanceof StoreUnavailable && /ocellus-no-such-service/.test((err as Error).message));
+    const wrong = await keystoneStore({ swift_store_key: 'wrong-password' });
+    await assert.rejects(wrong.size(someUrl()), (err: unknown) => err instanceof StoreUnavailable && /authentication failed/.test((err as Error).message));
   });
 });

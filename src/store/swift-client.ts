@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import { BlobNotFound, InvalidRange, StoreError, StoreFull, StoreUnavailable, StoreWriteDenied } from './blob-store.js';
 import type { SwiftAuth } from './swift-auth.js';
-import { shortUrl, type BufferedResponse, type OpenRequest, type SwiftHttp } from './swift-http.js';
+import { type BufferedResponse, type OpenRequest, type SwiftHttp } from './swift-http.js';
 
 const DRIVER = 'swift';
 /** How long a PUT waits for `100 Continue` before sending its body anyway (as curl does). */
@@ -19,7 +19,8 @@ export type Intent = 'read' | 'write';
 /** The typed error for a Swift status; `what` names the object or container for the message. */
 export function statusError(status: number, what: string, intent: Intent, detail = ''): StoreError {
   const msg = `${what}: Swift answered ${status}${detail ? ` (${detail.slice(0, 200)})` : ''}`;
-  if (status === 404) return new BlobNotFound(DRIVER, `no object ${what}`);
+  // A write meets 404 only when its container went away (objects are created, not found).
+  if (status === 404) return intent === 'write' ? new StoreError(DRIVER, `${what}: not found (was the container deleted?)`) : new BlobNotFound(DRIVER, `no object ${what}`);
   if (status === 416) return new InvalidRange(DRIVER, `range not satisfiable for ${what}`);
   if (status === 401) return new StoreUnavailable(DRIVER, `authentication failed: ${msg}`);
   if (status === 403) return intent === 'write' ? new StoreWriteDenied(DRIVER, `write refused: ${msg}`) : new StoreError(DRIVER, `access denied: ${msg}`);
@@ -55,25 +56,48 @@ export class SwiftClient {
 
   /** A request with a small body; the response in memory. Statuses are the caller's to judge. */
   async call(method: string, path: string, opts: CallOptions = {}): Promise<BufferedResponse> {
-    for (let attempt = 0; ; attempt++) {
+    let renewed = false;
+    let resent = false;
+    for (;;) {
       const { url, token } = await this.url(path, opts.query);
-      const res = await this.http.send(method, url, { ...opts.headers, 'X-Auth-Token': token }, opts.body);
-      if (res.status !== 401 || attempt > 0) return res;
+      let res: BufferedResponse;
+      try {
+        res = await this.http.send(method, url, { ...opts.headers, 'X-Auth-Token': token }, opts.body);
+      } catch (err) {
+        // Once more on a broken connection (a kept-alive socket the server closed meanwhile): every
+        // call here has its whole body at hand, and Swift's PUT, DELETE, HEAD, GET are idempotent.
+        if (resent || !(err instanceof StoreUnavailable)) throw err;
+        resent = true;
+        continue;
+      }
+      if (res.status !== 401 || renewed) return res;
+      renewed = true;
       this.auth.invalidate(token);
     }
   }
 
   /** A GET whose body the caller streams; rejects with the typed error unless 200/206. */
   async get(path: string, headers: Record<string, string>, what: string): Promise<IncomingMessage> {
-    for (let attempt = 0; ; attempt++) {
+    let renewed = false;
+    let resent = false;
+    for (;;) {
       const { url, token } = await this.url(path);
       const { req, response } = this.http.open('GET', url, { ...headers, 'X-Auth-Token': token });
       req.end();
-      const res = await response;
+      let res: IncomingMessage;
+      try {
+        res = await response;
+      } catch (err) {
+        // Once more when the connection broke before any answer (see call()).
+        if (resent) throw err;
+        resent = true;
+        continue;
+      }
       const status = res.statusCode ?? 0;
       if (status === 200 || status === 206) return res;
       const detail = await drain(res);
-      if (status === 401 && attempt === 0) {
+      if (status === 401 && !renewed) {
+        renewed = true;
         this.auth.invalidate(token);
         continue;
       }
@@ -131,9 +155,6 @@ export class SwiftClient {
     }
   }
 
-  async storageUrlForMessages(): Promise<string> {
-    return shortUrl(new URL((await this.auth.current()).storageUrl));
-  }
 }
 
 /** Reads (and discards) an error response's body, keeping its start for the message. */

@@ -134,12 +134,21 @@ export class SwiftStore implements BlobStore {
 
   // --- names -------------------------------------------------------------------------------
 
-  /** The container of an image: `<container>[_<project>][_<first N chars of key>]`. */
+  /**
+   * The container of an image: `<container>[_<project>][_<seed>]`. The seed suffix is Glance's:
+   * the first N characters of the lower-cased image id, dashes not counted (seed 3 → `glance_3a1`),
+   * so both services put an image in the same container.
+   */
   containerFor(target: Pick<WriteTarget, 'key' | 'project'>): string {
     const o = this.options;
     let c = o.swift_store_container;
     if (o.swift_store_multi_tenant && target.project) c = `${c}_${target.project}`;
-    if (o.swift_store_multiple_containers_seed > 0) c = `${c}_${target.key.slice(0, o.swift_store_multiple_containers_seed)}`;
+    const seed = o.swift_store_multiple_containers_seed;
+    if (seed > 0) {
+      const id = target.key.toLowerCase();
+      const dashes = id.slice(0, seed).split('-').length - 1;
+      c = `${c}_${id.slice(0, seed + dashes)}`;
+    }
     return c;
   }
 
@@ -319,12 +328,10 @@ export class SwiftStore implements BlobStore {
     }
     const first = await this.client.get(path, headers, what);
     if (range && first.statusCode === 200) {
-      // Swift ignores a Range it cannot satisfy on an empty object and answers 200 with no body.
-      const length = Number(first.headers['content-length']);
-      if (length === 0 && range.start >= 0) {
-        first.resume();
-        throw statusError(416, what, 'read');
-      }
+      first.resume();
+      // Swift ignores a Range on an empty object and answers 200 with no body: no byte to start at.
+      if (Number(first.headers['content-length']) === 0) throw statusError(416, what, 'read');
+      throw new StoreError(DRIVER, `${what}: Swift ignored the range ${range.start}-${range.end}`);
     }
     const reopen = (from: number, end: number, etag: string | undefined) =>
       this.client.get(path, { Range: `bytes=${from}-${end}`, ...(etag ? { 'If-Match': etag } : {}) }, what);
