@@ -245,6 +245,18 @@ describe('swift store', { skip }, () => {
     assert.deepEqual(await store.listObjects(), []);
   });
 
+  test("segments never exceed the cluster's max_file_size, whatever swift_store_large_object_size says", async () => {
+    // Glance's defaults (5 GiB single objects, 200 MB segments) on the test Swift, which takes 32 MiB at most.
+    const store = await makeStore({ swift_store_large_object_size: 5120, swift_store_large_object_chunk_size: 200 });
+    const data = randomBytes(swift!.maxFileSize + 1000);
+    const url = await put(store, target(unique('cap'), 'cap', null, data.length), data);
+    assert.equal(await store.size(url), data.length);
+    assert.equal((await store.listObjects()).filter((name) => name.includes('/cap/')).length, 2, 'two segments');
+    assert.equal(sha(await readAll(await store.read(url))), sha(data));
+    await store.delete(url);
+    assert.deepEqual(await store.listObjects(), []);
+  });
+
   test('a failed write removes its segments by itself (cancel finds nothing left)', async () => {
     const store = await makeStore();
     const w = await store.createWriter(target(unique('fail'), 'broken'));

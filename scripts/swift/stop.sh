@@ -10,7 +10,7 @@ pid_of() {
   local pidfile="$dir/run/$1.pid" pid
   [ -s "$pidfile" ] || return 1
   pid="$(cat "$pidfile")"
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$dir" || return 1
+  tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF "$dir" || return 1
   echo "$pid"
 }
 

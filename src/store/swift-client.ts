@@ -42,6 +42,8 @@ export interface CallOptions {
 }
 
 export class SwiftClient {
+  private maxObjectSizeValue: Promise<number | undefined> | undefined;
+
   constructor(
     private readonly http: SwiftHttp,
     private readonly auth: SwiftAuth,
@@ -136,6 +138,26 @@ export class SwiftClient {
       }
       throw statusError(status, what, 'write', detail);
     }
+  }
+
+  /**
+   * The cluster's largest single object (`max_file_size` of GET /info), so that segments are never
+   * bigger than Swift accepts; undefined when /info is off or unreachable. Asked once.
+   */
+  maxObjectSize(): Promise<number | undefined> {
+    this.maxObjectSizeValue ??= (async () => {
+      try {
+        const storage = (await this.auth.current()).storageUrl;
+        const info = new URL(storage.replace(/\/v1(?:\.0)?\/[^/]+\/?$/, '/info'));
+        const res = await this.http.send('GET', info, { Accept: 'application/json' });
+        if (res.status !== 200) return undefined;
+        const size = (JSON.parse(res.body.toString('utf8')) as { swift?: { max_file_size?: unknown } }).swift?.max_file_size;
+        return typeof size === 'number' && size > 0 ? size : undefined;
+      } catch {
+        return undefined;
+      }
+    })();
+    return this.maxObjectSizeValue;
   }
 
   /** Every object name in `container` starting with `prefix` (paged listing). [] if the container is missing. */

@@ -180,14 +180,17 @@ export class SwiftStore implements BlobStore {
   }
 
   /** Size of segment `index` of a write (see the class comment). */
-  private segmentSizer(sizeHint: number | null): (index: number) => number {
-    if (sizeHint !== null && sizeHint <= this.largeObjectSize) return () => this.largeObjectSize;
+  private segmentSizer(sizeHint: number | null, clusterMax: number | undefined): (index: number) => number {
+    // No segment bigger than the cluster takes as one object (a 413 would read as "store full").
+    const largest = Math.min(this.largeObjectSize, clusterMax ?? Infinity);
+    const chunk = Math.min(this.chunkSize, largest);
+    if (sizeHint !== null && sizeHint <= largest) return () => largest;
     if (sizeHint !== null) {
       const fit = Math.ceil(sizeHint / MAX_SEGMENTS / MB) * MB;
-      const size = Math.min(Math.max(this.chunkSize, fit), this.largeObjectSize);
+      const size = Math.min(Math.max(chunk, fit), largest);
       return () => size;
     }
-    return (index) => Math.min(this.chunkSize * 2 ** Math.floor(index / GROW_EVERY), this.largeObjectSize);
+    return (index) => Math.min(chunk * 2 ** Math.floor(index / GROW_EVERY), largest);
   }
 
   // --- writing -----------------------------------------------------------------------------
@@ -217,7 +220,7 @@ export class SwiftStore implements BlobStore {
       client: this.client,
       container,
       segmentPrefix: prefix,
-      segmentSize: this.segmentSizer(target.sizeHint),
+      segmentSize: this.segmentSizer(target.sizeHint, await this.client.maxObjectSize()),
       commit: (segments) => this.commitSegments(container, target, segments),
       discard: () => this.deletePrefix(container, prefix),
     });
