@@ -43,6 +43,12 @@ py=/usr/bin/python3
 log() { echo "swift: $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
+# Test processes may call this at the same time (the swift and s3 store tests): one starts it,
+# the others wait here and then find it running.
+mkdir -p "$(dirname "$dir")"
+exec 9>"$dir.lock"
+flock -w 300 9 || die "another start.sh held $dir.lock for 5 minutes"
+
 facts() {
   cat <<EOF
 OCELLUS_SWIFT_AUTH_URL=http://$host:$port/auth/v1.0
@@ -88,7 +94,7 @@ running_pid() {
   local pidfile="$dir/run/$1.pid" pid
   [ -s "$pidfile" ] || return 1
   pid="$(cat "$pidfile")"
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$dir" || return 1
+  tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF "$dir" || return 1
   echo "$pid"
 }
 
@@ -311,7 +317,7 @@ launch() {
   local name="$1"
   shift
   : >"$dir/log/$name.log"
-  setsid nohup "$@" </dev/null >>"$dir/log/$name.log" 2>&1 &
+  setsid nohup "$@" </dev/null >>"$dir/log/$name.log" 2>&1 9>&- &
   echo $! >"$dir/run/$name.pid"
 }
 log "starting in $dir (proxy on $host:$port)"

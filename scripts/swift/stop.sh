@@ -10,22 +10,25 @@ pid_of() {
   local pidfile="$dir/run/$1.pid" pid
   [ -s "$pidfile" ] || return 1
   pid="$(cat "$pidfile")"
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$dir" || return 1
+  tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF "$dir" || return 1
   echo "$pid"
 }
 
 servers=(proxy object container account memcached)
-for s in "${servers[@]}"; do
-  if pid="$(pid_of "$s")"; then kill -TERM "$pid" 2>/dev/null || true; fi
-done
+declare -A pids=()
 for s in "${servers[@]}"; do
   if pid="$(pid_of "$s")"; then
-    for _ in $(seq 50); do [ -d "/proc/$pid" ] || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    echo "swift: stopped $s (pid $pid)" >&2
+    pids[$s]="$pid"
+    kill -TERM "$pid" 2>/dev/null || true
   fi
-  rm -f "$dir/run/$s.pid"
 done
+for s in "${!pids[@]}"; do
+  pid="${pids[$s]}"
+  for _ in $(seq 50); do [ -d "/proc/$pid" ] || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  echo "swift: stopped $s (pid $pid)" >&2
+done
+for s in "${servers[@]}"; do rm -f "$dir/run/$s.pid"; done
 if [ "${1:-}" = "--purge" ]; then
   rm -rf "$dir"
   echo "swift: removed $dir" >&2

@@ -3,6 +3,7 @@ import type { BlobStore } from './blob-store.js';
 import { FilesystemStore } from './filesystem.js';
 import { HttpStore } from './http.js';
 import { S3Store } from './s3.js';
+import { SwiftStore } from './swift.js';
 import type { StoreEnv } from './store-env.js';
 
 /** The driver for a configured backend, by its type. */
@@ -15,6 +16,6 @@ export function createDriver(backend: BackendConfig, env: StoreEnv): BlobStore {
     case 's3':
       return new S3Store(backend.options, env);
     case 'swift':
-      throw new Error(`the ${backend.type} store is not built yet`);
+      return new SwiftStore(backend.options, env);
   }
 }
