@@ -46,7 +46,9 @@ export interface BlobStore {
   /**
    * Removes what a write of `target` left behind when its process died: partial data (temporary
    * files, segments, multipart uploads) and — with `committed` — the object the write may have
-   * committed that nobody recorded. No error if nothing is there.
+   * committed that nobody recorded (drivers that tag objects with their attempt remove it only
+   * if this attempt wrote it). Without `committed`, the pieces of a committed object stay: they
+   * are its bytes. No error if nothing is there.
    */
   discardWrite(target: WriteTarget, opts: { committed: boolean }): Promise<void>;
 
