@@ -18,7 +18,12 @@ import type { Readable, Writable } from 'node:stream';
  *   write goes on, and its commit makes its bytes the object.
  * - A range whose start is past the last byte rejects with InvalidRange; an end past the last
  *   byte is clamped to it.
- * - A writer that was cancelled (or whose stream failed) refuses further writes and commits.
+ * - A writer that was cancelled (or whose stream failed) refuses further writes and commits;
+ *   `cancel()` after a successful commit does nothing (callers cancel in `finally`).
+ * - When commits of one key may produce different URLs (several directories), the last commit's
+ *   URL serves the object and the earlier ones are gone.
+ * - read, size and delete of a URL the store does not own reject with StoreError (never
+ *   BlobNotFound, so that `deleteIfPresent` cannot quietly skip it).
  * - Reads respect backpressure: a slow consumer makes the driver wait, never buffer the object.
  */
 export interface BlobStore {
@@ -41,7 +46,9 @@ export interface BlobStore {
   /**
    * Removes what a write of `target` left behind when its process died: partial data (temporary
    * files, segments, multipart uploads) and — with `committed` — the object the write may have
-   * committed that nobody recorded. No error if nothing is there.
+   * committed that nobody recorded (drivers that tag objects with their attempt remove it only
+   * if this attempt wrote it). Without `committed`, the pieces of a committed object stay: they
+   * are its bytes. No error if nothing is there.
    */
   discardWrite(target: WriteTarget, opts: { committed: boolean }): Promise<void>;
 

@@ -2,6 +2,8 @@ import type { BackendConfig } from '../config/store-options.js';
 import type { BlobStore } from './blob-store.js';
 import { FilesystemStore } from './filesystem.js';
 import { HttpStore } from './http.js';
+import { S3Store } from './s3.js';
+import { SwiftStore } from './swift.js';
 import type { StoreEnv } from './store-env.js';
 
 /** The driver for a configured backend, by its type. */
@@ -11,8 +13,9 @@ export function createDriver(backend: BackendConfig, env: StoreEnv): BlobStore {
       return new FilesystemStore(backend.options, env);
     case 'http':
       return new HttpStore(backend.options, env);
-    case 'swift':
     case 's3':
-      throw new Error(`the ${backend.type} store is not built yet`);
+      return new S3Store(backend.options, env);
+    case 'swift':
+      return new SwiftStore(backend.options, env);
   }
 }
