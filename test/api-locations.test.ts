@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { admin, api, createImage, member, patchImage, startSecondServer, startServer, upload, type JsonResponse, type TestServer } from './support/harness.js';
 import { digests, download, random, waitFor, waitForStatus } from './support/streaming.js';
+import { swiftServer, swiftSkipReason } from './support/swift-server.js';
 import { runsOn } from './support/test-database.js';
 
 runsOn('sqlite', 'postgresql', 'mariadb');
@@ -497,6 +498,60 @@ describe('multi-store: stores lists the store ids of the locations', () => {
     assert.equal(r.status, 200, r.text);
     assert.equal(r.body.stores, 'fast,web');
     assert.deepEqual(r.body.locations[1], { url, metadata: { store: 'web', note: 'n' } });
+  });
+});
+
+const swift = await swiftServer();
+
+describe('OSSN-0090 with a Swift store: swift locations are for admins, and never another image’s', { skip: swift ? undefined : swiftSkipReason() }, () => {
+  let server: TestServer;
+  let putObject: (name: string, body: Buffer) => Promise<number>;
+  const container = `ocellus-loc-${process.pid}-${Date.now().toString(36)}`;
+  before(async () => {
+    const sw = swift!;
+    const auth = await fetch(sw.authUrl, { headers: { 'x-auth-user': sw.user, 'x-auth-key': sw.key } });
+    await auth.arrayBuffer();
+    const token = auth.headers.get('x-auth-token')!;
+    const storage = auth.headers.get('x-storage-url')!;
+    putObject = async (name, body) => {
+      const r = await fetch(`${storage}/${container}/${name}`, { method: 'PUT', headers: { 'x-auth-token': token }, body });
+      await r.arrayBuffer();
+      return r.status;
+    };
+    const objects = (name: string, value: string) => ({ section: 'objects' as 'glance_store', name, value });
+    server = await startServer([
+      ...SHOW,
+      set('DEFAULT', 'enabled_backends', 'local:file, objects:swift'),
+      set('glance_store', 'default_backend', 'objects'),
+      objects('swift_store_auth_address', sw.authUrl),
+      objects('swift_store_auth_version', '1'),
+      objects('swift_store_user', sw.user),
+      objects('swift_store_key', sw.key),
+      objects('swift_store_container', container),
+      objects('swift_store_create_container_on_put', 'true'),
+    ]);
+  });
+  after(() => server?.close());
+
+  test('a member may not add a swift location (403); an admin may not add another image’s (400); an admin may add an object no image has', async () => {
+    const data = random(20_000);
+    const victim = await createImage(server.url, member('victim'));
+    assert.equal((await upload(server.url, victim, data, member('victim'))).status, 204);
+    const victimUrl = (await image(server, victim, member('victim'))).locations[0].url as string;
+    assert.match(victimUrl, /^swift/);
+    const mine = await createImage(server.url, member('p1'));
+    assertRefused(await addLocation(server, mine, member('p1'), location(victimUrl)), 403, /Only admins and services may add a location in the store 'objects'/);
+    assertRefused(await addLocation(server, mine, admin(), location(victimUrl)), 400, /belongs to another image/);
+
+    const own = random(7_000);
+    assert.equal(await putObject('brought-by-admin', own), 201);
+    const ownUrl = victimUrl.replace(/[^/]+$/, 'brought-by-admin');
+    const r = await addLocation(server, mine, admin(), location(ownUrl));
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.body.size, own.length);
+    assert.equal(r.body.stores, 'objects');
+    assert.ok((await download(server.url, mine, member('p1'))).data.equals(own));
+    assert.ok((await download(server.url, victim, member('victim'))).data.equals(data), "the victim's data is untouched");
   });
 });
 
