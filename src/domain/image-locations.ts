@@ -12,7 +12,7 @@
  *   bytes Ocellus never deletes;
  * - a location whose bytes belong to another image (or are being deleted) is never recorded, so
  *   deleting one image can never remove the bytes of another.
- * docs/locations.md says the same for operators.
+ * docs/stores/locations.md says the same for operators.
  */
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
