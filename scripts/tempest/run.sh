@@ -73,12 +73,26 @@ admin_password="$(value OCELLUS_KEYSTONE_ADMIN_PASSWORD)"
 service_password="$(value OCELLUS_KEYSTONE_SERVICE_PASSWORD)"
 [ -n "$keystone_url" ] || die "scripts/keystone/start.sh printed no OCELLUS_KEYSTONE_URL"
 
-# --- (c) Ocellus -----------------------------------------------------------------------------------
+# --- (c) a web server for http locations, and Ocellus ----------------------------------------------
+# Tempest's ImageLocationsTest adds [image] http_image as an image location: a file served on
+# loopback, which Ocellus' http store may reach because http_store_allowed_networks says so.
+mkdir -p "$work/www"
+head -c 1048576 /dev/urandom >"$work/www/image.raw"
+www_port="$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+"$py" -m http.server --bind 127.0.0.1 --directory "$work/www" "$www_port" >"$work/www.log" 2>&1 &
+www_pid=$!
+http_image="http://127.0.0.1:$www_port/image.raw"
+
 cat >"$work/ocellus.conf" <<EOF
 # Written by scripts/tempest/run.sh.
 [DEFAULT]
 bind_host = 127.0.0.1
 bind_port = $port
+show_multiple_locations = true
+
+[glance_store]
+stores = file, http
+http_store_allowed_networks = 127.0.0.1/32
 
 [paste_deploy]
 flavor = keystone
@@ -101,7 +115,11 @@ stop_ocellus() {
   fi
   ocellus_pid=""
 }
-trap stop_ocellus EXIT
+stop_all() {
+  stop_ocellus
+  kill "$www_pid" 2>/dev/null || true
+}
+trap stop_all EXIT
 trap 'exit 130' INT TERM
 
 up() {
@@ -196,6 +214,7 @@ container_formats = ami,ari,aki,bare,ovf,ova
 disk_formats = ami,ari,aki,vhd,vmdk,raw,qcow2,vdi,iso,vhdx
 build_timeout = 60
 build_interval = 1
+http_image = $http_image
 
 [image-feature-enabled]
 api_v2 = true
@@ -206,8 +225,8 @@ api_v1 = false
 import_image = false
 # os_glance_* properties are reserved: create and PATCH answer 403, as Glance has since Wallaby.
 os_glance_reserved = true
-# No locations API (show_multiple_locations) yet.
-manage_locations = false
+# Locations through PATCH (show_multiple_locations = true above), an http location on loopback.
+manage_locations = true
 
 [validation]
 run_validation = false
