@@ -149,6 +149,7 @@ export async function createService(config: Config): Promise<Service> {
           clearInterval(idle);
         }
         await locations.close();
+        stores.close();
         await db.destroy();
       },
     };

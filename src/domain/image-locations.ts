@@ -146,14 +146,6 @@ interface Admitted {
   metadata: Record<string, unknown>;
 }
 
-/** Stores that check a location before it is recorded (the http store's address filter, OSSN-0065). */
-interface LocationChecking {
-  checkLocation(url: string): Promise<string | null>;
-}
-function checksLocations(store: object): store is LocationChecking {
-  return typeof (store as Partial<LocationChecking>).checkLocation === 'function';
-}
-
 /** The hashing of a location failed for a reason another attempt would not change. */
 class HashMismatch extends Error {}
 
@@ -609,7 +601,7 @@ export class ImageLocations {
       if (holders.length > 0) throw invalidLocation(url, 'its data belongs to another image or is being deleted');
     }
     if (RESTRICTED_SCHEMES.has(scheme)) throw invalidLocation(url, `${scheme} locations are never accepted`);
-    if (checksLocations(backend.store)) {
+    if (backend.store.checkLocation) {
       const why = await backend.store.checkLocation(url);
       if (why !== null) throw invalidLocation(url, why);
     }

@@ -64,6 +64,15 @@ export interface BlobStore {
   /** Deletes the object at `url`; BlobNotFound if absent; StoreWriteDenied on a read-only store. */
   delete(url: string): Promise<void>;
 
+  /**
+   * Optional: why a user may not record `url` as an image location, or null — for stores whose
+   * locations users supply (the http store's address filter, OSSN-0065). Resolves DNS.
+   */
+  checkLocation?(url: string): Promise<string | null>;
+
+  /** Optional: frees kept-alive connections at shutdown. */
+  close?(): void;
+
   /** Facts for `GET /v2/info/stores/detail` (`properties`), e.g. `data_dir`, `container`. */
   describe(): Record<string, unknown>;
 }

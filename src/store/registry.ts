@@ -71,6 +71,11 @@ export class StoreRegistry {
     return this.multiStore ? { ...driverMetadata, store: backend.id } : driverMetadata;
   }
 
+  /** Frees the drivers' kept-alive connections (at shutdown). */
+  close(): void {
+    for (const b of this.backends) b.store.close?.();
+  }
+
   /**
    * Locations in the order downloads try them: by the weight of their store, highest first
    * (multi-store), then as recorded.
