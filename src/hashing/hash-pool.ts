@@ -10,7 +10,13 @@ export interface HashPoolOptions {
   spawn?: () => Worker;
 }
 
-const spawnHashWorker = () => new Worker(new URL('./hash-worker.js', import.meta.url));
+/**
+ * A hash worker allocates almost nothing on its heap (it hashes views of the ring): small heap
+ * limits keep each worker's isolate to a few MB of the server's memory.
+ */
+const spawnHashWorker = () => new Worker(new URL('./hash-worker.js', import.meta.url), {
+  resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 16, codeRangeSizeMb: 8 },
+});
 
 /**
  * Idle hash workers and rings, kept so that an upload pays neither a thread start nor fresh
@@ -70,4 +76,4 @@ export class HashPool {
 }
 
 /** The process's pool: enough for two uploads (or verified downloads) at once without a thread start. */
-export const hashPool = new HashPool({ idleWorkers: 4, idleRings: 2 });
+export const hashPool = new HashPool({ idleWorkers: 2, idleRings: 1 });

@@ -10,7 +10,7 @@
  * The writer adds to every available(i) after a copy; reader i subtracts what it hashed. The
  * writer only writes where every reader has finished reading: room = RING_BYTES - max available.
  */
-export const RING_BYTES = 16 << 20;
+export const RING_BYTES = 8 << 20;
 /**
  * A reader sleeps until this many bytes wait for it (or the job ends), and the writer wakes it
  * only when that many have gathered: one wake-up per batch, not one per 64 KiB socket read.
