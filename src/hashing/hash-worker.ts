@@ -1,53 +1,54 @@
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { parentPort } from 'node:worker_threads';
-import { CONTROL_WORDS, FILLED, RING_BYTES, STATE, STATE_ABORTED, STATE_RUNNING, WAKE_BYTES, type StartJob, type WorkerReply } from './hash-ring.js';
+import {
+  available, CONTROL_WORDS, RING_BYTES, STATE, STATE_ABORTED, STATE_RUNNING, STEP_BYTES, WAKE_BYTES,
+  type HashJob, type WorkerReply,
+} from './hash-ring.js';
 
 /**
- * A hash worker: for each job, hashes the bytes the main thread puts into the shared ring,
- * in order, until the main thread marks the job done, then replies with the hex digest.
- * It blocks on Atomics.wait between chunks: it has nothing else to do.
+ * A hash worker: for each job, hashes with its algorithms the bytes that the request thread puts
+ * into the shared ring, following its own cursor, until the job is marked done (then it answers
+ * with the hex digest) or aborted. It blocks in Atomics.wait between batches: it has nothing else
+ * to do, and a blocked thread costs no CPU.
  */
 const port = parentPort;
 if (!port) throw new Error('hash-worker must run in a worker thread');
 
-port.on('message', (job: StartJob) => {
+port.on('message', (job: HashJob) => {
+  port.postMessage(run(job));
+});
+
+function run(job: HashJob): WorkerReply {
   const ring = new Uint8Array(job.ring);
   const control = new Int32Array(job.control);
-  if (control.length !== CONTROL_WORDS || ring.length !== RING_BYTES) {
-    port.postMessage({ type: 'error', message: 'bad ring layout' } satisfies WorkerReply);
-    return;
-  }
-  let hash;
+  if (control.length !== CONTROL_WORDS || ring.length !== RING_BYTES) return { type: 'failed', message: 'bad ring layout' };
+  let hashes: Hash[];
   try {
-    hash = createHash(job.algorithm);
+    hashes = job.algorithms.map((a) => createHash(a));
   } catch (err) {
-    port.postMessage({ type: 'error', message: (err as Error).message } satisfies WorkerReply);
-    return;
+    return { type: 'failed', message: (err as Error).message };
   }
+  const cursor = available(job.reader);
   let readAt = 0;
   for (;;) {
-    const filled = Atomics.load(control, FILLED);
-    if (filled < WAKE_BYTES) {
-      const state = Atomics.load(control, STATE);
-      if (state === STATE_RUNNING) {
-        // Less than a batch: sleep until the main thread has gathered one (or finished).
-        Atomics.wait(control, FILLED, filled, 1000);
-        continue;
-      }
-      if (filled === 0) {
-        port.postMessage((state === STATE_ABORTED ? { type: 'aborted' } : { type: 'digest', hex: hash.digest('hex') }) satisfies WorkerReply);
-        return;
-      }
+    // The state first: once it reads DONE, the count read after it is final (the writer adds before it marks done).
+    const state = Atomics.load(control, STATE);
+    if (state === STATE_ABORTED) return { type: 'aborted' };
+    const waiting = Atomics.load(control, cursor);
+    if (waiting < WAKE_BYTES && state === STATE_RUNNING) {
+      // Less than a batch: sleep until the writer has gathered one or ends the job. The timeout
+      // only bounds the cost of a missed wake-up; none is expected.
+      Atomics.wait(control, cursor, waiting, 1000);
+      continue;
     }
-    if (Atomics.load(control, STATE) === STATE_ABORTED) {
-      port.postMessage({ type: 'aborted' } satisfies WorkerReply);
-      return;
-    }
-    // Hash what is there, up to the end of the ring; the rest comes on the next turn.
-    const n = Math.min(filled, RING_BYTES - readAt);
-    hash.update(ring.subarray(readAt, readAt + n));
+    if (waiting === 0) return { type: 'digest', hex: hashes.map((h) => h.digest('hex')) };
+    const n = Math.min(waiting, STEP_BYTES, RING_BYTES - readAt);
+    // Several hashes on one reader take the same step in turn, the second from a warm cache.
+    const step = ring.subarray(readAt, readAt + n);
+    for (const h of hashes) h.update(step);
     readAt = (readAt + n) % RING_BYTES;
-    Atomics.sub(control, FILLED, n);
-    Atomics.notify(control, FILLED);
+    Atomics.sub(control, cursor, n);
+    // The writer may be waiting for room.
+    Atomics.notify(control, cursor);
   }
-});
+}

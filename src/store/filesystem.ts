@@ -29,6 +29,15 @@ const FLUSH_EVERY = 64 << 20;
 const PARTIAL_DIR = '.partial';
 /** Mode of new image files when filesystem_store_file_perm is 0 (the umask may narrow it). */
 const DEFAULT_FILE_MODE = 0o640;
+/**
+ * A writer acknowledges bytes at once while fewer than this many are accepted and not yet written
+ * (see FileWriter.writeAll): the request thread keeps receiving while the disk writes, and a
+ * write that stalls for a moment (a journal commit, the page cache) does not stall the upload.
+ */
+const WRITE_AHEAD = 8 << 20;
+/** At most this many bytes, and IOV_MAX pieces, in one writev. */
+const WRITE_MAX = 8 << 20;
+const IOV_MAX = 1024;
 
 function checkKey(key: string): string {
   if (!KEY.test(key) || key.startsWith('.')) throw new StoreError('file', `invalid object key '${key}'`);
@@ -393,14 +402,24 @@ class FileWriter extends Writable implements BlobWriter {
   /** The background fdatasync in flight, if any. It never rejects: a failure is kept in flushError. */
   private flushing: Promise<void> | undefined;
   private flushError: Error | undefined;
+  /** Accepted bytes waiting behind the write under way, and their count. */
+  private queue: Buffer[] = [];
+  private queued = 0;
+  /** Bytes in the write under way (0: none). One at a time: the kernel serializes writes to a file anyway. */
+  private writing = 0;
+  private writeError: Error | undefined;
+  /** The callback of the chunk that filled WRITE_AHEAD: called once there is room again. */
+  private held: ((err?: Error | null) => void) | undefined;
+  /** _final's callback: called once every accepted byte is written. */
+  private ended: ((err?: Error | null) => void) | undefined;
 
   constructor(
     private readonly handle: fsp.FileHandle,
     private readonly tmp: string,
     private readonly plan: CommitPlan,
   ) {
-    // A deep buffer lets the network keep flowing while the disk catches up; writev merges it.
-    super({ highWaterMark: 4 << 20 });
+    // Small: the deep buffer is WRITE_AHEAD, past the acknowledgement (see writeAll).
+    super({ highWaterMark: 1 << 20 });
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
@@ -411,26 +430,66 @@ class FileWriter extends Writable implements BlobWriter {
     this.writeAll(chunks.map((c) => c.chunk), cb);
   }
 
+  /** Everything accepted is written (or a write failed) before 'finish': commit() syncs after that. */
+  override _final(cb: (err?: Error | null) => void): void {
+    if (this.failure() || (this.writing === 0 && this.queued === 0)) cb(this.failure());
+    else this.ended = cb;
+  }
+
+  private failure(): Error | undefined {
+    return this.writeError ?? this.flushError;
+  }
+
+  /**
+   * Queues the buffers behind the write under way (or starts one) and acknowledges them at once
+   * while fewer than WRITE_AHEAD bytes are accepted and unwritten; past that, the acknowledgement
+   * waits for the disk (backpressure). Writes go one after another, each taking everything
+   * queued meanwhile in one writev. A failure fails the next chunk, the held one, or _final.
+   */
   private writeAll(buffers: Buffer[], cb: (err?: Error | null) => void): void {
-    if (this.flushError) {
-      cb(this.flushError);
+    const failed = this.failure();
+    if (failed) {
+      cb(failed);
       return;
     }
-    const total = buffers.reduce((n, b) => n + b.length, 0);
-    const loop = async (): Promise<void> => {
-      let pending = buffers;
-      let left = total;
-      while (left > 0) {
-        const { bytesWritten } = await this.handle.writev(pending, this.position);
-        this.position += bytesWritten;
-        left -= bytesWritten;
-        if (left > 0) pending = skipBytes(pending, bytesWritten);
+    for (const b of buffers) {
+      if (b.length === 0) continue;
+      this.queue.push(b);
+      this.queued += b.length;
+    }
+    if (this.writing === 0 && this.queued > 0) this.writeNext();
+    if (this.writing + this.queued < WRITE_AHEAD) cb();
+    else this.held = cb;
+  }
+
+  private writeNext(): void {
+    let n = 0;
+    let count = 0;
+    while (count < this.queue.length && count < IOV_MAX && (count === 0 || n + this.queue[count]!.length <= WRITE_MAX)) n += this.queue[count++]!.length;
+    const buffers = this.queue.splice(0, count);
+    this.queued -= n;
+    this.writing = n;
+    const at = this.position;
+    this.position += n;
+    writeFully(this.handle, buffers, at, n).then(
+      () => this.flushBehind(n),
+      (err: unknown) => { this.writeError ??= mapWriteError(err); },
+    ).then(() => {
+      this.writing = 0;
+      const failed = this.failure();
+      // After cancel() nothing more is written (the handle is closing).
+      if (!failed && this.queued > 0 && !this.destroyed) this.writeNext();
+      const held = this.held;
+      if (held && (failed || this.writing + this.queued < WRITE_AHEAD)) {
+        this.held = undefined;
+        held(failed);
       }
-    };
-    loop().then(() => {
-      this.flushBehind(total);
-      cb();
-    }, (err: unknown) => cb(mapWriteError(err)));
+      const ended = this.ended;
+      if (ended && (failed || (this.writing === 0 && this.queued === 0))) {
+        this.ended = undefined;
+        ended(failed);
+      }
+    });
   }
 
   /**
@@ -485,6 +544,18 @@ class FileWriter extends Writable implements BlobWriter {
     if (!this.destroyed) this.destroy();
     await this.handle.close().catch(() => undefined);
     await fsp.rm(this.tmp, { force: true });
+  }
+}
+
+/** Writes all of `buffers` (`total` bytes) at `position`, however many writev calls that takes. */
+async function writeFully(handle: fsp.FileHandle, buffers: Buffer[], position: number, total: number): Promise<void> {
+  let pending = buffers;
+  let left = total;
+  while (left > 0) {
+    const { bytesWritten } = await handle.writev(pending, position);
+    position += bytesWritten;
+    left -= bytesWritten;
+    if (left > 0) pending = skipBytes(pending, bytesWritten);
   }
 }
 
