@@ -26,6 +26,8 @@ import { ImageLocations } from './domain/image-locations.js';
 import { ImagePatcher } from './domain/image-patch.js';
 import { buildImageSchema, buildImagesSchema, ImageAttributes } from './domain/image-schema.js';
 import { Leases } from './domain/leases.js';
+import { LocationChecks } from './domain/location-checks.js';
+import { LocationImports } from './domain/location-imports.js';
 import { MemberService } from './domain/member-service.js';
 import { ImageStores } from './domain/image-stores.js';
 import { StoreRegistry } from './store/registry.js';
@@ -66,18 +68,29 @@ export async function createService(config: Config): Promise<Service> {
     const cleanup = new DataCleanup(uow, stores, leases, log);
     const access = new ImageAccess(uow.repos.images, policy, protections);
     const quotas = { properties: config.DEFAULT.image_property_quota, tags: config.DEFAULT.image_tag_quota };
+    const checks = new LocationChecks({ uow, stores, userStorageQuota: config.DEFAULT.user_storage_quota });
     const locations = new ImageLocations({
+      uow,
+      access,
+      stores,
+      cleanup,
+      checks,
+      settings: {
+        showMultipleLocations: config.DEFAULT.show_multiple_locations,
+        showImageDirectUrl: config.DEFAULT.show_image_direct_url,
+        locationQuota: config.DEFAULT.image_location_quota,
+        hashingAlgorithm: config.DEFAULT.hashing_algorithm,
+      },
+    });
+    const locationImports = new LocationImports({
       uow,
       access,
       stores,
       leases,
       cleanup,
+      checks,
       log,
       settings: {
-        showMultipleLocations: config.DEFAULT.show_multiple_locations,
-        showImageDirectUrl: config.DEFAULT.show_image_direct_url,
-        locationQuota: config.DEFAULT.image_location_quota,
-        userStorageQuota: config.DEFAULT.user_storage_quota,
         hashingAlgorithm: config.DEFAULT.hashing_algorithm,
         doSecureHash: config.DEFAULT.do_secure_hash,
         httpRetries: config.DEFAULT.http_retries,
@@ -103,6 +116,7 @@ export async function createService(config: Config): Promise<Service> {
         members: new MemberService(access, uow.repos.members, config.DEFAULT.image_member_quota),
         stores: new ImageStores(stores, uow, access, cleanup),
         locations,
+        locationImports,
         imageSchema,
         imagesSchema: buildImagesSchema(imageSchema),
         auth,
@@ -126,10 +140,10 @@ export async function createService(config: Config): Promise<Service> {
     // Uploads that died with an earlier process and deletions it left half done, before serving; then on every heartbeat.
     // Location imports a dead process left are taken over (hashed again) the same way.
     await cleanup.sweep();
-    await locations.resumeImports();
+    await locationImports.resumeImports();
     const sweeper = setInterval(() => {
       cleanup.sweep().catch((err: unknown) => log('cleanup sweep failed', err));
-      locations.resumeImports().catch((err: unknown) => log('taking over location imports failed', err));
+      locationImports.resumeImports().catch((err: unknown) => log('taking over location imports failed', err));
     }, leases.heartbeatMs);
     sweeper.unref();
 
@@ -148,7 +162,7 @@ export async function createService(config: Config): Promise<Service> {
         } finally {
           clearInterval(idle);
         }
-        await locations.close();
+        await locationImports.close();
         stores.close();
         await db.destroy();
       },

@@ -7,6 +7,7 @@ import type { ImageEditing } from '../domain/image-editing.js';
 import type { ImageLocations } from '../domain/image-locations.js';
 import type { JsonSchema } from '../domain/image-schema.js';
 import type { ImageStores } from '../domain/image-stores.js';
+import type { LocationImports } from '../domain/location-imports.js';
 import type { MemberService } from '../domain/member-service.js';
 
 /** What the API layer needs from below, assembled by the server's composition root. */
@@ -18,8 +19,10 @@ export interface ApiDeps {
   imageData: ImageData;
   members: MemberService;
   stores: ImageStores;
-  /** The image view's location keys, PATCH's location rules, and the locations API (v2.17). */
+  /** The image view's location keys, PATCH's location rules, and GET /v2/images/{id}/locations (v2.17). */
   locations: ImageLocations;
+  /** POST /v2/images/{id}/locations (v2.17) and the hashing of the data it points at. */
+  locationImports: LocationImports;
   imageSchema: JsonSchema;
   imagesSchema: JsonSchema;
   /** Who is calling: the strategy `[paste_deploy] flavor` selects. */

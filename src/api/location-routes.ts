@@ -9,7 +9,7 @@ export function locationRoutes(deps: ApiDeps) {
   return async (app: FastifyInstance) => {
     // 202 and no body, as Glance answers (its api-ref says 200).
     app.post<IdParams>('/v2/images/:id/locations', async (request, reply) => {
-      await deps.locations.add(request.ctx, request.params.id, jsonBody(request));
+      await deps.locationImports.add(request.ctx, request.params.id, jsonBody(request));
       return reply.code(202).send();
     });
 

@@ -1,62 +1,39 @@
 /**
- * Image locations, as Glance exposes them, in one place: what the image view shows of them
- * (`direct_url`, `locations`, `stores`), the PATCH operations on `/locations`, and the v2.17
- * locations API (`POST` and `GET /v2/images/{id}/locations`).
- *
- * A location is where an image's bytes are; recording one lets whoever records it point an image
- * at any bytes a store can read — and removing one (or deleting the image) removes those bytes.
- * Glance's own safeguards are kept (file:// locations are never accepted, the http store refuses
- * internal addresses: OSSN-0065), and two more close what OSSN-0090 describes:
- * - only admins and services (`service_api`) may record a location in a store Ocellus writes to
- *   (file, swift, s3); other users may add only locations of read-only stores (http), whose
- *   bytes Ocellus never deletes;
- * - a location whose bytes belong to another image (or are being deleted) is never recorded, so
- *   deleting one image can never remove the bytes of another.
+ * Image locations as the image view and PATCH show and change them, in one place: what the image
+ * view shows of them (`direct_url`, `locations`, `stores`), the PATCH operations on `/locations`,
+ * and the v2.17 `GET /v2/images/{id}/locations`. A location a PATCH adds passes the checks every
+ * new location passes (location-checks.ts, where the safeguards are told); the v2.17
+ * `POST /v2/images/{id}/locations` and its background hashing are location-imports.ts's.
  * docs/stores/locations.md says the same for operators.
  */
-import { createHash } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { RequestContext } from '../auth/context.js';
-import { ImageHasher } from '../hashing/image-hasher.js';
-import { BlobNotFound, StoreError } from '../store/blob-store.js';
-import type { Backend, StoreRegistry } from '../store/registry.js';
+import type { StoreRegistry } from '../store/registry.js';
 import type { DataCleanup } from './data-cleanup.js';
-import { nodeAlgorithm } from './download-verification.js';
 import { BadRequest, Conflict, DomainError, Forbidden, TooLarge } from './errors.js';
 import type { ImageAccess, VisibleImage } from './image-access.js';
 import { plan, type Step } from './image-lifecycle.js';
 import type { ImageChanges, ImageRecord, ImageStatus, LocationRecord } from './image-model.js';
-import { SchemaValidator } from './image-schema.js';
-import type { Leases } from './leases.js';
-import type { Repositories, UnitOfWork } from './ports.js';
+import { digestBytes, hexBytes, shownUrl, type LocationChecks } from './location-checks.js';
+import type { UnitOfWork } from './ports.js';
 
-/** The operator's settings that concern locations ([DEFAULT] options). */
+/** The operator's settings that concern locations in views and PATCH ([DEFAULT] options). */
 export interface LocationSettings {
   showMultipleLocations: boolean;
   showImageDirectUrl: boolean;
   /** image_location_quota; negative = unlimited. */
   locationQuota: number;
-  /** user_storage_quota in bytes; 0 = unlimited. */
-  userStorageQuota: number;
   /** hashing_algorithm: what os_hash_value is computed with. */
   hashingAlgorithm: string;
-  /** do_secure_hash: POST /locations reads the data to compute its hashes. */
-  doSecureHash: boolean;
-  /** http_retries: further attempts at hashing after a read failure. */
-  httpRetries: number;
 }
 
 export interface ImageLocationsDeps {
   uow: UnitOfWork;
   access: ImageAccess;
   stores: StoreRegistry;
-  leases: Leases;
   cleanup: DataCleanup;
+  /** The checks every new location passes. */
+  checks: LocationChecks;
   settings: LocationSettings;
-  now?: () => number;
-  log?: (msg: string, err?: unknown) => void;
-  /** Pause between hashing attempts (tests shorten it). */
-  retryDelayMs?: number;
 }
 
 /** What the image view adds for locations; each key only when Glance shows it. */
@@ -65,47 +42,6 @@ export interface LocationView {
   locations?: { url: string; metadata: Record<string, unknown> }[];
   stores?: string;
 }
-
-/** Schemes Glance never accepts as a location a user adds: they name the server's own files (LP #942118, #1400966, #1334196). */
-const RESTRICTED_SCHEMES = new Set(['file', 'filesystem', 'swift+config']);
-
-/** The lease kind of a POST /locations import that hashes the data; its key is the image id. */
-export const LOCATION_IMPORT_LEASE = 'location_import';
-/** What that lease records: enough for any process to do the hashing again after a crash. */
-interface ImportJob {
-  url: string;
-  /** The backend id holding the location. */
-  backend: string;
-  algorithm: string;
-  /** The os_hash_value the caller gave in validation_data ('' for none). */
-  expected: string;
-  size: string;
-}
-
-/** The body of POST /v2/images/{id}/locations (Glance's `add_location` schema). */
-const ADD_LOCATION_SCHEMA = {
-  name: 'location',
-  type: 'object',
-  properties: {
-    add_location: {
-      type: 'object',
-      properties: {
-        url: { type: 'string' },
-        validation_data: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            os_hash_algo: { type: 'string', maxLength: 64, enum: ['sha1', 'sha256', 'sha512', 'md5'] },
-            os_hash_value: { type: 'string', maxLength: 128 },
-          },
-          dependencies: { os_hash_value: ['os_hash_algo'], os_hash_algo: ['os_hash_value'] },
-        },
-      },
-      required: ['url'],
-    },
-  },
-};
-const addLocationBody = new SchemaValidator(ADD_LOCATION_SCHEMA);
 
 /** A location as a PATCH leaves it: an existing one keeps its id, a new one has none. */
 interface WorkingLocation {
@@ -139,27 +75,11 @@ export interface LocationChange {
   readonly facts: ImageChanges;
 }
 
-/** A location a caller may record: the store that holds it, its size, the metadata to record. */
-interface Admitted {
-  backend: Backend;
-  size: number;
-  metadata: Record<string, unknown>;
-}
-
-/** The hashing of a location failed for a reason another attempt would not change. */
-class HashMismatch extends Error {}
-
 export class ImageLocations {
   private readonly settings: LocationSettings;
-  private readonly now: () => number;
-  private readonly log: (msg: string, err?: unknown) => void;
-  /** Imports hashing in this process, to stop at close (their leases stay, for the next process). */
-  private readonly running = new Map<string, { stop: AbortController; done: Promise<void> }>();
 
   constructor(private readonly deps: ImageLocationsDeps) {
     this.settings = deps.settings;
-    this.now = deps.now ?? Date.now;
-    this.log = deps.log ?? (() => undefined);
   }
 
   // ---- What the image view shows ------------------------------------------------------------
@@ -325,7 +245,7 @@ export class ImageLocations {
   }
 
   /**
-   * Asks the stores about the locations a PATCH adds (ownership, address, size: see `admit`) and
+   * Asks the stores about the locations a PATCH adds (ownership, address, size: see `LocationChecks.admit`) and
    * works out what to write. `sizes` remembers the sizes read, for another attempt of the PATCH.
    */
   async prepare(ctx: RequestContext, visible: VisibleImage, edit: LocationEdit, sizes: Map<string, number>): Promise<LocationChange> {
@@ -334,7 +254,7 @@ export class ImageLocations {
     let size = image.size;
     for (const w of edit.working) {
       if (w.id !== null) continue;
-      const admitted = await this.admit(w.url, w.metadata, { privileged: () => this.isServiceApi(ctx, visible), sizes });
+      const admitted = await this.deps.checks.admit(w.url, w.metadata, { privileged: () => this.isServiceApi(ctx, visible), sizes });
       if (size !== null && admitted.size !== size) {
         throw new BadRequest(`Invalid location: ${shownUrl(w.url)} holds ${admitted.size} bytes, the image ${size}.`);
       }
@@ -353,7 +273,7 @@ export class ImageLocations {
     const kept = new Set(edit.working.map((w) => w.id));
     const removed = image.locations.filter((l) => !kept.has(l.id));
     const facts: ImageChanges = edit.step ? { size, ...edit.validation } : {};
-    if (edit.step && size !== null) await this.checkStorageQuota(image, size);
+    if (edit.step && size !== null) await this.deps.checks.checkStorageQuota(image, size);
     return { adds, updates, removed, step: edit.step, facts };
   }
 
@@ -388,238 +308,6 @@ export class ImageLocations {
     if (change.removed.length > 0) await this.deps.cleanup.removeBytes(change.removed);
   }
 
-  // ---- POST /v2/images/{id}/locations --------------------------------------------------------
-
-  /**
-   * Adds the location of a queued image's data (v2.17, for services such as Nova and Cinder).
-   * Everything that can be checked is checked before answering: the body, the status, the policy,
-   * who may add what, the location itself and its size. Then, in one transaction, the location is
-   * recorded and the image becomes `active` — or, when do_secure_hash is on, `importing` while
-   * this process reads the data once to compute checksum and os_hash_value (and compare them with
-   * validation_data), under a lease so that any process finishes the work if this one dies.
-   * Failure returns the image to `queued` without the location.
-   */
-  async add(ctx: RequestContext, id: string, body: unknown): Promise<void> {
-    addLocationBody.validate({ add_location: body });
-    const { url, validation_data: validation = {} } = body as { url: string; validation_data?: { os_hash_algo?: string; os_hash_value?: string } };
-    const { access, stores, uow, leases } = this.deps;
-    const visible = await access.find(ctx, id);
-    const image = visible.image;
-    if (image.status !== 'queued') throw new Conflict(`It's not allowed to add locations if image status is ${image.status}.`);
-    access.enforceOnImage(ctx, 'add_image_location', visible);
-    const service = [...ctx.roles, ...(ctx.service?.roles ?? [])].includes('service');
-    if (!service && !(/^https?:\/\//i.test(url) && stores.listed().some((b) => b.type === 'http'))) {
-      throw new Forbidden('http store must be enabled to use location API by normal user.');
-    }
-    if (validation.os_hash_value !== undefined) {
-      const algorithm = validation.os_hash_algo!;
-      const bytes = hexBytes(validation.os_hash_value);
-      if (bytes === null) throw new BadRequest(`os_hash_value (${validation.os_hash_value}) is not a valid hexadecimal value`);
-      if (bytes !== digestBytes(algorithm)) {
-        throw new BadRequest(`os_hash_value: (${validation.os_hash_value}) is not the correct size for (${algorithm}) (should be (${digestBytes(algorithm)}) bytes)`);
-      }
-    }
-    const admitted = await this.admit(url, {}, { privileged: () => service, sizes: new Map() });
-    await this.checkStorageQuota(image, admitted.size);
-    const location = { url, metadata: admitted.metadata };
-    const now = this.now();
-
-    if (!this.settings.doSecureHash) {
-      // Nothing to compute: validation_data, if given, is the caller's word (as in Glance).
-      const step = plan('add_location', image)!;
-      const facts: ImageChanges = { size: admitted.size, os_hash_algo: validation.os_hash_algo ?? null, os_hash_value: validation.os_hash_value?.toLowerCase() ?? null };
-      await uow.run(async (tx) => {
-        if (!(await tx.images.transition(id, step.from, step.to, facts, now))) throw statusChanged(id);
-        await tx.images.addLocation(id, location, now);
-      });
-      return;
-    }
-
-    const step = plan('import_remote', image)!;
-    const job: ImportJob = {
-      url,
-      backend: admitted.backend.id,
-      algorithm: validation.os_hash_algo ?? this.settings.hashingAlgorithm,
-      expected: validation.os_hash_value?.toLowerCase() ?? '',
-      size: String(admitted.size),
-    };
-    await uow.run(async (tx) => {
-      if (!(await tx.images.transition(id, step.from, step.to, { size: admitted.size }, now))) throw statusChanged(id);
-      if (!(await tx.leases.acquire(leases.record(LOCATION_IMPORT_LEASE, id, { ...job })))) {
-        throw new Conflict(`New operation on image '${id}' is not permitted as prior operation is still in progress`);
-      }
-      await tx.images.addLocation(id, location, now);
-    });
-    this.start(id, job);
-  }
-
-  /** Location imports whose process died (expired leases): this process takes them over and hashes again. */
-  async resumeImports(): Promise<string[]> {
-    const resumed: string[] = [];
-    for (const lease of await this.deps.leases.reclaim(LOCATION_IMPORT_LEASE)) {
-      const job = lease.data as unknown as ImportJob;
-      const found = await this.deps.uow.repos.images.find(lease.key);
-      if (found?.image.status !== 'importing' || typeof job.url !== 'string') {
-        await this.deps.uow.repos.leases.release(LOCATION_IMPORT_LEASE, lease.key, this.deps.leases.owner);
-        continue;
-      }
-      this.log(`taking over the location import of image ${lease.key}, whose process died`);
-      this.start(lease.key, job);
-      resumed.push(lease.key);
-    }
-    return resumed;
-  }
-
-  /** Stops the imports running here; their leases stay, so another process (or the next start) finishes them. */
-  async close(): Promise<void> {
-    const all = [...this.running.values()];
-    for (const r of all) r.stop.abort();
-    await Promise.all(all.map((r) => r.done));
-  }
-
-  /** Waits for the import of `id` running in this process, if any (tests). */
-  async settled(id: string): Promise<void> {
-    await this.running.get(id)?.done;
-  }
-
-  private start(id: string, job: ImportJob): void {
-    const stop = new AbortController();
-    const done = this.runImport(id, job, stop.signal)
-      .catch((err: unknown) => this.log(`location import of image ${id} failed; its lease expires and the sweep retries it`, err))
-      .finally(() => this.running.delete(id));
-    this.running.set(id, { stop, done });
-  }
-
-  /**
-   * Hashes the location's data (retrying read failures http_retries times), then, in one
-   * transaction with the end of the lease: importing → active with the hashes — or, when the data
-   * cannot be read or does not match validation_data, importing → queued and the location doomed.
-   */
-  private async runImport(id: string, job: ImportJob, stop: AbortSignal): Promise<void> {
-    const { uow, leases } = this.deps;
-    const held = leases.keep(LOCATION_IMPORT_LEASE, id, { lost: 'lost', unwanted: 'unwanted' }, async (repos) => (await repos.images.find(id))?.image.status === 'importing');
-    const signal = AbortSignal.any([held.signal, stop]);
-    try {
-      let digests: { md5: string; multihash: string } | undefined;
-      let failure: unknown;
-      for (let attempt = 0; attempt <= this.settings.httpRetries && !signal.aborted; attempt++) {
-        if (attempt > 0) await sleep(this.deps.retryDelayMs ?? 1000 * attempt, undefined, { signal }).catch(() => undefined);
-        if (signal.aborted) break;
-        try {
-          digests = await this.hash(job, signal);
-          failure = undefined;
-          break;
-        } catch (err) {
-          failure = err;
-          if (err instanceof HashMismatch || err instanceof BlobNotFound) break;
-          this.log(`hashing the location of image ${id} failed (attempt ${attempt + 1} of ${this.settings.httpRetries + 1})`, err);
-        }
-      }
-      if (stop.aborted || held.signal.reason === 'lost') return; // this process stops, or another took over
-      if (held.signal.reason === 'unwanted') {
-        await uow.repos.leases.release(LOCATION_IMPORT_LEASE, id, leases.owner);
-        return;
-      }
-      if (digests && job.expected !== '' && digests.multihash !== job.expected) {
-        failure = new HashMismatch(`os_hash_value: (${job.expected}) not matched with actual os_hash_value: (${digests.multihash})`);
-      }
-      const now = this.now();
-      if (digests && failure === undefined) {
-        const facts: ImageChanges = { checksum: digests.md5, os_hash_algo: job.algorithm, os_hash_value: digests.multihash };
-        const step = plan('finish_import', { status: 'importing' })!;
-        await uow.run(async (tx) => {
-          if (await tx.leases.release(LOCATION_IMPORT_LEASE, id, leases.owner)) await tx.images.transition(id, step.from, step.to, facts, now);
-        });
-        return;
-      }
-      this.log(`location import of image ${id} failed; the image is queued again without the location`, failure);
-      const step = plan('fail_import', { status: 'importing' })!;
-      const doomed = await uow.run(async (tx: Repositories) => {
-        if (!(await tx.leases.release(LOCATION_IMPORT_LEASE, id, leases.owner))) return [];
-        if (!(await tx.images.transition(id, step.from, step.to, step.resets, now))) return [];
-        return tx.images.doomLocations(id, now);
-      });
-      await this.deps.cleanup.removeBytes(doomed);
-    } finally {
-      held.stop();
-    }
-  }
-
-  /** Reads the whole object once, computing md5 and the multihash as the bytes pass. */
-  private async hash(job: ImportJob, signal: AbortSignal): Promise<{ md5: string; multihash: string }> {
-    const backend = this.deps.stores.get(job.backend) ?? this.deps.stores.forLocation({ url: job.url, metadata: {} });
-    if (!backend) throw new HashMismatch(`no configured store holds ${shownUrl(job.url)} any more`);
-    const data = await backend.store.read(job.url);
-    // A stalled source must not hold up a stop (close, lost lease): the read ends with the signal.
-    const stop = () => data.destroy(new Error('location import stopped'));
-    signal.addEventListener('abort', stop, { once: true });
-    if (signal.aborted) stop();
-    const hasher = await ImageHasher.create(nodeAlgorithm(job.algorithm));
-    let seen = 0;
-    try {
-      for await (const chunk of data) {
-        seen += (chunk as Buffer).length;
-        await hasher.update(chunk as Buffer);
-      }
-    } catch (err) {
-      hasher.abort();
-      data.destroy();
-      throw err;
-    } finally {
-      signal.removeEventListener('abort', stop);
-    }
-    const digests = await hasher.digest();
-    if (String(seen) !== job.size) throw new Error(`read ${seen} bytes of ${shownUrl(job.url)}, expected ${job.size}`);
-    return digests;
-  }
-
-  // ---- Checks every new location passes -----------------------------------------------------
-
-  /**
-   * Whether `url` may become a location of the image, in this order: a store must hold it (400
-   * `Invalid location`); a store Ocellus writes to (and deletes from) needs a privileged caller
-   * (403, OSSN-0090) and bytes no other image has and none is deleting (400); schemes that name the
-   * server's own files are never accepted, whoever asks (file://, 400, as in Glance); the http
-   * store refuses internal addresses (400, OSSN-0065); the object must exist and not be empty
-   * (400). Returns its store, size and the metadata to record.
-   */
-  private async admit(url: string, metadata: Record<string, unknown>, opts: { privileged: () => boolean; sizes: Map<string, number> }): Promise<Admitted> {
-    const { stores } = this.deps;
-    let scheme: string;
-    try {
-      scheme = new URL(url).protocol.replace(/:$/, '').toLowerCase();
-    } catch {
-      throw invalidLocation(url, 'not a URL');
-    }
-    const backend = stores.forLocation({ url, metadata });
-    if (!backend || backend.reserved) throw invalidLocation(url, 'no configured store holds it');
-    if (backend.store.capabilities.write) {
-      if (!opts.privileged()) {
-        throw new Forbidden(`Only admins and services may add a location in the store '${backend.id}', whose data Ocellus deletes with the image; other users may add http(s) locations.`);
-      }
-      const holders = await this.deps.uow.repos.images.imagesAtLocation(url);
-      if (holders.length > 0) throw invalidLocation(url, 'its data belongs to another image or is being deleted');
-    }
-    if (RESTRICTED_SCHEMES.has(scheme)) throw invalidLocation(url, `${scheme} locations are never accepted`);
-    if (backend.store.checkLocation) {
-      const why = await backend.store.checkLocation(url);
-      if (why !== null) throw invalidLocation(url, why);
-    }
-    let size = opts.sizes.get(url);
-    if (size === undefined) {
-      try {
-        size = await backend.store.size(url);
-      } catch (err) {
-        if (err instanceof BlobNotFound) throw invalidLocation(url, 'there is no data at it');
-        if (err instanceof StoreError) throw invalidLocation(url, err.message);
-        throw err;
-      }
-      opts.sizes.set(url, size);
-    }
-    if (size <= 0) throw invalidLocation(url, 'the data at it is empty');
-    return { backend, size, metadata: stores.locationMetadata(backend, metadata) };
-  }
-
   /** `service_api` (role service or admin): who may point an image at bytes Ocellus would delete. */
   private isServiceApi(ctx: RequestContext, visible: VisibleImage): boolean {
     try {
@@ -628,16 +316,6 @@ export class ImageLocations {
     } catch (err) {
       if (err instanceof Forbidden) return false;
       throw err;
-    }
-  }
-
-  /** user_storage_quota, when an image without data gets `size` bytes. */
-  private async checkStorageQuota(image: ImageRecord, size: number): Promise<void> {
-    const quota = this.settings.userStorageQuota;
-    if (quota <= 0 || image.size !== null) return;
-    const used = await this.deps.uow.repos.images.storageUsed(image.owner);
-    if (used + size > quota) {
-      throw new TooLarge(`Denying attempt to add a location because it exceeds the quota: the data (${size} bytes) would exceed the limit (user_storage_quota); ${Math.max(0, quota - used)} bytes remaining.`);
     }
   }
 }
@@ -652,36 +330,6 @@ function locationPosition(segment: string | undefined, length: number, adding: b
   return pos < length ? pos : null;
 }
 
-/** Bytes of a hex string, or null if it is not one. */
-function hexBytes(text: string): number | null {
-  return /^(?:[0-9a-fA-F]{2})*$/.test(text) ? text.length / 2 : null;
-}
-
-/** Digest length in bytes of a hashing algorithm (Glance's name). */
-function digestBytes(algorithm: string): number {
-  return createHash(nodeAlgorithm(algorithm)).digest().length;
-}
-
-/** A URL for messages: no user info (credentials), no query (signatures). */
-function shownUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    u.username = '';
-    u.password = '';
-    return `${u.protocol}//${u.host}${u.pathname}${u.search ? '?…' : ''}`;
-  } catch {
-    return url.length > 80 ? `${url.slice(0, 80)}…` : url;
-  }
-}
-
-function invalidLocation(url: string, why: string): BadRequest {
-  return new BadRequest(`Invalid location ${shownUrl(url)}: ${why}.`);
-}
-
 function locationsChanged(id: string): DomainError {
   return new Conflict(`The locations of image ${id} were changed by another request; retry.`);
-}
-
-function statusChanged(id: string): DomainError {
-  return new Conflict(`Image ${id} changed status meanwhile; it is no longer queued.`);
 }
