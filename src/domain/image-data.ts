@@ -34,7 +34,6 @@ export type Download =
   | { kind: 'no-data' }
   | { kind: 'data'; stream: Readable; size: number; checksum: string | null; range?: { start: number; end: number } };
 
-
 /** The upload lost its image (deleted meanwhile) or its lease: its last commit is rolled back. */
 class UploadLost extends Error {}
 
@@ -191,8 +190,8 @@ export class ImageData {
   /**
    * GET /file: the data (or a range of it), 204 when the image has none, 403 for deactivated
    * images unless admin. Locations are tried in the stores' weight order; one that cannot be
-   * read falls over to the next. A whole download is checked against the stored md5 and
-   * multihash as it streams: a mismatch aborts the response before its last bytes.
+   * read falls over to the next. A whole download is checked against the recorded multihash (or
+   * md5) as it streams: a mismatch aborts the response before its last bytes.
    */
   async download(ctx: RequestContext, id: string, range: RangeRequest | null): Promise<Download> {
     const { image } = await this.deps.access.require(ctx, id, 'download_image');
