@@ -272,6 +272,24 @@ async function ocellusSegments(s: SwiftSession, container: string, id: string): 
   return `${segs.length} segments of ${sizes.join('/')} MiB`;
 }
 
+/**
+ * The test Swift's server processes, from the pidfiles of scripts/swift/start.sh (a pid counts only
+ * while its command line names the state dir, as start.sh checks), for their CPU time.
+ */
+function swiftServerPids(): number[] {
+  const dir = process.env.OCELLUS_SWIFT_DIR ?? '/tmp/ocellus-swift';
+  const pids: number[] = [];
+  for (const name of ['proxy', 'object', 'container', 'account']) {
+    try {
+      const pid = Number(fs.readFileSync(path.join(dir, 'run', `${name}.pid`), 'utf8').trim());
+      if (fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dir)) pids.push(pid);
+    } catch {
+      // not there: not reported
+    }
+  }
+  return pids;
+}
+
 // ---------------------------------------------------------------------------------------------
 // S3: the stock client (AWS SDK)
 
@@ -425,7 +443,7 @@ s3_store_thread_pools = ${o.s3Threads}
 }
 
 interface Series { key: string; label: string; ms: number[] }
-interface Usage { maxVmRss: number; vmHwm: number; cpuMs: number[] }
+interface Usage { maxVmRss: number; vmHwm: number; cpuMs: number[]; swiftCpuMs: number[] }
 
 async function main(): Promise<void> {
   const o = parseOptions();
@@ -500,24 +518,34 @@ async function bench(cleanup: Cleanup, info: SwiftServerInfo, o: Options): Promi
 
   const series: Record<string, Series> = {};
   const usage: Record<string, Usage> = {};
-  const record = (key: string, label: string, ms: number) => {
-    (series[key] ??= { key, label, ms: [] }).ms.push(ms);
-    progress(`  ${pad(label, 46)} ${pad(mibps(size, ms).toFixed(1), 9, true)} MiB/s`);
-  };
-  /** Runs an Ocellus measurement under a ServerProbe. */
-  const probed = async <T>(key: string, fn: () => Promise<T>): Promise<T> => {
-    const probe = new ServerProbe(ocellus.pid);
-    probe.start();
+  const swiftPids = swiftServerPids();
+  if (swiftPids.length === 0) progress('(Swift server processes not found by their pidfiles: their CPU is not reported)');
+  /**
+   * Runs one measurement and records it, watching the Swift server's processes (CPU) and, for
+   * Ocellus' own measurements, the Ocellus process (CPU, RSS).
+   */
+  const measure = async <T>(key: string, label: string, fn: () => Promise<{ ms: number; value: T }>, ocellusToo = false): Promise<T> => {
+    const probes = swiftPids.map((pid) => new ServerProbe(pid));
+    const ocProbe = ocellusToo ? new ServerProbe(ocellus.pid) : undefined;
+    for (const p of [...probes, ...(ocProbe ? [ocProbe] : [])]) p.start();
+    let done: { ms: number; value: T } | undefined;
     try {
-      return await fn();
+      done = await fn();
     } finally {
-      const r = probe.stop();
-      const u = (usage[key] ??= { maxVmRss: 0, vmHwm: 0, cpuMs: [] });
-      u.maxVmRss = Math.max(u.maxVmRss, r.maxVmRss);
-      u.vmHwm = Math.max(u.vmHwm, probe.hwmReset ? r.vmHwm : 0);
-      u.cpuMs.push(r.cpuMs);
+      const u = (usage[key] ??= { maxVmRss: 0, vmHwm: 0, cpuMs: [], swiftCpuMs: [] });
+      u.swiftCpuMs.push(probes.reduce((sum, p) => sum + p.stop().cpuMs, 0));
+      if (ocProbe) {
+        const r = ocProbe.stop();
+        u.maxVmRss = Math.max(u.maxVmRss, r.maxVmRss);
+        u.vmHwm = Math.max(u.vmHwm, ocProbe.hwmReset ? r.vmHwm : 0);
+        u.cpuMs.push(r.cpuMs);
+      }
     }
+    (series[key] ??= { key, label, ms: [] }).ms.push(done.ms);
+    progress(`  ${pad(label, 46)} ${pad(mibps(size, done.ms).toFixed(1), 9, true)} MiB/s`);
+    return done.value;
   };
+  const just = async (p: Promise<number>) => ({ ms: await p, value: undefined });
 
   const stores = o.only ? [o.only] : (['swift', 's3'] as const);
   let segmentsNote = '';
@@ -530,25 +558,25 @@ async function bench(cleanup: Cleanup, info: SwiftServerInfo, o: Options): Promi
       const name = `stock-${round}`;
       const steps = store === 'swift'
         ? {
-          stockUp: async () => record('swiftStockUpload', 'Swift upload, curl (segments + SLO)', await stockSwiftUpload(swift, stockContainer, name, source, expected, segmentSize, segmentMd5s)),
-          stockDown: async () => record('swiftStockDownload', 'Swift download, curl GET', await stockSwiftDownload(swift, stockContainer, name, size)),
+          stockUp: () => measure('swiftStockUpload', 'Swift upload, curl (segments + SLO)', () => just(stockSwiftUpload(swift, stockContainer, name, source, expected, segmentSize, segmentMd5s))),
+          stockDown: () => measure('swiftStockDownload', 'Swift download, curl GET', () => just(stockSwiftDownload(swift, stockContainer, name, size))),
           stockDel: () => stockSwiftDelete(swift, stockContainer, name),
         }
         : {
-          stockUp: async () => record('s3StockUpload', `S3 upload, AWS SDK (multipart, ${o.s3Threads} parallel)`, await stockS3Upload(s3, stockBucket, name, source, size, partSize, o.s3Threads)),
-          stockDown: async () => record('s3StockDownload', 'S3 download, AWS SDK GetObject', await stockS3Download(s3, stockBucket, name, size)),
+          stockUp: () => measure('s3StockUpload', `S3 upload, AWS SDK (multipart, ${o.s3Threads} parallel)`, () => just(stockS3Upload(s3, stockBucket, name, source, size, partSize, o.s3Threads))),
+          stockDown: () => measure('s3StockDownload', 'S3 download, AWS SDK GetObject', () => just(stockS3Download(s3, stockBucket, name, size))),
           stockDel: async () => { await s3.send(new DeleteObjectCommand({ Bucket: stockBucket, Key: name })); },
         };
-      const ocUpKey = `${store}OcellusUpload`;
-      const ocDownKey = `${store}OcellusDownload`;
+      const Store = store === 'swift' ? 'Swift' : 'S3';
       const storeId = store === 'swift' ? 'objects' : 'buckets';
       let id = '';
       const ocUp = async () => {
-        const up = await probed(ocUpKey, () => ocellusUpload(ocellus.base, storeId, source, expected));
-        id = up.id;
-        record(ocUpKey, `${store === 'swift' ? 'Swift' : 'S3'} upload, Ocellus (PUT /file)`, up.ms);
+        id = await measure(`${store}OcellusUpload`, `${Store} upload, Ocellus (PUT /file)`, async () => {
+          const up = await ocellusUpload(ocellus.base, storeId, source, expected);
+          return { ms: up.ms, value: up.id };
+        }, true);
       };
-      const ocDown = async () => record(ocDownKey, `${store === 'swift' ? 'Swift' : 'S3'} download, Ocellus (GET /file)`, await probed(ocDownKey, () => ocellusDownload(ocellus.base, id, expected)));
+      const ocDown = () => measure(`${store}OcellusDownload`, `${Store} download, Ocellus (GET /file)`, () => just(ocellusDownload(ocellus.base, id, expected)), true);
       if (stockFirst) {
         await steps.stockUp();
         await ocUp();
@@ -582,11 +610,14 @@ async function bench(cleanup: Cleanup, info: SwiftServerInfo, o: Options): Promi
   for (const s of Object.values(series)) {
     lines.push(`${pad(s.label, 46)} ${s.ms.map((ms) => pad(mibps(size, ms).toFixed(1), 9, true)).join(' ')} ${pad(best(s.key).toFixed(1), 9, true)}`);
   }
-  lines.push('', `${pad('Ocellus server (per operation)', 46)} ${pad('CPU s/GiB (best)', 17, true)} ${pad('peak RSS', 10, true)}`);
-  for (const [key, u] of Object.entries(usage)) {
-    const cpuPerGiB = Math.min(...u.cpuMs) / 1000 / (size / GiB);
-    lines.push(`${pad(series[key]!.label, 46)} ${pad(cpuPerGiB.toFixed(2), 17, true)} ${pad(`${(Math.max(u.maxVmRss, u.vmHwm) / MB).toFixed(1)} MB`, 10, true)}`);
+  const perGiB = (ms: number[]) => (ms.length === 0 ? NaN : Math.min(...ms) / 1000 / (size / GiB));
+  lines.push('', `${pad('CPU s/GiB (least of the runs), peak RSS', 46)} ${pad('Swift srv', 9, true)} ${pad('Ocellus', 9, true)} ${pad('Ocellus RSS', 12, true)}`);
+  for (const s of Object.values(series)) {
+    const u = usage[s.key]!;
+    const oc = u.cpuMs.length > 0;
+    lines.push(`${pad(s.label, 46)} ${pad(swiftPids.length > 0 ? perGiB(u.swiftCpuMs).toFixed(2) : '-', 9, true)} ${pad(oc ? perGiB(u.cpuMs).toFixed(2) : '-', 9, true)} ${pad(oc ? `${(Math.max(u.maxVmRss, u.vmHwm) / MB).toFixed(1)} MB` : '-', 12, true)}`);
   }
+  lines.push('(Swift srv: proxy, object, container and account servers together, whoever else uses them meanwhile.)');
   const targets = stores.flatMap((store) => (['Upload', 'Download'] as const).map((op) => {
     const value = best(`${store}Ocellus${op}`) / best(`${store}Stock${op}`);
     const stock = store === 'swift' ? 'curl' : 'AWS SDK';
@@ -609,10 +640,11 @@ async function bench(cleanup: Cleanup, info: SwiftServerInfo, o: Options): Promi
     throughputMiBps: Object.fromEntries(Object.values(series).map((s) => [s.key, {
       label: s.label, runs: s.ms.map((ms) => Number(mibps(size, ms).toFixed(1))), best: Number(best(s.key).toFixed(1)),
     }])),
-    server: Object.fromEntries(Object.entries(usage).map(([key, u]) => [key, {
-      cpuSecondsPerGiB: u.cpuMs.map((ms) => Number((ms / 1000 / (size / GiB)).toFixed(3))),
-      peakRssMB: Number((Math.max(u.maxVmRss, u.vmHwm) / MB).toFixed(1)),
+    cpuSecondsPerGiB: Object.fromEntries(Object.entries(usage).map(([key, u]) => [key, {
+      swiftServer: u.swiftCpuMs.map((ms) => Number((ms / 1000 / (size / GiB)).toFixed(3))),
+      ...(u.cpuMs.length > 0 ? { ocellus: u.cpuMs.map((ms) => Number((ms / 1000 / (size / GiB)).toFixed(3))) } : {}),
     }])),
+    ocellusPeakRssMB: Object.fromEntries(Object.entries(usage).filter(([, u]) => u.cpuMs.length > 0).map(([key, u]) => [key, Number((Math.max(u.maxVmRss, u.vmHwm) / MB).toFixed(1))])),
     targets: targets.map((t) => ({ ...t, value: Number(t.value.toFixed(3)) })),
     loadAverage: os.loadavg(),
   };
