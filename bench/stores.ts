@@ -307,8 +307,9 @@ function s3Client(info: SwiftServerInfo): S3Client {
 }
 
 /**
- * A multipart upload: parts of `partSize` read from the file into a buffer each (Ocellus copies
- * its parts into one buffer too), `parallel` of them uploading at once, then the completion.
+ * A multipart upload: parts of `partSize` read from the file, `parallel` of them uploading at
+ * once, then the completion. Each of the `parallel` workers reads its parts into one buffer it
+ * reuses (Ocellus copies each part into one buffer too, and reuses them).
  */
 async function stockS3Upload(client: S3Client, bucket: string, key: string, file: string, size: number, partSize: number, parallel: number): Promise<number> {
   return timed(async () => {
@@ -320,10 +321,11 @@ async function stockS3Upload(client: S3Client, bucket: string, key: string, file
     let next = 0;
     try {
       const worker = async () => {
+        const buffer = Buffer.allocUnsafeSlow(partSize);
         while (next < count) {
           const n = next++;
           const len = Math.min(partSize, size - n * partSize);
-          const body = Buffer.allocUnsafe(len);
+          const body = buffer.subarray(0, len);
           const { bytesRead } = await fh.read(body, 0, len, n * partSize);
           if (bytesRead !== len) throw new Error(`short read of part ${n + 1}`);
           const res = await client.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber: n + 1, Body: body, ContentLength: len }));
