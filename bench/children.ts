@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -104,4 +105,62 @@ export async function startOcellus(cleanup: Cleanup, dataDir: string, nodeOption
     await new Promise((r) => setTimeout(r, 100));
   }
   return { base, pid: child.proc.pid!, stop: () => stopChild(child.proc) };
+}
+
+/**
+ * Watches a server process during one measurement: polls VmRSS every 50 ms, reads VmHWM (reset at
+ * start when the kernel allows) and the CPU time it used (all threads). (The same as run.ts's own
+ * copy, shared here for bench/stores.ts.)
+ */
+export class ServerProbe {
+  private timer: NodeJS.Timeout | undefined;
+  private maxRss = 0;
+  private cpu0 = 0;
+  hwmReset = false;
+
+  constructor(private readonly pid: number) {}
+
+  private status(): { rss: number; hwm: number } {
+    const text = fs.readFileSync(`/proc/${this.pid}/status`, 'utf8');
+    const kb = (field: string) => Number(new RegExp(`^${field}:\\s*(\\d+)\\s*kB`, 'm').exec(text)?.[1] ?? 0) * 1024;
+    return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
+  }
+
+  /** utime + stime of all threads, in ms (clock ticks are 1/100 s on Linux). */
+  private cpuMs(): number {
+    const fields = fs.readFileSync(`/proc/${this.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  }
+
+  private sample(): void {
+    try {
+      this.maxRss = Math.max(this.maxRss, this.status().rss);
+    } catch {
+      // the process is gone; the caller will notice
+    }
+  }
+
+  start(): void {
+    try {
+      fs.writeFileSync(`/proc/${this.pid}/clear_refs`, '5'); // resets VmHWM to the current RSS
+      this.hwmReset = true;
+    } catch {
+      this.hwmReset = false;
+    }
+    this.cpu0 = this.cpuMs();
+    this.sample();
+    this.timer = setInterval(() => this.sample(), 50);
+  }
+
+  stop(): { maxVmRss: number; vmHwm: number; cpuMs: number } {
+    clearInterval(this.timer);
+    this.sample();
+    let hwm = 0;
+    let cpu = 0;
+    try {
+      hwm = this.status().hwm;
+      cpu = this.cpuMs() - this.cpu0;
+    } catch { /* gone */ }
+    return { maxVmRss: this.maxRss, vmHwm: hwm, cpuMs: cpu };
+  }
 }
