@@ -109,8 +109,7 @@ export async function startOcellus(cleanup: Cleanup, dataDir: string, nodeOption
 
 /**
  * Watches a server process during one measurement: polls VmRSS every 50 ms, reads VmHWM (reset at
- * start when the kernel allows) and the CPU time it used (all threads). (The same as run.ts's own
- * copy, shared here for bench/stores.ts.)
+ * start when the kernel allows) and the CPU time it used (all threads).
  */
 export class ServerProbe {
   private timer: NodeJS.Timeout | undefined;

@@ -35,14 +35,13 @@ import type { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ImageHasher } from '../src/hashing/image-hasher.js';
-import { Cleanup, peerPort, projectRoot, startChild, startOcellus } from './children.js';
+import { Cleanup, peerPort, projectRoot, ServerProbe, startChild, startOcellus } from './children.js';
 import { benchReads } from './reads.js';
 
 const MiB = 1 << 20;
 const PATTERN_BYTES = 16 * MiB;
 /** Chunk size of the file streams on the client side (the store reads in 1 MiB pieces too). */
 const STREAM_CHUNK = MiB;
-const RSS_POLL_MS = 50;
 const PEER_FLAG = '--loopback-peer';
 
 
@@ -342,63 +341,6 @@ async function ocellusDownload(base: string, id: string, expected: Expected, ver
     throw new Error(`download: md5 of the bytes ${got.md5}, content-md5 ${got.headers['content-md5']}, expected ${expected.md5}`);
   }
   return ms;
-}
-
-/**
- * Watches the server process during one measurement: polls VmRSS every RSS_POLL_MS, reads VmHWM
- * (reset at start when the kernel allows) and the CPU time it used (all threads).
- */
-class ServerProbe {
-  private timer: NodeJS.Timeout | undefined;
-  private maxRss = 0;
-  private cpu0 = 0;
-  hwmReset = false;
-
-  constructor(private readonly pid: number) {}
-
-  private status(): { rss: number; hwm: number } {
-    const text = fs.readFileSync(`/proc/${this.pid}/status`, 'utf8');
-    const kb = (field: string) => Number(new RegExp(`^${field}:\\s*(\\d+)\\s*kB`, 'm').exec(text)?.[1] ?? 0) * 1024;
-    return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
-  }
-
-  /** utime + stime of all threads, in ms (clock ticks are 1/100 s on Linux). */
-  private cpuMs(): number {
-    const fields = fs.readFileSync(`/proc/${this.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  }
-
-  private sample(): void {
-    try {
-      this.maxRss = Math.max(this.maxRss, this.status().rss);
-    } catch {
-      // the process is gone; the caller will notice
-    }
-  }
-
-  start(): void {
-    try {
-      fs.writeFileSync(`/proc/${this.pid}/clear_refs`, '5'); // resets VmHWM to the current RSS
-      this.hwmReset = true;
-    } catch {
-      this.hwmReset = false;
-    }
-    this.cpu0 = this.cpuMs();
-    this.sample();
-    this.timer = setInterval(() => this.sample(), RSS_POLL_MS);
-  }
-
-  stop(): { maxVmRss: number; vmHwm: number; cpuMs: number } {
-    clearInterval(this.timer);
-    this.sample();
-    let hwm = 0;
-    let cpu = 0;
-    try {
-      hwm = this.status().hwm;
-      cpu = this.cpuMs() - this.cpu0;
-    } catch { /* gone */ }
-    return { maxVmRss: this.maxRss, vmHwm: hwm, cpuMs: cpu };
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
