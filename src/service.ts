@@ -110,7 +110,7 @@ export async function createService(config: Config): Promise<Service> {
       {
         catalogue: new ImageCatalogue(uow.repos.images, access, locations),
         creation: new ImageCreation(attributes, uow.repos.images, access, quotas),
-        editing: new ImageEditing(uow.repos.images, access, new ImagePatcher(attributes, access, locations), quotas, undefined, locations),
+        editing: new ImageEditing(uow.repos.images, access, new ImagePatcher(attributes, access, locations), quotas, locations),
         actions: new ImageActions(uow, access, cleanup),
         imageData,
         members: new MemberService(access, uow.repos.members, config.DEFAULT.image_member_quota),

@@ -15,9 +15,9 @@ export class ImageEditing {
     private readonly access: ImageAccess,
     private readonly patcher: ImagePatcher,
     private readonly quotas: ImageQuotas,
-    private readonly now: () => number = Date.now,
     /** The locations' rules and view (the patcher's too); absent, locations are invisible. */
     private readonly locations?: ImageLocations,
+    private readonly now: () => number = Date.now,
   ) {}
 
   /**
