@@ -3,8 +3,10 @@
  * removes temporary files, also on Ctrl-C.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import fs from 'node:fs';
+import type http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -162,4 +164,30 @@ export class ServerProbe {
     } catch { /* gone */ }
     return { maxVmRss: this.maxRss, vmHwm: hwm, cpuMs: cpu };
   }
+}
+
+/** A response as the benchmarks read it: counted (and discarded), small bodies kept as text. */
+export interface Answer {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  bytes: number;
+  body: string;
+  md5?: string;
+}
+
+/** Reads a response to its end, counting its bytes; `md5` also hashes them. Bodies up to 64 KiB are kept as text. */
+export function readAnswer(res: http.IncomingMessage, opts: { md5?: boolean }, resolve: (a: Answer) => void, reject: (err: Error) => void): void {
+  const md5 = opts.md5 ? createHash('md5') : undefined;
+  const small: Buffer[] = [];
+  let bytes = 0;
+  res.on('data', (c: Buffer) => {
+    bytes += c.length;
+    md5?.update(c);
+    if (bytes <= 64 * 1024) small.push(c);
+  });
+  res.on('end', () => resolve({
+    status: res.statusCode ?? 0, headers: res.headers, bytes,
+    body: bytes <= 64 * 1024 ? Buffer.concat(small).toString() : '', md5: md5?.digest('hex'),
+  }));
+  res.on('error', reject);
 }

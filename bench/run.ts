@@ -35,7 +35,7 @@ import type { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ImageHasher } from '../src/hashing/image-hasher.js';
-import { Cleanup, peerPort, projectRoot, ServerProbe, startChild, startOcellus } from './children.js';
+import { Cleanup, peerPort, projectRoot, readAnswer, ServerProbe, startChild, startOcellus, type Answer } from './children.js';
 import { benchReads } from './reads.js';
 
 const MiB = 1 << 20;
@@ -214,12 +214,7 @@ async function hashAlone(algorithm: string, blocks: Buffer[], size: number): Pro
 /** The admin token of the server under test (default flavor), sent with every Ocellus request. */
 let auth: Record<string, string> = {};
 
-interface Received {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  bytes: number;
-  body: string;
-  md5?: string;
+interface Received extends Answer {
   /** performance.now() when the request body was all handed to the socket (PUT). */
   sentAt?: number;
 }
@@ -228,19 +223,7 @@ interface Received {
 function httpGet(url: string, opts: { md5?: boolean } = {}): Promise<Received> {
   return new Promise((resolve, reject) => {
     const req = http.get(url, { agent: false, headers: auth }, (res) => {
-      const md5 = opts.md5 ? createHash('md5') : undefined;
-      const small: Buffer[] = [];
-      let bytes = 0;
-      res.on('data', (c: Buffer) => {
-        bytes += c.length;
-        md5?.update(c);
-        if (bytes <= 64 * 1024) small.push(c);
-      });
-      res.on('end', () => resolve({
-        status: res.statusCode ?? 0, headers: res.headers, bytes,
-        body: bytes <= 64 * 1024 ? Buffer.concat(small).toString() : '', md5: md5?.digest('hex'),
-      }));
-      res.on('error', reject);
+      readAnswer(res, opts, resolve, reject);
     });
     req.on('error', reject);
   });

@@ -48,7 +48,7 @@ import {
   type CompletedPart,
 } from '@aws-sdk/client-s3';
 import { Readable } from 'node:stream';
-import { Cleanup, ServerProbe, projectRoot, startOcellus } from './children.js';
+import { Cleanup, projectRoot, readAnswer, ServerProbe, startOcellus, type Answer } from './children.js';
 import { planParts } from '../src/store/s3-part-sizes.js';
 import { swiftServer, swiftSkipReason, type SwiftServerInfo } from '../test/support/swift-server.js';
 
@@ -107,8 +107,6 @@ async function writeSource(file: string, size: number): Promise<Expected> {
 // ---------------------------------------------------------------------------------------------
 // Plain HTTP (Ocellus' API and Swift's) from this process
 
-interface Answer { status: number; headers: http.IncomingHttpHeaders; bytes: number; body: string; md5?: string }
-
 /** A request; the body (a Buffer/string, or a file range streamed) and the answer counted, small answers kept as text. */
 function request(
   method: string,
@@ -120,19 +118,7 @@ function request(
   return new Promise((resolve, reject) => {
     const len = body === undefined ? undefined : typeof body === 'string' || Buffer.isBuffer(body) ? Buffer.byteLength(body) : body.size;
     const req = http.request(url, { method, agent: false, headers: len === undefined ? headers : { ...headers, 'content-length': String(len) } }, (res) => {
-      const md5 = opts.md5 ? createHash('md5') : undefined;
-      const small: Buffer[] = [];
-      let bytes = 0;
-      res.on('data', (c: Buffer) => {
-        bytes += c.length;
-        md5?.update(c);
-        if (bytes <= 64 * 1024) small.push(c);
-      });
-      res.on('end', () => resolve({
-        status: res.statusCode ?? 0, headers: res.headers, bytes,
-        body: bytes <= 64 * 1024 ? Buffer.concat(small).toString() : '', md5: md5?.digest('hex'),
-      }));
-      res.on('error', reject);
+      readAnswer(res, opts, resolve, reject);
     });
     req.on('error', reject);
     if (body === undefined || typeof body === 'string' || Buffer.isBuffer(body)) {

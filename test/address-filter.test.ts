@@ -4,7 +4,8 @@ import http from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { describe, test } from 'node:test';
-import { AddressFilter, AddressRefused, checkLocation, checkUrl, formatIp, parseIp, parseNetwork, redactUrl } from '../src/store/address-filter.js';
+import { AddressFilter, AddressRefused, checkLocation, checkUrl, formatIp, parseIp, parseNetwork } from '../src/store/address-filter.js';
+import { shownUrl } from '../src/store/shown-url.js';
 
 describe('address filter: default refusals', () => {
   const filter = new AddressFilter();
@@ -230,8 +231,8 @@ describe('URLs', () => {
     assert.equal(await checkLocation('http://localhost/x', new AddressFilter(['127.0.0.0/8', '::1'])), null);
   });
 
-  test('redactUrl drops userinfo and the query', () => {
-    assert.equal(redactUrl('https://user:pa%3Ass@example.com:8443/a/b?sig=secret'), 'https://example.com:8443/a/b?…');
-    assert.equal(redactUrl('http://example.com/a'), 'http://example.com/a');
+  test('shownUrl drops userinfo and the query', () => {
+    assert.equal(shownUrl('https://user:pa%3Ass@example.com:8443/a/b?sig=secret'), 'https://example.com:8443/a/b?…');
+    assert.equal(shownUrl('http://example.com/a'), 'http://example.com/a');
   });
 });

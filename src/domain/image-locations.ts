@@ -13,7 +13,8 @@ import { BadRequest, Conflict, DomainError, Forbidden, TooLarge } from './errors
 import type { ImageAccess, VisibleImage } from './image-access.js';
 import { plan, type Step } from './image-lifecycle.js';
 import type { ImageChanges, ImageRecord, ImageStatus, LocationRecord } from './image-model.js';
-import { digestBytes, hexBytes, shownUrl, type LocationChecks } from './location-checks.js';
+import { shownUrl } from '../store/shown-url.js';
+import { digestBytes, hexBytes, type LocationChecks } from './location-checks.js';
 import type { UnitOfWork } from './ports.js';
 
 /** The operator's settings that concern locations in views and PATCH ([DEFAULT] options). */

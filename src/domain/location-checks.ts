@@ -15,6 +15,7 @@
  */
 import { createHash } from 'node:crypto';
 import { BlobNotFound, StoreError } from '../store/blob-store.js';
+import { shownUrl } from '../store/shown-url.js';
 import type { Backend, StoreRegistry } from '../store/registry.js';
 import { nodeAlgorithm } from './download-verification.js';
 import { BadRequest, Forbidden, TooLarge } from './errors.js';
@@ -106,18 +107,6 @@ export function hexBytes(text: string): number | null {
 /** Digest length in bytes of a hashing algorithm (Glance's name). */
 export function digestBytes(algorithm: string): number {
   return createHash(nodeAlgorithm(algorithm)).digest().length;
-}
-
-/** A URL for messages: no user info (credentials), no query (signatures). */
-export function shownUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    u.username = '';
-    u.password = '';
-    return `${u.protocol}//${u.host}${u.pathname}${u.search ? '?…' : ''}`;
-  } catch {
-    return url.length > 80 ? `${url.slice(0, 80)}…` : url;
-  }
 }
 
 function invalidLocation(url: string, why: string): BadRequest {

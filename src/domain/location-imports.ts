@@ -18,7 +18,8 @@ import { plan } from './image-lifecycle.js';
 import type { ImageChanges } from './image-model.js';
 import { SchemaValidator } from './image-schema.js';
 import type { Leases } from './leases.js';
-import { digestBytes, hexBytes, shownUrl, type LocationChecks } from './location-checks.js';
+import { shownUrl } from '../store/shown-url.js';
+import { digestBytes, hexBytes, type LocationChecks } from './location-checks.js';
 import type { Repositories, UnitOfWork } from './ports.js';
 
 /** The operator's settings that concern location imports ([DEFAULT] options). */

@@ -264,13 +264,3 @@ export async function checkLocation(url: string, filter: AddressFilter): Promise
     return `cannot resolve host ${hostname}${code ? ` (${code})` : ''}`;
   }
 }
-
-/** A URL for messages and logs: no userinfo, no query (it may hold a signature or a token). */
-export function redactUrl(url: string | URL): string {
-  try {
-    const u = typeof url === 'string' ? new URL(url) : url;
-    return `${u.protocol}//${u.host}${u.pathname}${u.search ? '?…' : ''}`;
-  } catch {
-    return '<invalid URL>';
-  }
-}

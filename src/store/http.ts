@@ -9,7 +9,8 @@ import http from 'node:http';
 import https from 'node:https';
 import { Readable } from 'node:stream';
 import type { StoreOptions } from '../config/store-options.js';
-import { AddressFilter, AddressRefused, checkLocation, checkUrl, redactUrl } from './address-filter.js';
+import { AddressFilter, AddressRefused, checkLocation, checkUrl } from './address-filter.js';
+import { shownUrl } from './shown-url.js';
 import {
   BlobNotFound,
   InvalidRange,
@@ -116,7 +117,7 @@ export class HttpStore implements BlobStore {
       const status = res.statusCode ?? 0;
       if (status >= 300) throw statusError(status, final);
       const length = contentLength(res.headers);
-      if (length === null) throw new StoreError(DRIVER, `${redactUrl(final)}: the server did not say the size (no Content-Length)`);
+      if (length === null) throw new StoreError(DRIVER, `${shownUrl(final)}: the server did not say the size (no Content-Length)`);
       return length;
     } finally {
       discard(req, res);
@@ -129,7 +130,7 @@ export class HttpStore implements BlobStore {
     }
     const headers: http.OutgoingHttpHeaders = range ? { range: `bytes=${range.start}-${range.end}` } : {};
     const { req, res, url: final } = await this.follow(url, 'GET', headers);
-    const where = redactUrl(final);
+    const where = shownUrl(final);
     const status = res.statusCode ?? 0;
     const length = contentLength(res.headers);
     let skip = 0;
@@ -161,7 +162,7 @@ export class HttpStore implements BlobStore {
   /** Sends `method` to `url`, following redirects (each target checked again); the final exchange. */
   private async follow(url: string, method: Method, headers: http.OutgoingHttpHeaders): Promise<Exchange> {
     const syntax = checkUrl(url);
-    if (syntax !== null) throw new StoreError(DRIVER, `${redactUrl(url)}: ${syntax}`);
+    if (syntax !== null) throw new StoreError(DRIVER, `${shownUrl(url)}: ${syntax}`);
     let target = new URL(url);
     for (let redirects = 0; ; redirects++) {
       const { req, res } = await this.send(target, method, headers);
@@ -169,16 +170,16 @@ export class HttpStore implements BlobStore {
       if (!REDIRECT_STATUSES.has(status)) return { req, res, url: target };
       discard(req, res);
       const location = res.headers.location;
-      if (redirects >= this.maxRedirects) throw new StoreError(DRIVER, `${redactUrl(url)}: more than ${this.maxRedirects} redirects`);
-      if (!location) throw new StoreError(DRIVER, `${redactUrl(target)}: redirect (${status}) without a Location`);
+      if (redirects >= this.maxRedirects) throw new StoreError(DRIVER, `${shownUrl(url)}: more than ${this.maxRedirects} redirects`);
+      if (!location) throw new StoreError(DRIVER, `${shownUrl(target)}: redirect (${status}) without a Location`);
       let next: URL;
       try {
         next = new URL(location, target);
       } catch {
-        throw new StoreError(DRIVER, `${redactUrl(target)}: redirect to an invalid URL`);
+        throw new StoreError(DRIVER, `${shownUrl(target)}: redirect to an invalid URL`);
       }
       const why = checkUrl(next.href);
-      if (why !== null) throw this.refused(`${redactUrl(target)} redirects to ${redactUrl(next)}: ${why}`);
+      if (why !== null) throw this.refused(`${shownUrl(target)} redirects to ${shownUrl(next)}: ${why}`);
       target = next;
     }
   }
@@ -186,7 +187,7 @@ export class HttpStore implements BlobStore {
   /** One request; resolves when the response headers are in. Literal-IP hosts are checked here, names in the filter's lookup. */
   private send(target: URL, method: Method, headers: http.OutgoingHttpHeaders): Promise<{ req: http.ClientRequest; res: http.IncomingMessage }> {
     const refused = this.filter.hostRefusal(target.hostname);
-    if (refused) return Promise.reject(this.refused(`${redactUrl(target)}: ${refused.message}`, refused));
+    if (refused) return Promise.reject(this.refused(`${shownUrl(target)}: ${refused.message}`, refused));
     const secure = target.protocol === 'https:';
     // identity: the bytes are the image as stored; a compressed transfer would break ranges and sizes.
     const sent: http.OutgoingHttpHeaders = { 'user-agent': 'ocellus', 'accept-encoding': 'identity', ...headers };
@@ -209,7 +210,7 @@ export class HttpStore implements BlobStore {
     return new Promise((resolve, reject) => {
       const req = (secure ? https : http).request(options);
       const timer = setTimeout(() => {
-        req.destroy(new StoreUnavailable(DRIVER, `${redactUrl(target)}: no answer within ${this.timeoutMs / 1000} s`));
+        req.destroy(new StoreUnavailable(DRIVER, `${shownUrl(target)}: no answer within ${this.timeoutMs / 1000} s`));
       }, this.timeoutMs);
       req.on('response', (res) => {
         clearTimeout(timer);
@@ -226,9 +227,9 @@ export class HttpStore implements BlobStore {
 
   private mapRequestError(err: Error, target: URL): StoreError {
     if (err instanceof StoreError) return err;
-    if (err instanceof AddressRefused) return this.refused(`${redactUrl(target)}: ${err.message}`, err);
+    if (err instanceof AddressRefused) return this.refused(`${shownUrl(target)}: ${err.message}`, err);
     const code = (err as NodeJS.ErrnoException).code;
-    return new StoreUnavailable(DRIVER, `cannot reach ${redactUrl(target)}: ${code ?? err.message}`, { cause: err });
+    return new StoreUnavailable(DRIVER, `cannot reach ${shownUrl(target)}: ${code ?? err.message}`, { cause: err });
   }
 
   /** A refusal is worth a log line of its own: it may be someone probing the internal network. */
@@ -239,7 +240,7 @@ export class HttpStore implements BlobStore {
 }
 
 function statusError(status: number, url: URL): StoreError {
-  const where = redactUrl(url);
+  const where = shownUrl(url);
   if (status === 404 || status === 410) return new BlobNotFound(DRIVER, `${where}: no such object (${status})`);
   if (status >= 400) return new StoreUnavailable(DRIVER, `${where}: the server answered ${status}`);
   return new StoreError(DRIVER, `${where}: unexpected answer ${status}`);

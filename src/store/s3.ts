@@ -16,6 +16,7 @@ import { isNotFound, mapS3Error, s3Code, s3Status } from './s3-errors.js';
 import { formatLocation, isAmazonHost, isDnsCompatibleBucket, parseEndpoint, parseLocation, regionFor, type S3Endpoint, type S3ObjectRef } from './s3-location.js';
 import { MIB, planParts } from './s3-part-sizes.js';
 import { S3Writer } from './s3-writer.js';
+import { shownUrl } from './shown-url.js';
 import type { StoreEnv } from './store-env.js';
 
 const DRIVER = 's3';
@@ -123,7 +124,7 @@ export class S3Store implements BlobStore {
 
   private ref(url: string): S3ObjectRef {
     const ref = parseLocation(url);
-    if (!ref) throw new StoreError(DRIVER, `not an s3 location: ${redact(url)}`);
+    if (!ref) throw new StoreError(DRIVER, `not an s3 location: ${shownUrl(url)}`);
     return ref;
   }
 
@@ -294,6 +295,3 @@ function checkName(value: string, what: string): string {
 }
 
 /** A location for a message, without glance_store's `key:secret@`. */
-function redact(url: string): string {
-  return url.replace(/^([^:]+:\/\/)[^/]*@/, '$1***@');
-}

@@ -11,6 +11,7 @@ import {
   type StoredObject,
   type WriteTarget,
 } from './blob-store.js';
+import { shownUrl } from './shown-url.js';
 import type { StoreEnv } from './store-env.js';
 import { keystoneInterface, loadCredentials, SwiftAuth, type SwiftCredentials } from './swift-auth.js';
 import { objectPath, statusError, SwiftClient } from './swift-client.js';
@@ -165,7 +166,7 @@ export class SwiftStore implements BlobStore {
 
   private locate(url: string): SwiftObjectRef {
     const ref = parseLocation(url, this.base, (c) => this.isOurContainer(c));
-    if (!ref) throw new StoreError(DRIVER, `not a location of this store: ${redact(url)}`);
+    if (!ref) throw new StoreError(DRIVER, `not a location of this store: ${shownUrl(url)}`);
     return ref;
   }
 
@@ -392,6 +393,3 @@ function safeDecode(s: string): string {
 }
 
 /** A URL for messages, without any userinfo a legacy location may carry. */
-function redact(url: string): string {
-  return url.replace(/\/\/[^/@]*@/, '//***@');
-}
