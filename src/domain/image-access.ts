@@ -61,6 +61,11 @@ export class ImageAccess {
     this.policy.enforce(ctx, rule, imageTarget(visible), message);
   }
 
+  /** Whether `rule` allows the caller on an image it sees (for what is shown or offered, not refused). */
+  allows(ctx: RequestContext, rule: string, visible: VisibleImage): boolean {
+    return this.policy.allows(ctx, rule, imageTarget(visible));
+  }
+
   /** `rule` on a target that is not (yet) an image: 403 (with `message`) unless allowed. */
   enforce(ctx: RequestContext, rule: string, target: Target, message?: string): void {
     this.policy.enforce(ctx, rule, target, message);

@@ -96,7 +96,7 @@ export class ImageLocations {
    * image whose locations the policy hides).
    */
   shown(ctx: RequestContext, visible: VisibleImage, image: ImageRecord = visible.image): ImageRecord {
-    if (image.locations.length === 0 || !this.shownInViews || this.mayRead(ctx, visible)) return image;
+    if (image.locations.length === 0 || !this.shownInViews || this.deps.access.allows(ctx, 'get_image_location', visible)) return image;
     return { ...image, locations: [] };
   }
 
@@ -121,16 +121,6 @@ export class ImageLocations {
       if (stores.length > 0) view.stores = stores.join(',');
     }
     return view;
-  }
-
-  private mayRead(ctx: RequestContext, visible: VisibleImage): boolean {
-    try {
-      this.deps.access.authorize(ctx, 'get_image_location', visible);
-      return true;
-    } catch (err) {
-      if (err instanceof Forbidden) return false;
-      throw err;
-    }
   }
 
   // ---- GET /v2/images/{id}/locations --------------------------------------------------------
@@ -255,7 +245,7 @@ export class ImageLocations {
     let size = image.size;
     for (const w of edit.working) {
       if (w.id !== null) continue;
-      const admitted = await this.deps.checks.admit(w.url, w.metadata, { privileged: () => this.isServiceApi(ctx, visible), sizes });
+      const admitted = await this.deps.checks.admit(w.url, w.metadata, { privileged: () => this.deps.access.allows(ctx, 'service_api', visible), sizes });
       if (size !== null && admitted.size !== size) {
         throw new BadRequest(`Invalid location: ${shownUrl(w.url)} holds ${admitted.size} bytes, the image ${size}.`);
       }
@@ -307,17 +297,6 @@ export class ImageLocations {
   /** After the commit: the bytes of removed locations go (the sweep retries what fails). */
   async finish(change: LocationChange): Promise<void> {
     if (change.removed.length > 0) await this.deps.cleanup.removeBytes(change.removed);
-  }
-
-  /** `service_api` (role service or admin): who may point an image at bytes Ocellus would delete. */
-  private isServiceApi(ctx: RequestContext, visible: VisibleImage): boolean {
-    try {
-      this.deps.access.authorize(ctx, 'service_api', visible);
-      return true;
-    } catch (err) {
-      if (err instanceof Forbidden) return false;
-      throw err;
-    }
   }
 }
 
