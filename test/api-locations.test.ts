@@ -114,6 +114,10 @@ function assertRefused(r: JsonResponse, status: number, message: RegExp): void {
   assert.match(r.body?.message ?? r.text, message);
 }
 
+// Before any suite is declared: the root's `after` (closing the source) would otherwise run as
+// soon as the suites declared before this await had finished.
+const swift = await swiftServer();
+
 let source: Source;
 before(async () => {
   source = await new Source().start();
@@ -500,8 +504,6 @@ describe('multi-store: stores lists the store ids of the locations', () => {
     assert.deepEqual(r.body.locations[1], { url, metadata: { store: 'web', note: 'n' } });
   });
 });
-
-const swift = await swiftServer();
 
 describe('OSSN-0090 with a Swift store: swift locations are for admins, and never another image’s', { skip: swift ? undefined : swiftSkipReason() }, () => {
   let server: TestServer;
