@@ -30,7 +30,16 @@ import { LocationChecks } from './domain/location-checks.js';
 import { LocationImports } from './domain/location-imports.js';
 import { MemberService } from './domain/member-service.js';
 import { ImageStores } from './domain/image-stores.js';
+import { ImageImport, type ImportMethod } from './domain/image-import.js';
+import { ImageStaging } from './domain/image-staging.js';
+import { ImportRunner } from './domain/import-runner.js';
+import { STAGING_STORE } from './config/store-options.js';
 import { StoreRegistry } from './store/registry.js';
+import { GlanceDownloadSource, WebDownloadSource } from './tasks/import-data-sources.js';
+import { buildImportPlugins } from './tasks/import-plugins.js';
+import { ImportUriFilter } from './tasks/import-uri-filter.js';
+import { importFilterOptions, importPluginOptions, webDownloadLimits } from './config/options.js';
+import path from 'node:path';
 
 export interface Service {
   app: FastifyInstance;
@@ -106,6 +115,45 @@ export async function createService(config: Config): Promise<Service> {
       hashingAlgorithm: config.DEFAULT.hashing_algorithm,
       log,
     });
+    const formats = {
+      requireImageFormatMatch: config.image_format.require_image_format_match,
+      vmdkAllowedTypes: config.image_format.vmdk_allowed_types,
+      gptSafetyChecksNonfatal: config.image_format.gpt_safety_checks_nonfatal,
+    };
+    const staging = stores.get(STAGING_STORE)!;
+    const methods = config.DEFAULT.enabled_import_methods as ImportMethod[];
+    const limits = webDownloadLimits(config);
+    const web = new WebDownloadSource(new ImportUriFilter(importFilterOptions(config)), limits);
+    const runner = new ImportRunner({
+      uow,
+      stores,
+      staging,
+      leases,
+      cleanup,
+      web,
+      remote: new GlanceDownloadSource(limits, config.glance_download_properties.extra_properties),
+      plugins: buildImportPlugins(config.image_import_opts.image_import_plugins, importPluginOptions(config)),
+      formats,
+      imageSizeCap: config.DEFAULT.image_size_cap,
+      hashingAlgorithm: config.DEFAULT.hashing_algorithm,
+      taskTimeToLiveMs: config.task.task_time_to_live * 3600_000,
+      workDir: config.task.work_dir ?? path.join(config.dataDir, 'work'),
+      concurrency: config.wsgi.task_pool_threads,
+      log,
+    });
+    const selfUrl = config.DEFAULT.worker_self_reference_url;
+    const imports = new ImageImport({ uow, access, stores, leases, runner, web, methods, selfUrl });
+    const imageStaging = new ImageStaging({
+      uow,
+      access,
+      leases,
+      staging,
+      enabled: methods.includes('glance-direct'),
+      imageSizeCap: config.DEFAULT.image_size_cap,
+      formats,
+      selfUrl,
+      log,
+    });
     const server = await buildServer(
       {
         catalogue: new ImageCatalogue(uow.repos.images, access, locations),
@@ -113,6 +161,8 @@ export async function createService(config: Config): Promise<Service> {
         editing: new ImageEditing(uow.repos.images, access, new ImagePatcher(attributes, access, locations), quotas, locations),
         actions: new ImageActions(uow, access, cleanup),
         imageData,
+        staging: imageStaging,
+        imports,
         members: new MemberService(access, uow.repos.members, config.DEFAULT.image_member_quota),
         stores: new ImageStores(stores, uow, access, cleanup),
         locations,
@@ -141,9 +191,11 @@ export async function createService(config: Config): Promise<Service> {
     // Location imports a dead process left are taken over (hashed again) the same way.
     await cleanup.sweep();
     await locationImports.resumeImports();
+    await runner.resume();
     const sweeper = setInterval(() => {
       cleanup.sweep().catch((err: unknown) => log('cleanup sweep failed', err));
       locationImports.resumeImports().catch((err: unknown) => log('taking over location imports failed', err));
+      runner.resume().catch((err: unknown) => log('taking over import tasks failed', err));
     }, leases.heartbeatMs);
     sweeper.unref();
 
@@ -163,6 +215,7 @@ export async function createService(config: Config): Promise<Service> {
           clearInterval(idle);
         }
         await locationImports.close();
+        await runner.close();
         stores.close();
         await db.destroy();
       },

@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Source } from './support/data-source.js';
 import { admin, api, createImage, member, patchImage, startSecondServer, startServer, upload, type JsonResponse, type TestServer } from './support/harness.js';
 import { digests, download, random, waitFor, waitForStatus } from './support/streaming.js';
 import { swiftServer, swiftSkipReason } from './support/swift-server.js';
@@ -28,73 +29,6 @@ const ALLOW_SOURCE = set('glance_store', 'http_store_allowed_networks', `${SOURC
 const SHOW = [set('DEFAULT', 'show_multiple_locations', 'true'), set('DEFAULT', 'show_image_direct_url', 'true')];
 /** A service (Nova, Cinder) acting in a project: role `service`, what `service_api` and the locations API look for. */
 const service = (project = 'p1') => ({ 'x-project-id': project, 'x-user-id': 'nova', 'x-roles': 'service,reader' });
-
-/** A data server: objects by path, HEAD with Content-Length; `/gated/…` waits for `open()`; `/broken/…` fails mid-body. */
-class Source {
-  readonly objects = new Map<string, Buffer>();
-  /** Paths that answer with a redirect to another URL. */
-  readonly redirects = new Map<string, string>();
-  base = '';
-  private server = http.createServer((req, res) => void this.route(req, res));
-  private sockets = new Set<import('node:net').Socket>();
-  private gate: Promise<void> = Promise.resolve();
-  private openGate: () => void = () => undefined;
-  gets = 0;
-
-  async start(): Promise<this> {
-    this.server.on('connection', (s) => {
-      this.sockets.add(s);
-      s.on('close', () => this.sockets.delete(s));
-    });
-    this.server.listen(0, SOURCE_HOST);
-    await once(this.server, 'listening');
-    this.base = `http://${SOURCE_HOST}:${(this.server.address() as AddressInfo).port}`;
-    return this;
-  }
-
-  /** Serves `data` at a fresh path; returns its URL. */
-  put(data: Buffer, prefix = 'obj'): string {
-    const p = `/${prefix}/${Math.random().toString(36).slice(2)}`;
-    this.objects.set(p, data);
-    return this.base + p;
-  }
-
-  close(): void {
-    this.openGate();
-    for (const s of this.sockets) s.destroy();
-    this.server.close();
-  }
-
-  /** From now on, `/gated/…` bodies wait until `open()`. */
-  shut(): void {
-    this.gate = new Promise((resolve) => (this.openGate = resolve));
-  }
-
-  open(): void {
-    this.openGate();
-  }
-
-  private async route(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const p = new URL(req.url ?? '/', 'http://x').pathname;
-    const to = this.redirects.get(p);
-    if (to) return void res.writeHead(302, { location: to }).end();
-    const data = this.objects.get(p);
-    if (!data) return void res.writeHead(404).end();
-    res.writeHead(200, { 'content-length': data.length });
-    if (req.method === 'HEAD') return void res.end();
-    this.gets++;
-    if (p.startsWith('/broken/')) {
-      res.write(data.subarray(0, data.length >> 1));
-      setTimeout(() => res.destroy(), 10);
-      return;
-    }
-    if (p.startsWith('/gated/')) {
-      res.flushHeaders();
-      await this.gate;
-    }
-    res.end(data);
-  }
-}
 
 function location(url: string, metadata: Record<string, unknown> = {}, validation?: Record<string, string>): Record<string, unknown> {
   return validation ? { url, metadata, validation_data: validation } : { url, metadata };
@@ -120,7 +54,7 @@ const swift = await swiftServer();
 
 let source: Source;
 before(async () => {
-  source = await new Source().start();
+  source = await new Source().start(SOURCE_HOST);
 });
 after(() => source.close());
 

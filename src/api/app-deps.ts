@@ -4,8 +4,10 @@ import type { ImageCatalogue } from '../domain/image-catalogue.js';
 import type { ImageCreation } from '../domain/image-creation.js';
 import type { ImageData } from '../domain/image-data.js';
 import type { ImageEditing } from '../domain/image-editing.js';
+import type { ImageImport } from '../domain/image-import.js';
 import type { ImageLocations } from '../domain/image-locations.js';
 import type { JsonSchema } from '../domain/image-schema.js';
+import type { ImageStaging } from '../domain/image-staging.js';
 import type { ImageStores } from '../domain/image-stores.js';
 import type { LocationImports } from '../domain/location-imports.js';
 import type { MemberService } from '../domain/member-service.js';
@@ -17,6 +19,10 @@ export interface ApiDeps {
   editing: ImageEditing;
   actions: ImageActions;
   imageData: ImageData;
+  /** PUT /v2/images/{id}/stage. */
+  staging: ImageStaging;
+  /** POST /v2/images/{id}/import and GET /v2/info/import. */
+  imports: ImageImport;
   members: MemberService;
   stores: ImageStores;
   /** The image view's location keys, PATCH's location rules, and GET /v2/images/{id}/locations (v2.17). */

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BadRequest, UnsupportedMediaType } from '../domain/errors.js';
 import type { RangeRequest } from '../domain/image-data.js';
 import type { ApiDeps } from './app-deps.js';
@@ -46,16 +46,15 @@ export function imageDataRoutes(deps: ApiDeps) {
     app.removeAllContentTypeParsers();
     app.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
 
-    app.put<IdParams>('/v2/images/:id/file', async (request, reply) => {
+    /** PUT of image bytes (file or stage): octet-stream only; a body refused partway closes the connection. */
+    const receive = async (request: FastifyRequest<IdParams>, reply: FastifyReply, take: (body: Readable, size: number | null) => Promise<void>) => {
       const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
       if (type !== 'application/octet-stream') {
         reply.header('connection', 'close');
         throw new UnsupportedMediaType(`Content-Type must be application/octet-stream for image data, not '${type || '(none)'}'.`);
       }
       try {
-        const store = request.headers['x-image-meta-store'];
-        const storeId = typeof store === 'string' && store.trim() !== '' ? store.trim() : null;
-        await deps.imageData.upload(request.ctx, request.params.id, request.body as Readable, declaredSize(request.headers), storeId);
+        await take(request.body as Readable, declaredSize(request.headers));
       } catch (err) {
         // A body refused before any of it was read is drained by Node after the answer, as Glance's
         // server does: clients that send it all before reading (glanceclient) then see the status,
@@ -64,7 +63,17 @@ export function imageDataRoutes(deps: ApiDeps) {
         throw err;
       }
       return reply.code(204).send();
-    });
+    };
+
+    app.put<IdParams>('/v2/images/:id/file', (request, reply) =>
+      receive(request, reply, (body, size) => {
+        const store = request.headers['x-image-meta-store'];
+        const storeId = typeof store === 'string' && store.trim() !== '' ? store.trim() : null;
+        return deps.imageData.upload(request.ctx, request.params.id, body, size, storeId);
+      }),
+    );
+
+    app.put<IdParams>('/v2/images/:id/stage', (request, reply) => receive(request, reply, (body, size) => deps.staging.stage(request.ctx, request.params.id, body, size)));
 
     app.get<IdParams>('/v2/images/:id/file', { config: { rejectBody: true } }, async (request, reply) => {
       const rangeHeader = request.headers.range ?? contentRangeAsRange(request.headers['content-range']);

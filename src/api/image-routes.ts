@@ -14,6 +14,7 @@ export function imageRoutes(deps: ApiDeps) {
       const image = await deps.creation.create(request.ctx, jsonBody(request));
       const storeIds = deps.stores.storeIds();
       if (storeIds.length > 0) reply.header('openstack-image-store-ids', storeIds.join(','));
+      if (deps.imports.methods.length > 0) reply.header('openstack-image-import-methods', deps.imports.methods.join(','));
       return reply
         .code(201)
         .header('location', absoluteUrl(request, `/v2/images/${image.id}`, deps.publicEndpoint))

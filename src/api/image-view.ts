@@ -38,5 +38,8 @@ export function imageView(image: ImageRecord, locations?: LocationView): Record<
     file: `/v2/images/${image.id}/file`,
     schema: '/v2/schemas/image',
   });
+  // Where an import's data is staged is the servers' business (Glance hides these two as well).
+  if (image.properties.os_glance_stage_host !== undefined) delete (view as Record<string, unknown>).os_glance_stage_host;
+  if (image.properties.os_glance_hash_op_host !== undefined) delete (view as Record<string, unknown>).os_glance_hash_op_host;
   return locations ? Object.assign(view, locations) : view;
 }

@@ -7,6 +7,7 @@ import type { ApiDeps } from './app-deps.js';
 import { sendError } from './error-render.js';
 import { imageDataRoutes } from './image-data-routes.js';
 import { imageRoutes } from './image-routes.js';
+import { importRoutes } from './import-routes.js';
 import { locationRoutes } from './location-routes.js';
 import { memberRoutes } from './member-routes.js';
 import { schemaRoutes } from './schema-routes.js';
@@ -158,5 +159,6 @@ export async function buildServer(deps: ApiDeps, opts: ServerOptions): Promise<F
   await app.register(memberRoutes(deps));
   await app.register(storeRoutes(deps));
   await app.register(locationRoutes(deps));
+  await app.register(importRoutes(deps));
   return app;
 }

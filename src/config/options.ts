@@ -48,6 +48,18 @@ export const OPTIONS = {
       help: 'POST /v2/images/{id}/locations: compute checksum and os_hash_value by reading the data once (the image is `importing` meanwhile); false = trust the validation_data given, if any, and activate at once.',
     },
     http_retries: { kind: 'int', default: 3, min: 0, help: 'Times the hashing of a location added with POST /v2/images/{id}/locations is retried after a read failure.' },
+    enabled_import_methods: {
+      kind: 'list',
+      default: ['glance-direct', 'web-download', 'copy-image'],
+      choices: ['glance-direct', 'web-download', 'copy-image', 'glance-download'],
+      help: 'Interoperable import methods offered (GET /v2/info/import); empty = no import (PUT /stage and POST /import are 404).',
+    },
+    node_staging_uri: { kind: 'string', default: null, help: 'Without multi-store: the `file://` directory where PUT /stage and imports keep data before it reaches a store; default file://<data dir>/staging. With multi-store: the os_glance_staging_store section says where.' },
+    worker_self_reference_url: {
+      kind: 'string',
+      default: null,
+      help: "This node's own URL as other nodes reach it (e.g. http://10.0.0.5:9292). With several nodes and a staging directory that is not shared, an import whose data was staged on another node is forwarded to that node.",
+    },
     log_level: { kind: 'string', default: 'info', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], help: 'Log level.' },
   },
   database: {
@@ -64,6 +76,12 @@ export const OPTIONS = {
   image_format: {
     disk_formats: { kind: 'list', default: DISK_FORMATS, help: 'Allowed disk_format values.' },
     container_formats: { kind: 'list', default: CONTAINER_FORMATS, help: 'Allowed container_format values.' },
+  },
+  task: {
+    work_dir: { kind: 'string', default: null, help: 'Local directory where import plugins (conversion, decompression) work on a copy of the data; default <data dir>/work.' },
+  },
+  wsgi: {
+    task_pool_threads: { kind: 'int', default: 16, min: 1, help: 'Imports one process runs at once; more wait (pending) until one ends.' },
   },
   paste_deploy: {
     flavor: {
@@ -200,6 +218,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     entries: storeEntries,
     dataDir,
     baseDir: base,
+    nodeStagingUri: result.DEFAULT.node_staging_uri,
     warn,
   });
   for (const [name, list] of [['disk_formats', result.image_format.disk_formats], ['container_formats', result.image_format.container_formats]] as const) {

@@ -15,6 +15,16 @@ const TYPE_ALIASES: Record<string, StoreType> = { file: 'file', filesystem: 'fil
 const UNIMPLEMENTED_TYPES = ['rbd', 'cinder', 'vmware', 'sheepdog'];
 /** The reserved stores Glance adds in multi-store mode (file stores for import staging and tasks). */
 export const RESERVED_STORES = ['os_glance_staging_store', 'os_glance_tasks_store'] as const;
+/** The store where PUT /stage and imports keep data before it reaches its stores. */
+export const STAGING_STORE = 'os_glance_staging_store';
+
+/** node_staging_uri as a directory: Glance accepts only `file://` there. */
+function stagingDir(uri: string | null, dataDir: string): string {
+  if (uri === null) return path.join(dataDir, 'staging');
+  const m = /^file:\/\/(\/.*)$/.exec(uri.trim());
+  if (!m) throw new ConfigError(`[DEFAULT] node_staging_uri = ${uri}: must be a file:// URL of a directory (e.g. file:///var/lib/ocellus/staging)`);
+  return m[1]!.replace(/\/+$/, '') || '/';
+}
 
 export const STORE_OPTIONS = {
   /** Options every backend section may have (multi-store). */
@@ -169,6 +179,8 @@ export function buildStoresConfig(input: {
   dataDir: string;
   /** Directory relative paths are resolved against (the configuration file's). */
   baseDir: string;
+  /** `[DEFAULT] node_staging_uri` (file://…): the staging store without multi-store. */
+  nodeStagingUri?: string | null;
   warn: (message: string) => void;
 }): StoresConfig {
   const multiStore = input.enabledBackends.length > 0;
@@ -189,6 +201,8 @@ export function buildStoresConfig(input: {
       input.warn(`${input.legacyStoresAt}: store type '${s}' is not implemented by Ocellus; ignored`);
     }
     if (declared.length === 0) declared.push({ id: 'file', type: 'file', section: 'glance_store', reserved: false });
+    // Import staging needs a store in single-store mode too: a file store at node_staging_uri.
+    declared.push({ id: STAGING_STORE, type: 'file', section: STAGING_STORE, reserved: true });
   }
 
   const backends = declared.map((d): BackendConfig => {
@@ -214,6 +228,7 @@ export function buildStoresConfig(input: {
       const value = convertOption(spec, e.value, e.where);
       options[e.name] = spec.kind === 'multi' ? [...(options[e.name] as string[]), ...(value as string[])] : value;
     }
+    if (!multiStore && d.id === STAGING_STORE) options.filesystem_store_datadir = stagingDir(input.nodeStagingUri ?? null, input.dataDir);
     finishDriverOptions(d, options, input);
     return { id: d.id, type: d.type, description, weight, reserved: d.reserved, options } as BackendConfig;
   });

@@ -216,11 +216,20 @@ export class SqlImageRepository implements ImageRepository {
     return Number(res.numUpdatedRows) === 1;
   }
 
-  async addLocation(imageId: string, location: Omit<LocationRecord, 'id' | 'status'>, now: number): Promise<void> {
+  async addLocation(imageId: string, location: Omit<LocationRecord, 'id' | 'status'>, now: number, status: 'active' | 'staged' = 'active'): Promise<void> {
     await this.db
       .insertInto('image_locations')
-      .values({ id: randomUUID(), image_id: imageId, url: location.url, metadata: JSON.stringify(location.metadata), status: 'active', created_at: now, updated_at: now })
+      .values({ id: randomUUID(), image_id: imageId, url: location.url, metadata: JSON.stringify(location.metadata), status, created_at: now, updated_at: now })
       .execute();
+  }
+
+  async stagedLocations(imageId: string): Promise<LocationRecord[]> {
+    const rows = await this.db.selectFrom('image_locations').selectAll().where('image_id', '=', imageId).where('status', '=', 'staged').orderBy('created_at').orderBy('id').execute();
+    return rows.map(toLocation);
+  }
+
+  doomStagedLocations(imageId: string, now: number): Promise<LocationRecord[]> {
+    return this.doomWhere(imageId, ['staged'], now);
   }
 
   async imagesAtLocation(url: string): Promise<string[]> {
@@ -240,9 +249,13 @@ export class SqlImageRepository implements ImageRepository {
   }
 
   doomLocations(imageId: string, now: number): Promise<LocationRecord[]> {
+    return this.doomWhere(imageId, ['active', 'staged'], now);
+  }
+
+  private doomWhere(imageId: string, statuses: ('active' | 'staged')[], now: number): Promise<LocationRecord[]> {
     return atomically(this.db, async (trx) => {
-      const rows = await trx.selectFrom('image_locations').selectAll().where('image_id', '=', imageId).where('status', '=', 'active').execute();
-      await trx.updateTable('image_locations').set({ status: 'pending_delete', updated_at: now }).where('image_id', '=', imageId).where('status', '=', 'active').execute();
+      const rows = await trx.selectFrom('image_locations').selectAll().where('image_id', '=', imageId).where('status', 'in', statuses).execute();
+      await trx.updateTable('image_locations').set({ status: 'pending_delete', updated_at: now }).where('image_id', '=', imageId).where('status', 'in', statuses).execute();
       return rows.map((r) => ({ ...toLocation(r), status: 'pending_delete' as const }));
     });
   }

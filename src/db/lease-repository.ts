@@ -33,6 +33,11 @@ export class SqlLeaseRepository implements LeaseRepository {
     return Number(res.numUpdatedRows) === 1;
   }
 
+  async update(kind: string, key: string, owner: string, data: Record<string, string>): Promise<boolean> {
+    const res = await this.db.updateTable('leases').set({ data: JSON.stringify(data) }).where('kind', '=', kind).where('lease_key', '=', key).where('owner', '=', owner).executeTakeFirst();
+    return Number(res.numUpdatedRows) === 1;
+  }
+
   async release(kind: string, key: string, owner: string): Promise<boolean> {
     const res = await this.db.deleteFrom('leases').where('kind', '=', kind).where('lease_key', '=', key).where('owner', '=', owner).executeTakeFirst();
     return Number(res.numDeletedRows) === 1;

@@ -14,7 +14,9 @@ import type { UnitOfWork } from './ports.js';
 
 /** The lease kind of a running upload; its key is the image id. */
 export const UPLOAD_LEASE = 'upload';
-/** What an upload's lease records: enough for another process to find and remove what it wrote. */
+/** The lease kind of a running PUT /stage; its key is the image id. */
+export const STAGE_LEASE = 'stage';
+/** What an upload's (or a staging's) lease records: enough for another process to find and remove what it wrote. */
 export interface UploadLeaseData {
   attempt: string;
   /** The backend id the upload writes to. */
@@ -79,24 +81,29 @@ export class DataCleanup {
    */
   private async sweepUploads(): Promise<string[]> {
     const done: string[] = [];
-    for (const lease of await this.leases.reclaim(UPLOAD_LEASE)) {
-      const imageId = lease.key;
-      const data = lease.data as Partial<UploadLeaseData>;
-      const backend = (data.backend !== undefined ? this.stores.get(data.backend) : undefined) ?? this.stores.default;
-      const found = await this.uow.repos.images.find(imageId);
-      const status = found?.image.status;
-      // Data first, then the record: if we die in between, the lease expires again and the next sweep retries.
-      // Not active from this attempt (the lease goes with the upload's last commit), so an object it committed is unrecorded.
-      const target = { key: imageId, attempt: data.attempt ?? '', project: data.project || null, sizeHint: null };
-      await backend.store.discardWrite(target, { committed: status === undefined || status === 'saving' });
-      const requeued = await this.uow.run(async (tx) => {
-        const step = status === 'saving' ? plan('abandon_upload', { status }) : null;
-        const moved = step !== null && (await tx.images.transition(imageId, step.from, step.to, step.resets, this.now()));
-        await tx.leases.release(UPLOAD_LEASE, imageId, this.leases.owner);
-        return moved;
-      });
-      this.log(`removed the data of a dead upload to image ${imageId}${requeued ? '; image is queued again' : ''}`);
-      done.push(imageId);
+    for (const [kind, status, action] of [
+      [UPLOAD_LEASE, 'saving', 'abandon_upload'],
+      [STAGE_LEASE, 'uploading', 'abandon_stage'],
+    ] as const) {
+      for (const lease of await this.leases.reclaim(kind)) {
+        const imageId = lease.key;
+        const data = lease.data as Partial<UploadLeaseData>;
+        const backend = (data.backend !== undefined ? this.stores.get(data.backend) : undefined) ?? this.stores.default;
+        const found = await this.uow.repos.images.find(imageId);
+        const current = found?.image.status;
+        // Data first, then the record: if we die in between, the lease expires again and the next sweep retries.
+        // Not recorded from this attempt (the lease goes with its last commit), so an object it committed is nobody's.
+        const target = { key: imageId, attempt: data.attempt ?? '', project: data.project || null, sizeHint: null };
+        await backend.store.discardWrite(target, { committed: current === undefined || current === status });
+        const requeued = await this.uow.run(async (tx) => {
+          const step = current === status ? plan(action, { status: current }) : null;
+          const moved = step !== null && (await tx.images.transition(imageId, step.from, step.to, step.resets, this.now()));
+          await tx.leases.release(kind, imageId, this.leases.owner);
+          return moved;
+        });
+        this.log(`removed the data of a dead ${kind === UPLOAD_LEASE ? 'upload' : 'staging'} of image ${imageId}${requeued ? '; image is queued again' : ''}`);
+        done.push(imageId);
+      }
     }
     return done;
   }

@@ -3,7 +3,8 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { RequestContext } from '../auth/context.js';
 import type { BlobWriter, StoredObject } from '../store/blob-store.js';
-import { BlobNotFound, deleteIfPresent, StoreFull, StoreUnavailable, StoreWriteDenied } from '../store/blob-store.js';
+import { BlobNotFound, deleteIfPresent } from '../store/blob-store.js';
+import { intakeError } from './data-intake.js';
 import type { Backend, StoreRegistry } from '../store/registry.js';
 import { ImageHasher } from '../hashing/image-hasher.js';
 import { UPLOAD_LEASE, type UploadLeaseData } from './data-cleanup.js';
@@ -172,19 +173,7 @@ export class ImageData {
 
   private uploadError(err: unknown, signal: AbortSignal, id: string): Error {
     if (signal.aborted && signal.reason instanceof DomainError) return signal.reason;
-    if (err instanceof DomainError) return err;
-    if (err instanceof StoreFull) return new TooLarge(`Image storage media is full: ${err.message}`);
-    if (err instanceof StoreWriteDenied) return new ServiceUnavailable(`Insufficient permissions on image storage media: ${err.message}`);
-    if (err instanceof StoreUnavailable) {
-      this.log(`upload to image ${id} failed`, err);
-      return new ServiceUnavailable(`The image store is unavailable: ${err.message}`);
-    }
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ECONNRESET' || (err as Error).message === 'aborted') {
-      return new BadRequest(`The upload of image ${id} was interrupted before all data arrived; nothing was stored.`);
-    }
-    this.log(`upload to image ${id} failed`, err);
-    return err instanceof Error ? err : new Error(String(err));
+    return intakeError(err, id, this.log);
   }
 
   /**

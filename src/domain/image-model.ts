@@ -46,8 +46,11 @@ export interface ImageRecord {
   locations: LocationRecord[];
 }
 
-/** `active`: the bytes are there; `pending_delete`: the image is gone and the bytes are to be removed; `deleted`: removed. */
-export type LocationStatus = 'active' | 'pending_delete' | 'deleted';
+/**
+ * `active`: the bytes are there; `staged`: an import keeps them there until they reach the image's
+ * stores (never shown); `pending_delete`: the bytes are to be removed; `deleted`: removed.
+ */
+export type LocationStatus = 'active' | 'staged' | 'pending_delete' | 'deleted';
 
 export interface LocationRecord {
   id: string;

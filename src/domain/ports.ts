@@ -3,6 +3,7 @@
  * for SQLite, PostgreSQL and MariaDB. Every method is one atomic step; several steps that must
  * commit together run in one `UnitOfWork.run`.
  */
+import type { TaskChanges, TaskListQuery, TaskRecord, TaskStatus } from './task-model.js';
 import type { DoomedLocation, ImageStatus, FoundImage, ImageChanges, ImageListQuery, ImageRecord, LocationRecord, MemberRecord, MemberStatus } from './image-model.js';
 
 export interface ImageRepository {
@@ -31,8 +32,27 @@ export interface ImageRepository {
    */
   transition(id: string, from: ImageStatus, to: ImageStatus, changes: ImageChanges, now: number): Promise<boolean>;
 
-  /** Records a location of the image's bytes. */
-  addLocation(imageId: string, location: Omit<LocationRecord, 'id' | 'status'>, now: number): Promise<void>;
+  /**
+   * Sets (string) or removes (null) the named properties of a live image, leaving the others and
+   * the status alone; Ocellus's own bookkeeping (`os_glance_*`) goes through here. False if the
+   * image is not live.
+   */
+  setProperties(id: string, properties: Record<string, string | null>, now: number): Promise<boolean>;
+
+  /**
+   * Takes the import lock of a live image: sets `os_glance_import_task` to `taskId` if the image
+   * has none, or has `staleTask` (a lock being broken). False if another task holds it.
+   */
+  lockForImport(id: string, taskId: string, staleTask: string | null, now: number): Promise<boolean>;
+
+  /** Records a location of the image's bytes (`staged`: data an import keeps before it reaches its stores). */
+  addLocation(imageId: string, location: Omit<LocationRecord, 'id' | 'status'>, now: number, status?: 'active' | 'staged'): Promise<void>;
+
+  /** The image's staged data (PUT /stage, or an import's download), oldest first. */
+  stagedLocations(imageId: string): Promise<LocationRecord[]>;
+
+  /** Marks the image's staged locations `pending_delete` (their bytes are to be removed) and returns them. */
+  doomStagedLocations(imageId: string, now: number): Promise<LocationRecord[]>;
 
   /**
    * Ids of the images with a location at exactly `url` whose bytes are still kept (active or
@@ -43,7 +63,7 @@ export interface ImageRepository {
   /** Replaces the metadata of one active location of the image; false if it is not one. */
   setLocationMetadata(imageId: string, locationId: string, metadata: Record<string, unknown>, now: number): Promise<boolean>;
 
-  /** Marks every active location of the image `pending_delete`: its bytes are to be removed. */
+  /** Marks every active (and staged) location of the image `pending_delete`: its bytes are to be removed. */
   doomLocations(imageId: string, now: number): Promise<LocationRecord[]>;
 
   /**
@@ -81,6 +101,21 @@ export interface MemberRepository {
   remove(imageId: string, member: string): Promise<boolean>;
 }
 
+export interface TaskRepository {
+  /** Inserts a new task. */
+  insert(task: TaskRecord): Promise<void>;
+  /** A task that is not deleted (expired tasks included: the caller decides). */
+  find(id: string): Promise<TaskRecord | undefined>;
+  /** One page of tasks, expired ones left out. */
+  list(q: TaskListQuery): Promise<TaskRecord[]>;
+  /** The tasks of an image (not expired at `now`), newest first. */
+  listForImage(imageId: string, now: number): Promise<TaskRecord[]>;
+  /** Compare-and-set of a task's status, with `changes`; false if the task was not in `from`. */
+  transition(id: string, from: TaskStatus, to: TaskStatus, changes: TaskChanges, now: number): Promise<boolean>;
+  /** Soft-deletes tasks that expired before `now`; returns how many. */
+  deleteExpired(now: number): Promise<number>;
+}
+
 /** A row of work owned by one process over time (see leases.ts). */
 export interface LeaseRecord {
   kind: string;
@@ -98,6 +133,8 @@ export interface LeaseRepository {
   acquire(lease: LeaseRecord): Promise<boolean>;
   /** Extends the owner's lease; false if it is no longer the owner's. */
   renew(kind: string, key: string, owner: string, expiresAt: number): Promise<boolean>;
+  /** Replaces the data of the owner's lease (the work's progress); false if it is no longer the owner's. */
+  update(kind: string, key: string, owner: string, data: Record<string, string>): Promise<boolean>;
   /** Ends the owner's lease; false if it was not the owner's (taken over, or already gone). */
   release(kind: string, key: string, owner: string): Promise<boolean>;
   /** Leases of `kind` that expired before `now`. */
@@ -111,6 +148,7 @@ export interface Repositories {
   readonly images: ImageRepository;
   readonly members: MemberRepository;
   readonly leases: LeaseRepository;
+  readonly tasks: TaskRepository;
 }
 
 export interface UnitOfWork {

@@ -1,0 +1,119 @@
+/**
+ * PUT /v2/images/{id}/stage (glance-direct's first half): queued → uploading, the bytes go to the
+ * staging store, and the image waits in `uploading` with a `staged` location until POST /import.
+ * Like an upload it runs under a lease (kind `stage`): if the process dies, any node's cleanup
+ * sweep removes what it wrote and returns the image to queued. The data is inspected as it
+ * arrives, so a hostile disk image is refused before it is ever imported.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import type { RequestContext } from '../auth/context.js';
+import { FormatInspector } from '../formats/inspector.js';
+import { deleteIfPresent } from '../store/blob-store.js';
+import type { Backend } from '../store/registry.js';
+import { intakeError, writeInto } from './data-intake.js';
+import { STAGE_LEASE, type UploadLeaseData } from './data-cleanup.js';
+import { Conflict, DomainError, Gone, NotFound, TooLarge } from './errors.js';
+import { checkStaged, type FormatCheckSettings } from './format-check.js';
+import type { ImageAccess } from './image-access.js';
+import { plan } from './image-lifecycle.js';
+import type { Leases } from './leases.js';
+import type { UnitOfWork } from './ports.js';
+
+export interface ImageStagingDeps {
+  uow: UnitOfWork;
+  access: ImageAccess;
+  leases: Leases;
+  /** The staging store (os_glance_staging_store). */
+  staging: Backend;
+  /** Whether glance-direct is one of enabled_import_methods (else PUT /stage is 404). */
+  enabled: boolean;
+  imageSizeCap: number;
+  formats: FormatCheckSettings;
+  /** worker_self_reference_url: recorded as os_glance_stage_host so that imports reach this node. */
+  selfUrl: string | null;
+  now?: () => number;
+  log?: (msg: string, err?: unknown) => void;
+}
+
+/** The staging lost its image (deleted meanwhile) or its lease. */
+class StageLost extends Error {}
+
+export class ImageStaging {
+  private readonly now: () => number;
+  private readonly log: (msg: string, err?: unknown) => void;
+
+  constructor(private readonly deps: ImageStagingDeps) {
+    this.now = deps.now ?? Date.now;
+    this.log = deps.log ?? (() => undefined);
+  }
+
+  async stage(ctx: RequestContext, id: string, body: Readable, declaredSize: number | null): Promise<void> {
+    const { uow, leases, staging } = this.deps;
+    if (!this.deps.enabled) throw new NotFound('The glance-direct import method is not enabled: PUT /stage is not available.');
+    const { image } = await this.deps.access.require(ctx, id, 'modify_image');
+    const start = plan('stage', image)!;
+    const cap = this.deps.imageSizeCap;
+    if (declaredSize !== null && declaredSize > cap) throw tooLarge(cap);
+    if ((await uow.repos.images.stagedLocations(id)).length > 0) throw new Conflict(`Image ${id} already has staged data.`);
+
+    const attempt = randomUUID();
+    const lease: UploadLeaseData = { attempt, backend: staging.id, project: image.owner ?? '' };
+    const began = await uow.run(async (tx) => {
+      if (!(await tx.images.transition(id, start.from, start.to, start.resets, this.now()))) return false;
+      if (!(await tx.leases.acquire(leases.record(STAGE_LEASE, id, { ...lease })))) throw new Conflict(`Image ${id} is being staged by another request.`);
+      return true;
+    });
+    if (!began) {
+      const current = await uow.repos.images.find(id);
+      throw new Conflict(`Image status transition from ${current?.image.status ?? 'deleted'} to uploading is not allowed`);
+    }
+
+    const held = leases.keep(STAGE_LEASE, id, { lost: gone(id), unwanted: gone(id) }, async (repos) => (await repos.images.find(id))?.image.status === 'uploading');
+    try {
+      const inspector = new FormatInspector();
+      const target = { key: id, attempt, project: image.owner, sizeHint: declaredSize };
+      const intake = await writeInto(staging.store, target, body, { cap, overCap: tooLarge, observe: (c) => inspector.feed(c), signal: held.signal });
+      try {
+        if (declaredSize !== null && intake.size !== declaredSize) {
+          throw new Conflict(`Staged ${intake.size} bytes but the request declared ${declaredSize}; the data is discarded.`);
+        }
+        checkStaged(inspector.finish(), image, this.deps.formats, (msg) => this.log(`image ${id}: ${msg}`));
+        await uow.run(async (tx) => {
+          const now = this.now();
+          if (!(await tx.leases.release(STAGE_LEASE, id, leases.owner))) throw new StageLost();
+          if ((await tx.images.find(id))?.image.status !== 'uploading') throw new StageLost();
+          await tx.images.addLocation(id, { url: intake.stored.url, metadata: { store: staging.id } }, now, 'staged');
+          if (this.deps.selfUrl) await tx.images.setProperties(id, { os_glance_stage_host: this.deps.selfUrl }, now);
+        });
+      } catch (err) {
+        await deleteIfPresent(staging.store, intake.stored.url).catch((e: unknown) => this.log(`could not remove the staged data of image ${id}`, e));
+        throw err;
+      }
+    } catch (err) {
+      await this.abandon(id).catch((e: unknown) => this.log(`could not end the failed staging of image ${id}; the cleanup sweep will`, e));
+      if (held.signal.aborted && held.signal.reason instanceof DomainError) throw held.signal.reason;
+      if (err instanceof StageLost) throw gone(id);
+      throw intakeError(err, id, this.log);
+    } finally {
+      held.stop();
+    }
+  }
+
+  /** A failed staging: uploading → queued (if the image is still uploading), and its lease ends. */
+  private async abandon(id: string): Promise<void> {
+    const step = plan('abandon_stage', { status: 'uploading' })!;
+    await this.deps.uow.run(async (tx) => {
+      if (!(await tx.leases.release(STAGE_LEASE, id, this.deps.leases.owner))) return;
+      await tx.images.transition(id, step.from, step.to, step.resets, this.now());
+    });
+  }
+}
+
+function tooLarge(cap: number): TooLarge {
+  return new TooLarge(`Image exceeds the maximum size of ${cap} bytes (image_size_cap); nothing was staged.`);
+}
+
+function gone(id: string): Gone {
+  return new Gone(`Image ${id} could not be found after staging. The image may have been deleted meanwhile.`);
+}

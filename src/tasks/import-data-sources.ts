@@ -1,0 +1,44 @@
+/**
+ * The domain's import sources (domain/import-ports.ts) over the fetchers of this layer:
+ * web-download through the URI and address filters, glance-download through the caller's
+ * Keystone catalogue.
+ */
+import type { FetchedData, RemoteGlanceSource, WebSource } from '../domain/import-ports.js';
+import { fetchRemoteImage, glanceEndpoint, importedMetadata, openRemoteImageData, type CatalogEntry } from './glance-download.js';
+import type { ImportUriFilter } from './import-uri-filter.js';
+import { openWebDownload, type DownloadLimits } from './web-download.js';
+
+export class WebDownloadSource implements WebSource {
+  constructor(
+    private readonly filter: ImportUriFilter,
+    private readonly limits: DownloadLimits,
+  ) {}
+
+  uriRefusal(uri: string): string | null {
+    return this.filter.refusal(uri);
+  }
+
+  open(uri: string, signal: AbortSignal): Promise<FetchedData> {
+    return openWebDownload(uri, this.filter, this.limits, signal);
+  }
+}
+
+export class GlanceDownloadSource implements RemoteGlanceSource {
+  constructor(
+    private readonly limits: DownloadLimits,
+    /** [glance_download_properties] extra_properties. */
+    private readonly extraProperties: readonly string[],
+  ) {}
+
+  endpoint(catalog: readonly unknown[], region: string, iface: string): string {
+    return glanceEndpoint(catalog as readonly CatalogEntry[], region, iface);
+  }
+
+  async metadata(endpoint: string, token: string, imageId: string, signal: AbortSignal) {
+    return importedMetadata(await fetchRemoteImage(endpoint, token, imageId, signal), this.extraProperties);
+  }
+
+  open(endpoint: string, token: string, imageId: string, signal: AbortSignal): Promise<FetchedData> {
+    return openRemoteImageData(endpoint, token, imageId, this.limits, signal);
+  }
+}
