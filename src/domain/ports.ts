@@ -3,6 +3,7 @@
  * for SQLite, PostgreSQL and MariaDB. Every method is one atomic step; several steps that must
  * commit together run in one `UnitOfWork.run`.
  */
+import type { TaskChanges, TaskListQuery, TaskRecord, TaskStatus } from './task-model.js';
 import type { DoomedLocation, ImageStatus, FoundImage, ImageChanges, ImageListQuery, ImageRecord, LocationRecord, MemberRecord, MemberStatus } from './image-model.js';
 
 export interface ImageRepository {
@@ -30,6 +31,19 @@ export interface ImageRepository {
    * live image is in `from`. Entering `deleted` also marks the image deleted. False if it was not.
    */
   transition(id: string, from: ImageStatus, to: ImageStatus, changes: ImageChanges, now: number): Promise<boolean>;
+
+  /**
+   * Sets (string) or removes (null) the named properties of a live image, leaving the others and
+   * the status alone; Ocellus's own bookkeeping (`os_glance_*`) goes through here. False if the
+   * image is not live.
+   */
+  setProperties(id: string, properties: Record<string, string | null>, now: number): Promise<boolean>;
+
+  /**
+   * Takes the import lock of a live image: sets `os_glance_import_task` to `taskId` if the image
+   * has none, or has `staleTask` (a lock being broken). False if another task holds it.
+   */
+  lockForImport(id: string, taskId: string, staleTask: string | null, now: number): Promise<boolean>;
 
   /** Records a location of the image's bytes. */
   addLocation(imageId: string, location: Omit<LocationRecord, 'id' | 'status'>, now: number): Promise<void>;
@@ -81,6 +95,21 @@ export interface MemberRepository {
   remove(imageId: string, member: string): Promise<boolean>;
 }
 
+export interface TaskRepository {
+  /** Inserts a new task. */
+  insert(task: TaskRecord): Promise<void>;
+  /** A task that is not deleted (expired tasks included: the caller decides). */
+  find(id: string): Promise<TaskRecord | undefined>;
+  /** One page of tasks, expired ones left out. */
+  list(q: TaskListQuery): Promise<TaskRecord[]>;
+  /** The tasks of an image (not expired at `now`), newest first. */
+  listForImage(imageId: string, now: number): Promise<TaskRecord[]>;
+  /** Compare-and-set of a task's status, with `changes`; false if the task was not in `from`. */
+  transition(id: string, from: TaskStatus, to: TaskStatus, changes: TaskChanges, now: number): Promise<boolean>;
+  /** Soft-deletes tasks that expired before `now`; returns how many. */
+  deleteExpired(now: number): Promise<number>;
+}
+
 /** A row of work owned by one process over time (see leases.ts). */
 export interface LeaseRecord {
   kind: string;
@@ -111,6 +140,7 @@ export interface Repositories {
   readonly images: ImageRepository;
   readonly members: MemberRepository;
   readonly leases: LeaseRepository;
+  readonly tasks: TaskRepository;
 }
 
 export interface UnitOfWork {
