@@ -216,6 +216,35 @@ export class SqlImageRepository implements ImageRepository {
     return Number(res.numUpdatedRows) === 1;
   }
 
+  setProperties(id: string, properties: Record<string, string | null>, now: number): Promise<boolean> {
+    return atomically(this.db, async (trx) => {
+      // Bumping updated_at first takes the image row's lock (the write lock on SQLite), so two
+      // writers of one image's properties run one after the other.
+      const res = await trx.updateTable('images').set({ updated_at: later(now) }).where('id', '=', id).where('deleted', '=', 0).executeTakeFirst();
+      if (Number(res.numUpdatedRows) !== 1) return false;
+      await writeProperties(trx, id, properties);
+      return true;
+    });
+  }
+
+  lockForImport(id: string, taskId: string, staleTask: string | null, now: number): Promise<boolean> {
+    return atomically(this.db, async (trx) => {
+      // The image row is locked first: a second lockForImport of the image waits here until the
+      // first commits, then reads the holder the first wrote. The holder is read with a locking
+      // read too, which sees the latest committed row even inside an older snapshot (MariaDB's
+      // REPEATABLE READ). SQLite's write lock, taken when the transaction began, serializes them.
+      const image = trx.selectFrom('images').select('id').where('id', '=', id).where('deleted', '=', 0);
+      if (!(await (this.kind === 'sqlite' ? image : image.forUpdate()).executeTakeFirst())) return false;
+      const holderQuery = trx.selectFrom('image_properties').select('value').where('image_id', '=', id).where('name', '=', IMPORT_LOCK);
+      const holder = (await (this.kind === 'sqlite' ? holderQuery : holderQuery.forUpdate()).executeTakeFirst())?.value;
+      // The holder itself taking it again is no conflict (a task resumed by a new lease owner).
+      if (holder !== undefined && holder !== taskId && holder !== staleTask) return false;
+      await trx.updateTable('images').set({ updated_at: later(now) }).where('id', '=', id).execute();
+      if (holder !== taskId) await writeProperties(trx, id, { [IMPORT_LOCK]: taskId });
+      return true;
+    });
+  }
+
   async addLocation(imageId: string, location: Omit<LocationRecord, 'id' | 'status'>, now: number, status: 'active' | 'staged' = 'active'): Promise<void> {
     await this.db
       .insertInto('image_locations')
@@ -326,6 +355,26 @@ async function writeChildren(trx: Db, imageId: string, tags: string[], propertie
   if (tagRows.length > 0) await trx.insertInto('image_tags').values(tagRows).execute();
   const propRows = Object.entries(properties).map(([name, value]) => ({ image_id: imageId, name, value }));
   if (propRows.length > 0) await trx.insertInto('image_properties').values(propRows).execute();
+}
+
+/** The property that names the task importing an image's data (Glance's import lock). */
+const IMPORT_LOCK = 'os_glance_import_task';
+
+/**
+ * `now`, or one past the row's updated_at if that is not earlier: a write that bypasses `save`
+ * must change updated_at, or a `save` read in the same millisecond would pass its check and
+ * write back the properties as they were before this write.
+ */
+const later = (now: number) => sql<number>`case when updated_at < ${now} then ${now} else updated_at + 1 end`;
+
+/** Sets (string) or removes (null) the named properties; the caller holds the image row. */
+async function writeProperties(trx: Db, imageId: string, properties: Record<string, string | null>): Promise<void> {
+  const names = Object.keys(properties);
+  if (names.length === 0) return;
+  // Delete then insert: one portable upsert, safe since the caller holds the image row.
+  await trx.deleteFrom('image_properties').where('image_id', '=', imageId).where('name', 'in', names).execute();
+  const rows = Object.entries(properties).flatMap(([name, value]) => (value === null ? [] : [{ image_id: imageId, name, value }]));
+  if (rows.length > 0) await trx.insertInto('image_properties').values(rows).execute();
 }
 
 /** Domain values to column values: booleans as 0/1. */

@@ -73,6 +73,28 @@ export interface LeasesTable {
   data: string;
 }
 
+/** Tasks (domain/task-model.ts): Glance's `tasks` and `task_info` in one row. */
+export interface TasksTable {
+  id: string;
+  type: string;
+  status: string;
+  owner: string | null;
+  /** JSON object, or null. */
+  input: string | null;
+  /** JSON object, or null. */
+  result: string | null;
+  message: string;
+  image_id: string | null;
+  request_id: string | null;
+  user_id: string | null;
+  /** Epoch ms; set when the task ends. */
+  expires_at: number | null;
+  created_at: number;
+  updated_at: number;
+  deleted_at: number | null;
+  deleted: number;
+}
+
 export interface Database {
   images: ImagesTable;
   image_properties: ImagePropertiesTable;
@@ -80,5 +102,6 @@ export interface Database {
   image_locations: ImageLocationsTable;
   image_members: ImageMembersTable;
   leases: LeasesTable;
+  tasks: TasksTable;
 }
 

@@ -4,10 +4,11 @@ import { atomically } from './connect.js';
 import { SqlImageRepository } from './image-repository.js';
 import { SqlLeaseRepository } from './lease-repository.js';
 import { SqlMemberRepository } from './member-repository.js';
+import { SqlTaskRepository } from './task-repository.js';
 import type { Database } from './tables.js';
 
 function repositories(db: Kysely<Database>): Repositories {
-  return { images: new SqlImageRepository(db), members: new SqlMemberRepository(db), leases: new SqlLeaseRepository(db) };
+  return { images: new SqlImageRepository(db), members: new SqlMemberRepository(db), leases: new SqlLeaseRepository(db), tasks: new SqlTaskRepository(db) };
 }
 
 /**
