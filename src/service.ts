@@ -113,6 +113,13 @@ export async function createService(config: Config): Promise<Service> {
       imageSizeCap: config.DEFAULT.image_size_cap,
       userStorageQuota: config.DEFAULT.user_storage_quota,
       hashingAlgorithm: config.DEFAULT.hashing_algorithm,
+      formatCheck: config.image_format.inspect_uploads
+        ? {
+            requireImageFormatMatch: config.image_format.require_image_format_match,
+            vmdkAllowedTypes: config.image_format.vmdk_allowed_types,
+            gptSafetyChecksNonfatal: config.image_format.gpt_safety_checks_nonfatal,
+          }
+        : null,
       log,
     });
     const formats = {

@@ -76,6 +76,11 @@ export const OPTIONS = {
   image_format: {
     disk_formats: { kind: 'list', default: DISK_FORMATS, help: 'Allowed disk_format values.' },
     container_formats: { kind: 'list', default: CONTAINER_FORMATS, help: 'Allowed container_format values.' },
+    // Disk-format inspection of uploads (src/formats, src/domain/format-check.ts).
+    require_image_format_match: { kind: 'bool', default: true, help: 'Refuse (415) image data whose detected format is not the declared disk_format (bare containers only).' },
+    vmdk_allowed_types: { kind: 'list', default: ['streamOptimized', 'monolithicSparse'], help: 'VMDK createTypes accepted in image data (empty = no VMDK).' },
+    gpt_safety_checks_nonfatal: { kind: 'list', default: [], help: 'GPT/MBR safety checks (mbr) that only warn instead of refusing the image.' },
+    inspect_uploads: { kind: 'bool', default: true, help: 'Not in Glance: false turns the inspection of uploaded data off entirely (no format check, no safety checks, no virtual_size); for measurements only.' },
   },
   task: {
     work_dir: { kind: 'string', default: null, help: 'Local directory where import plugins (conversion, decompression) work on a copy of the data; default <data dir>/work.' },

@@ -6,10 +6,12 @@ import type { BlobWriter, StoredObject } from '../store/blob-store.js';
 import { BlobNotFound, deleteIfPresent } from '../store/blob-store.js';
 import { intakeError } from './data-intake.js';
 import type { Backend, StoreRegistry } from '../store/registry.js';
+import { FormatInspector } from '../formats/inspector.js';
 import { ImageHasher } from '../hashing/image-hasher.js';
 import { UPLOAD_LEASE, type UploadLeaseData } from './data-cleanup.js';
 import { nodeAlgorithm, verifiedDownload } from './download-verification.js';
 import { BadRequest, Conflict, DomainError, Forbidden, Gone, RangeNotSatisfiable, ServiceUnavailable, TooLarge } from './errors.js';
+import { judgeInspection, type FormatCheckSettings } from './format-check.js';
 import type { ImageAccess } from './image-access.js';
 import { plan } from './image-lifecycle.js';
 import type { Leases } from './leases.js';
@@ -24,6 +26,8 @@ export interface ImageDataDeps {
   /** Bytes a project may store in all; 0 = unlimited. */
   userStorageQuota: number;
   hashingAlgorithm: string;
+  /** How uploaded bytes are judged by their inspected format; null or absent = not inspected (`[image_format] inspect_uploads = false`). */
+  formatCheck?: FormatCheckSettings | null;
   now?: () => number;
   log?: (msg: string, err?: unknown) => void;
 }
@@ -97,12 +101,17 @@ export class ImageData {
       hasher = await ImageHasher.create(nodeAlgorithm(this.deps.hashingAlgorithm));
       const h = hasher;
       let size = 0;
+      // The format is learnt from the bytes as they pass (bare containers only: other containers
+      // are not disks); it is judged once all have arrived, before anything is committed.
+      const formatCheck = this.deps.formatCheck ?? null;
+      const inspector = formatCheck && image.container_format === 'bare' ? new FormatInspector() : null;
       await pipeline(
         body,
         async function* meter(source: AsyncIterable<Buffer>) {
           for await (const chunk of source) {
             size += chunk.length;
             if (size > cap) throw overCap(cap);
+            inspector?.feed(chunk);
             await h.update(chunk);
             yield chunk;
           }
@@ -113,12 +122,13 @@ export class ImageData {
       if (declaredSize !== null && size !== declaredSize) {
         throw new BadRequest(`Uploaded ${size} bytes but the request declared ${declaredSize}; the upload is discarded.`);
       }
+      const virtualSize = inspector && formatCheck ? judgeInspection(inspector.finish(), image, formatCheck, (m) => this.log(`image ${id}: ${m}`)) : null;
       const digests = await hasher.digest();
       hasher = undefined;
       const stored: StoredObject = await writer.commit();
       writer = undefined;
       const finish = plan('finish_upload', { status: start.to })!;
-      const facts = { size, checksum: digests.md5, os_hash_algo: this.deps.hashingAlgorithm, os_hash_value: digests.multihash, virtual_size: null };
+      const facts = { size, checksum: digests.md5, os_hash_algo: this.deps.hashingAlgorithm, os_hash_value: digests.multihash, virtual_size: virtualSize };
       const completed = await uow
         .run(async (tx) => {
           const now = this.now();
