@@ -107,13 +107,20 @@ export class ImportUriFilter {
   private read(uri: string): ReadUri | string {
     const split = splitUri(uri);
     if (typeof split === 'string') return split;
-    const { scheme, rawHost, port } = split;
+    const { scheme, rawHost, portText } = split;
+    // Glance's order: scheme, host, port.
     if (this.allowedSchemes.length > 0 && !this.allowedSchemes.includes(scheme)) return `scheme '${scheme}' is not one of the allowed schemes (${this.allowedSchemes.join(', ')})`;
     if (this.disallowedSchemes.includes(scheme)) return `scheme '${scheme}' is not allowed`;
+    if (rawHost === '') return 'the URI has no host';
     const host = normalizeHost(rawHost);
     if (typeof host === 'string') return host;
     if (this.allowedHosts.size > 0 && !this.allowedHosts.has(host.key)) return `host ${rawHost} is not one of the allowed hosts`;
     if (this.disallowedHosts.has(host.key)) return `host ${rawHost} is not allowed`;
+    let port: number | null = null;
+    if (portText !== '') {
+      if (!/^\d{1,5}$/.test(portText) || Number(portText) < 1 || Number(portText) > 65535) return `'${portText}' is not a port`;
+      port = Number(portText);
+    }
     if (port !== null && this.allowedPorts.size > 0 && !this.allowedPorts.has(port)) return `port ${port} is not one of the allowed ports (${[...this.allowedPorts].join(', ')})`;
     if (port !== null && this.disallowedPorts.has(port)) return `port ${port} is not allowed`;
     // Glance's rules pass; what Ocellus adds follows.
@@ -140,17 +147,17 @@ export class ImportUriFilter {
 
 /**
  * Scheme, host and port as Python's urllib.parse.urlsplit finds them (the scheme and host lower
- * case; the host between the last `@` and the port, or inside `[…]`). Whitespace, control
+ * case; the host between the last `@` and the port, or inside `[…]`; '' when there is none). Whitespace, control
  * characters and backslashes are refused outright: parsers disagree about them.
  */
-function splitUri(uri: string): { scheme: string; rawHost: string; port: number | null } | string {
+function splitUri(uri: string): { scheme: string; rawHost: string; portText: string } | string {
   if (uri === '') return 'the URI is empty';
   if (/[\x00-\x20\x7f\\]/.test(uri)) return 'the URI contains spaces, control characters or backslashes';
   const m = /^([A-Za-z][A-Za-z0-9+.-]*):(.*)$/s.exec(uri);
   if (!m) return 'the URI has no scheme';
   const scheme = m[1]!.toLowerCase();
   const rest = m[2]!;
-  if (!rest.startsWith('//')) return 'the URI has no host';
+  if (!rest.startsWith('//')) return { scheme, rawHost: '', portText: '' };
   const authority = rest.slice(2).split(/[/?#]/, 1)[0]!;
   const hostPort = authority.slice(authority.lastIndexOf('@') + 1);
   let rawHost: string;
@@ -167,13 +174,7 @@ function splitUri(uri: string): { scheme: string; rawHost: string; port: number 
     rawHost = colon < 0 ? hostPort : hostPort.slice(0, colon);
     portText = colon < 0 ? '' : hostPort.slice(colon + 1);
   }
-  if (rawHost === '') return 'the URI has no host';
-  let port: number | null = null;
-  if (portText !== '') {
-    if (!/^\d{1,5}$/.test(portText) || Number(portText) < 1 || Number(portText) > 65535) return `'${portText}' is not a port`;
-    port = Number(portText);
-  }
-  return { scheme, rawHost: rawHost.toLowerCase(), port };
+  return { scheme, rawHost: rawHost.toLowerCase(), portText };
 }
 
 /**
