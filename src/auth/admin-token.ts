@@ -91,7 +91,7 @@ export class AdminTokenAuth implements AuthStrategy {
     const token = header(headers, 'x-auth-token') ?? header(headers, 'x-storage-token');
     if (token === undefined) throw new Unauthorized(UNAUTHORIZED_MESSAGE);
     if (timingSafeEqual(digest(token), this.adminDigest)) {
-      return makeContext({ requestId, ...ADMIN_TOKEN_IDENTITY, roles: [...ADMIN_TOKEN_IDENTITY.roles] }, this.isAdmin);
+      return makeContext({ requestId, ...ADMIN_TOKEN_IDENTITY, roles: [...ADMIN_TOKEN_IDENTITY.roles], authToken: token }, this.isAdmin);
     }
     if (this.tokenFile) return this.tokenFile.authenticate(headers, requestId);
     throw new Unauthorized(UNAUTHORIZED_MESSAGE);

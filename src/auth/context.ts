@@ -1,5 +1,8 @@
 import { policyCredentials, type PolicySubject } from '../policy/credentials.js';
 import type { Credentials } from '../policy/rule-language.js';
+import type { CatalogEntry } from './service-catalog.js';
+
+export type { CatalogEntry, CatalogEndpoint } from './service-catalog.js';
 
 /**
  * The request context: who is calling. Built by an authentication strategy (Keystone tokens,
@@ -15,6 +18,13 @@ export interface RequestContext extends PolicySubject {
    * change nothing; the API answers every other method 403 `Read-only access` before any rule runs.
    */
   readonly readOnly: boolean;
+  /**
+   * The caller's own token, for calls made on their behalf (glance-download reads another
+   * region's image service with it). Never logged, never stored.
+   */
+  readonly authToken: string | null;
+  /** The caller's Keystone service catalog (glance-download finds other regions in it); null when none came with the request. */
+  readonly serviceCatalog: readonly CatalogEntry[] | null;
 }
 
 export interface ContextFields {
@@ -29,6 +39,8 @@ export interface ContextFields {
   isAdminProject?: boolean;
   service?: { userId: string | null; projectId: string | null; roles: readonly string[] } | null;
   readOnly?: boolean;
+  authToken?: string | null;
+  serviceCatalog?: readonly CatalogEntry[] | null;
 }
 
 const lower = (roles: readonly string[]) => roles.map((r) => r.trim().toLowerCase()).filter((r) => r !== '');
@@ -52,5 +64,11 @@ export function makeContext(fields: ContextFields, isAdmin: AdminCheck = default
   };
   // An anonymous caller is never an admin, whatever the operator's context_is_admin says.
   const readOnly = fields.readOnly ?? false;
-  return { ...base, isAdmin: !readOnly && isAdmin(policyCredentials(base)), readOnly };
+  return {
+    ...base,
+    isAdmin: !readOnly && isAdmin(policyCredentials(base)),
+    readOnly,
+    authToken: fields.authToken ?? null,
+    serviceCatalog: fields.serviceCatalog ?? null,
+  };
 }

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { ServiceUnavailable, Unauthorized } from '../domain/errors.js';
 import { makeContext, type AdminCheck, type ContextFields, type RequestContext } from './context.js';
+import { parseServiceCatalog } from './service-catalog.js';
 import { header, UNAUTHORIZED_MESSAGE, type AuthStrategy } from './strategy.js';
 
 /** `[keystone_authtoken]`: where Keystone is and the service's own credentials, as keystonemiddleware reads them. */
@@ -32,6 +33,8 @@ interface TokenBody {
   system?: Record<string, unknown>;
   roles?: { id?: string; name?: string }[];
   is_admin_project?: boolean;
+  /** Present unless validated with ?nocatalog (include_service_catalog = false). */
+  catalog?: unknown;
 }
 
 /** A token Keystone confirmed: the identity it carries and until when it may be believed. */
@@ -62,6 +65,7 @@ function identityOf(token: TokenBody): Identity | undefined {
       systemScope: system,
       roles: (token.roles ?? []).map((r) => r.name ?? '').filter((r) => r !== ''),
       isAdminProject: token.is_admin_project ?? true,
+      serviceCatalog: parseServiceCatalog(token.catalog),
     },
   };
 }
@@ -99,7 +103,7 @@ export class KeystoneAuth implements AuthStrategy {
     const allowExpired = service !== null && this.opts.serviceTokenRoles.some((r) => service.roles.some((s) => s.toLowerCase() === r.toLowerCase()));
     const user = await this.validate(userToken, allowExpired);
     if (!user.ok || (!allowExpired && user.identity.expiresAt <= this.now())) throw new Unauthorized(UNAUTHORIZED_MESSAGE);
-    return makeContext({ requestId, ...user.identity.fields, service }, this.isAdmin);
+    return makeContext({ requestId, ...user.identity.fields, service, authToken: userToken }, this.isAdmin);
   }
 
   /** The identity of a valid, unexpired `X-Service-Token`; null without one (an invalid one is ignored, as Glance ignores it). */

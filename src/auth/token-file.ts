@@ -89,7 +89,7 @@ export class TokenFileAuth implements AuthStrategy {
   async authenticate(headers: IncomingHttpHeaders, requestId: string): Promise<RequestContext> {
     const token = header(headers, 'x-auth-token') ?? header(headers, 'x-storage-token');
     const entry = token === undefined ? undefined : this.tokens.current().get(digest(token));
-    if (!entry || (entry.expiresAt !== null && entry.expiresAt <= this.now())) throw new Unauthorized(UNAUTHORIZED_MESSAGE);
-    return makeContext({ requestId, ...entry.fields }, this.isAdmin);
+    if (token === undefined || !entry || (entry.expiresAt !== null && entry.expiresAt <= this.now())) throw new Unauthorized(UNAUTHORIZED_MESSAGE);
+    return makeContext({ requestId, ...entry.fields, authToken: token }, this.isAdmin);
   }
 }

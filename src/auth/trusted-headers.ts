@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { Unauthorized } from '../domain/errors.js';
 import { makeContext, type AdminCheck, type RequestContext } from './context.js';
+import { parseServiceCatalog, type CatalogEntry } from './service-catalog.js';
 import { header, UNAUTHORIZED_MESSAGE, type AuthStrategy } from './strategy.js';
 
 const IDENTITY_HEADERS = ['x-roles', 'x-role', 'x-project-id', 'x-tenant-id', 'x-tenant', 'x-user-id', 'x-user'];
@@ -12,7 +13,9 @@ const IDENTITY_HEADERS = ['x-roles', 'x-role', 'x-project-id', 'x-tenant-id', 'x
  * middleware answers a request that is not `X-Identity-Status: Confirmed` (with
  * `allow_anonymous_access`, AnonymousAccess turns that into a read-only anonymous caller); it is
  * never an admin by default. Development only: anyone who can reach the port can claim any
- * identity, which is why the server keeps it on loopback unless told otherwise.
+ * identity, which is why the server keeps it on loopback unless told otherwise. The front end's
+ * `X-Auth-Token` and `X-Service-Catalog` (JSON, v2 or v3 shape) are kept for calls made on the
+ * caller's behalf (glance-download).
  */
 export class TrustedHeaderAuth implements AuthStrategy {
   readonly challenge = {};
@@ -38,8 +41,29 @@ export class TrustedHeaderAuth implements AuthStrategy {
           serviceRoles === undefined
             ? null
             : { userId: header(headers, 'x-service-user-id') ?? null, projectId: header(headers, 'x-service-project-id') ?? null, roles: serviceRoles.split(',') },
+        authToken: header(headers, 'x-auth-token') ?? null,
+        serviceCatalog: serviceCatalog(header(headers, 'x-service-catalog')),
       },
       this.isAdmin,
     );
   }
+}
+
+/** A catalog header that is not JSON: Glance's context middleware answers 500 with this text. */
+export class InvalidServiceCatalog extends Error {
+  constructor() {
+    super('Invalid service catalog json.');
+    this.name = 'InvalidServiceCatalog';
+  }
+}
+
+function serviceCatalog(value: string | undefined): CatalogEntry[] | null {
+  if (value === undefined) return null;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    throw new InvalidServiceCatalog();
+  }
+  return parseServiceCatalog(parsed);
 }

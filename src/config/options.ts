@@ -3,6 +3,9 @@ import path from 'node:path';
 import { parseIni, type IniEntry } from './ini.js';
 import { ConfigError, convertOption, type OptionSpec, type ValueOf } from './option-spec.js';
 import { buildStoresConfig, isStoreEntry, RESERVED_STORES, type StoresConfig } from './store-options.js';
+import { parseNetwork } from '../store/address-filter.js';
+import type { DownloadLimits } from '../tasks/bounded-download.js';
+import type { ImportFilterOptions } from '../tasks/import-uri-filter.js';
 
 export { ConfigError } from './option-spec.js';
 
@@ -124,6 +127,29 @@ export const OPTIONS = {
     policy_file: { kind: 'string', default: null, help: "Policy rules (YAML or JSON) overriding Glance's defaults by name; re-read when it changes. Relative paths are relative to the configuration file." },
     enforce_scope: { kind: 'bool', default: true, help: 'Refuse system- and domain-scoped tokens on project-scoped rules (all of Glance\'s), as oslo.policy does.' },
   },
+  // Import sources (web-download, glance-download): see importFilterOptions and the README's "Import sources".
+  import_filtering_opts: {
+    allowed_schemes: { kind: 'list', default: ['http', 'https'], help: 'URI schemes web-download may fetch (when set, disallowed_schemes is ignored). Ocellus fetches http and https only.' },
+    disallowed_schemes: { kind: 'list', default: [], help: 'URI schemes web-download refuses (only when allowed_schemes is empty).' },
+    allowed_hosts: { kind: 'list', default: [], help: 'Hosts (names or IP addresses) web-download may fetch from; empty = any (when set, disallowed_hosts is ignored).' },
+    disallowed_hosts: { kind: 'list', default: [], help: 'Hosts web-download refuses (only when allowed_hosts is empty).' },
+    allowed_ports: { kind: 'list', default: ['80', '443'], help: 'Ports a web-download URI may name explicitly (a URI without a port passes); when set, disallowed_ports is ignored.' },
+    disallowed_ports: { kind: 'list', default: [], help: 'Ports a web-download URI may not name (only when allowed_ports is empty).' },
+    allowed_networks: {
+      kind: 'list',
+      default: [],
+      help: 'Ocellus: networks (CIDRs or addresses) web-download may fetch from although they are loopback, link-local, private or reserved; empty = none (such addresses are refused, by IP or by a name resolving to one, redirects included).',
+    },
+    web_download_idle_timeout: { kind: 'int', default: 60, min: 1, help: 'Ocellus: seconds without a byte from the server (or without an answer) after which a web-download or glance-download fails.' },
+    web_download_max_redirects: { kind: 'int', default: 10, min: 0, max: 100, help: 'Ocellus: redirects a web-download or glance-download follows (each one checked like the URI).' },
+  },
+  glance_download_properties: {
+    extra_properties: {
+      kind: 'list',
+      default: ['hw_', 'trait:', 'os_distro', 'os_secure_boot', 'os_type'],
+      help: 'Prefixes of the properties glance-download copies from the remote image (besides disk_format and container_format); os_glance* is never copied.',
+    },
+  },
 } as const satisfies Record<string, Record<string, OptionSpec>>;
 
 type Options = typeof OPTIONS;
@@ -229,7 +255,57 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   for (const [name, list] of [['disk_formats', result.image_format.disk_formats], ['container_formats', result.image_format.container_formats]] as const) {
     if (list.length === 0) throw new ConfigError(`[image_format] ${name} must not be empty`);
   }
+  importFilterOptions(result, setAt); // refuses malformed ports and networks at start
   return result;
+}
+
+// ---- Import sources ([import_filtering_opts], [glance_download_properties]) -------------------
+
+/** oslo.config's String(quotes=True): a list item may be written 'hw_' or "hw_". */
+const unquote = (s: string) => s.replace(/^(['"])(.*)\1$/, '$2');
+
+/**
+ * What ImportUriFilter takes from `[import_filtering_opts]`; ConfigError on a port that is not
+ * 1-65535 or a network that does not parse.
+ */
+export function importFilterOptions(config: Config, setAt?: ReadonlyMap<string, string>): ImportFilterOptions {
+  const o = config.import_filtering_opts;
+  const where = (name: string) => setAt?.get(`import_filtering_opts.${name}`) ?? `[import_filtering_opts] ${name}`;
+  const ports = (name: 'allowed_ports' | 'disallowed_ports') =>
+    o[name].map(unquote).map((p) => {
+      if (!/^\d{1,5}$/.test(p) || Number(p) < 1 || Number(p) > 65535) throw new ConfigError(`${where(name)}: '${p}' is not a port (1-65535)`);
+      return Number(p);
+    });
+  for (const n of o.allowed_networks) {
+    try {
+      parseNetwork(n);
+    } catch (err) {
+      throw new ConfigError(`${where('allowed_networks')}: ${(err as Error).message}`);
+    }
+  }
+  return {
+    allowedSchemes: o.allowed_schemes.map(unquote),
+    disallowedSchemes: o.disallowed_schemes.map(unquote),
+    allowedHosts: o.allowed_hosts.map(unquote),
+    disallowedHosts: o.disallowed_hosts.map(unquote),
+    allowedPorts: ports('allowed_ports'),
+    disallowedPorts: ports('disallowed_ports'),
+    allowedNetworks: o.allowed_networks,
+  };
+}
+
+/** Bounds of a web-download or glance-download: no more than image_size_cap bytes, no longer idle than web_download_idle_timeout. */
+export function webDownloadLimits(config: Config): DownloadLimits {
+  return {
+    idleTimeoutMs: config.import_filtering_opts.web_download_idle_timeout * 1000,
+    maxBytes: config.DEFAULT.image_size_cap,
+    maxRedirects: config.import_filtering_opts.web_download_max_redirects,
+  };
+}
+
+/** `[glance_download_properties] extra_properties`: the property prefixes glance-download copies. */
+export function glanceDownloadProperties(config: Config): string[] {
+  return config.glance_download_properties.extra_properties.map(unquote);
 }
 
 /**
