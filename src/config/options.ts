@@ -1,10 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { checkImportPluginConfig, IMPORT_PLUGIN_SECTIONS } from './import-plugin-options.js';
 import { parseIni, type IniEntry } from './ini.js';
 import { ConfigError, convertOption, type OptionSpec, type ValueOf } from './option-spec.js';
 import { buildStoresConfig, isStoreEntry, RESERVED_STORES, type StoresConfig } from './store-options.js';
 
 export { ConfigError } from './option-spec.js';
+export { importPluginOptions } from './import-plugin-options.js';
 
 /**
  * Every configuration option Ocellus reads, with Glance's section and option names where Glance
@@ -101,6 +103,8 @@ export const OPTIONS = {
     policy_file: { kind: 'string', default: null, help: "Policy rules (YAML or JSON) overriding Glance's defaults by name; re-read when it changes. Relative paths are relative to the configuration file." },
     enforce_scope: { kind: 'bool', default: true, help: 'Refuse system- and domain-scoped tokens on project-scoped rules (all of Glance\'s), as oslo.policy does.' },
   },
+  // [image_import_opts], [image_conversion], [inject_metadata_properties]: the import plugins.
+  ...IMPORT_PLUGIN_SECTIONS,
 } as const satisfies Record<string, Record<string, OptionSpec>>;
 
 type Options = typeof OPTIONS;
@@ -205,6 +209,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   for (const [name, list] of [['disk_formats', result.image_format.disk_formats], ['container_formats', result.image_format.container_formats]] as const) {
     if (list.length === 0) throw new ConfigError(`[image_format] ${name} must not be empty`);
   }
+  checkImportPluginConfig(result);
   return result;
 }
 
