@@ -1,12 +1,18 @@
 /** How one configuration option is declared and how its INI text becomes a typed value. */
-export type Kind = 'string' | 'int' | 'bool' | 'list' | 'size' | 'multi';
+export type Kind = 'string' | 'int' | 'bool' | 'list' | 'size' | 'multi' | 'dict';
 export interface OptionSpec {
-  /** `list` = comma-separated; `multi` = repeated lines (oslo.config's MultiStrOpt), kept in order. */
+  /**
+   * `list` = comma-separated; `multi` = repeated lines (oslo.config's MultiStrOpt), kept in order;
+   * `dict` = oslo.config's DictOpt, `key:value,key2:value2`.
+   */
   kind: Kind;
-  default: string | number | boolean | readonly string[] | null;
+  default: string | number | boolean | readonly string[] | Readonly<Record<string, string>> | null;
   min?: number;
   max?: number;
+  /** For a `list`: the values its items may take. */
   choices?: readonly string[];
+  /** A `list` that may be written as oslo.config's bounded list, `['a', 'b']` (brackets and quoted items). */
+  bounds?: boolean;
   help: string;
 }
 
@@ -16,7 +22,9 @@ export type ValueOf<S extends OptionSpec> = S['kind'] extends 'int' | 'size'
     ? boolean
     : S['kind'] extends 'list' | 'multi'
       ? string[]
-      : S['default'] extends null
+      : S['kind'] extends 'dict'
+        ? Record<string, string>
+        : S['default'] extends null
         ? string | null
         : string;
 
@@ -37,8 +45,26 @@ export function convertOption(spec: OptionSpec, raw: string, where: string): unk
       if (['false', '0', 'no', 'off'].includes(v)) return false;
       throw new ConfigError(`${where}: '${value}' is not a boolean (true/false)`);
     }
-    case 'list':
-      return value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+    case 'list': {
+      const inner = spec.bounds && value.startsWith('[') && value.endsWith(']') ? value.slice(1, -1) : value;
+      const items = inner.split(',').map((s) => s.trim()).filter((s) => s !== '');
+      const list = spec.bounds ? items.map((s) => (/^(['"]).*\1$/s.test(s) && s.length >= 2 ? s.slice(1, -1) : s)) : items;
+      const unknown = spec.choices ? list.filter((s) => !spec.choices!.includes(s)) : [];
+      if (unknown.length > 0) throw new ConfigError(`${where}: ${unknown.map((u) => `'${u}'`).join(', ')} not one of ${spec.choices!.map((c) => `'${c}'`).join(', ')}`);
+      return list;
+    }
+    case 'dict': {
+      // oslo.config's Dict type: comma-separated `key:value` pairs, split at the first colon.
+      const dict: Record<string, string> = {};
+      for (const pair of value.split(',').map((s) => s.trim()).filter((s) => s !== '')) {
+        const colon = pair.indexOf(':');
+        if (colon < 0) throw new ConfigError(`${where}: '${pair}' is not a key:value pair`);
+        const key = pair.slice(0, colon).trim();
+        if (key === '') throw new ConfigError(`${where}: '${pair}' has an empty key`);
+        dict[key] = pair.slice(colon + 1).trim();
+      }
+      return dict;
+    }
     case 'multi':
       return value.split('\n').map((s) => s.trim()).filter((s) => s !== '');
     case 'int':

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { checkImportPluginConfig, IMPORT_PLUGIN_SECTIONS } from './import-plugin-options.js';
 import { parseIni, type IniEntry } from './ini.js';
 import { ConfigError, convertOption, type OptionSpec, type ValueOf } from './option-spec.js';
 import { buildStoresConfig, isStoreEntry, RESERVED_STORES, type StoresConfig } from './store-options.js';
@@ -8,6 +9,7 @@ import type { DownloadLimits } from '../tasks/bounded-download.js';
 import type { ImportFilterOptions } from '../tasks/import-uri-filter.js';
 
 export { ConfigError } from './option-spec.js';
+export { importPluginOptions } from './import-plugin-options.js';
 
 /**
  * Every configuration option Ocellus reads, with Glance's section and option names where Glance
@@ -150,6 +152,8 @@ export const OPTIONS = {
       help: 'Prefixes of the properties glance-download copies from the remote image (besides disk_format and container_format); os_glance* is never copied.',
     },
   },
+  // [image_import_opts], [image_conversion], [inject_metadata_properties]: the import plugins.
+  ...IMPORT_PLUGIN_SECTIONS,
 } as const satisfies Record<string, Record<string, OptionSpec>>;
 
 type Options = typeof OPTIONS;
@@ -256,6 +260,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     if (list.length === 0) throw new ConfigError(`[image_format] ${name} must not be empty`);
   }
   importFilterOptions(result, setAt); // refuses malformed ports and networks at start
+  checkImportPluginConfig(result);
   return result;
 }
 

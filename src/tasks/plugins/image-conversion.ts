@@ -1,0 +1,82 @@
+import { sniffFormats } from './format-sniff.js';
+import { ImportPluginError, type ImportPlugin, type ImportPluginOptions, type PluginOutcome, type PluginRun } from './plugin-contract.js';
+import { qemuImgConvert, qemuImgInfo, type QemuImgInfo } from './qemu-img.js';
+import { newWorkFile, removeWorkFile, stagedFileAt } from './work-files.js';
+
+/**
+ * `image_conversion`: converts the staged image to `[image_conversion] output_format` with
+ * qemu-img, as Glance's plugin does — after checking that qemu-img, told the declared
+ * format, agrees with it and that the image is safe to open (no backing file, no external
+ * data file, an allowed VMDK create-type).
+ */
+
+/** qemu-img's driver for each disk_format it can read; the others (ami, ari, aki, ploop) fail, as in Glance. */
+const DRIVERS: Readonly<Record<string, string>> = { raw: 'raw', qcow2: 'qcow2', vmdk: 'vmdk', vhd: 'vpc', vhdx: 'vhdx', vdi: 'vdi' };
+
+export type ConversionOptions = Pick<ImportPluginOptions, 'outputFormat' | 'vmdkAllowedTypes' | 'maxBytes'>;
+
+export class ImageConversionPlugin implements ImportPlugin {
+  readonly name = 'image_conversion';
+
+  constructor(private readonly options: ConversionOptions) {}
+
+  async run({ staged, image, workDir, signal }: PluginRun): Promise<PluginOutcome> {
+    const source = image.disk_format;
+    if (source === null) throw new ImportPluginError('Image conversion needs a disk_format, and the image has none');
+    if (source === 'iso') {
+      // Glance keeps ISOs as they are (a CD image converted to a disk would not boot as one).
+      await refuseHiddenFormats(staged.path, 'iso', 'the image');
+      return {};
+    }
+    const driver = DRIVERS[source];
+    if (driver === undefined) throw new ImportPluginError(`Image conversion cannot read disk_format '${source}'`);
+    if (driver === 'raw') await refuseHiddenFormats(staged.path, 'raw', 'the image');
+    const info = await qemuImgInfo(staged.path, driver, signal);
+    if (info.format !== driver) throw new ImportPluginError(`Image metadata disagrees about format: claimed ${source}, qemu-img reports ${info.format}`);
+    this.refuseUnsafe(info);
+
+    const target = this.options.outputFormat;
+    if (source === target) return { changes: { virtual_size: info.virtualSize } };
+    // A raw output is as long as the virtual disk: refuse before writing terabytes of zeros.
+    if (target === 'raw' && info.virtualSize > this.options.maxBytes) {
+      throw new ImportPluginError(`Image's virtual size ${info.virtualSize} is over the size cap of ${this.options.maxBytes} bytes`);
+    }
+    const dest = newWorkFile(workDir, `converted.${target}`);
+    try {
+      await qemuImgConvert(staged.path, driver, dest, DRIVERS[target]!, signal);
+      // Someone may have hidden one image inside another: the guest disk of a qcow2 may itself
+      // be a qcow2 with a backing file, which a raw output would hand on as "raw".
+      if (target === 'raw') await refuseHiddenFormats(dest, 'raw', 'the converted image');
+      const out = await qemuImgInfo(dest, DRIVERS[target]!, signal);
+      if (out.format !== DRIVERS[target]) throw new ImportPluginError(`Converted image in unexpected format ${out.format}`);
+      const result = await stagedFileAt(dest);
+      if (result.size > this.options.maxBytes) throw new ImportPluginError(`Converted image of ${result.size} bytes is over the size cap of ${this.options.maxBytes} bytes`);
+      return { staged: result, changes: { disk_format: target, container_format: 'bare', virtual_size: out.virtualSize } };
+    } catch (err) {
+      await removeWorkFile(dest);
+      throw err;
+    }
+  }
+
+  /** Glance's refusals: what qemu-img would follow outside the file, and VMDK types beyond the allowed ones. */
+  private refuseUnsafe(info: QemuImgInfo): void {
+    if (info.backingFilename !== null) throw new ImportPluginError('QCOW images with backing files are not allowed');
+    if (info.dataFile !== null) throw new ImportPluginError('QCOW images with data-file set are not allowed');
+    if (info.format === 'vmdk') {
+      const allowed = this.options.vmdkAllowedTypes;
+      if (info.vmdkCreateType === null) throw new ImportPluginError('Unable to determine VMDK create-type');
+      if (allowed.length === 0) throw new ImportPluginError('Image is a VMDK, but no VMDK createType is allowed ([image_format] vmdk_allowed_types is empty)');
+      if (!allowed.includes(info.vmdkCreateType)) {
+        throw new ImportPluginError(`Invalid VMDK create-type '${info.vmdkCreateType}' (allowed: ${allowed.join(', ')})`);
+      }
+    }
+  }
+}
+
+/** `expected` = 'raw': no disk-format signature at all; 'iso': an ISO 9660 volume and nothing else. */
+async function refuseHiddenFormats(file: string, expected: 'raw' | 'iso', what: string): Promise<void> {
+  const found = await sniffFormats(file);
+  const others = found.filter((f) => f !== expected);
+  if (others.length > 0) throw new ImportPluginError(`Image has disallowed configuration: ${what} should be ${expected} but carries a ${others.join(' and ')} header`);
+  if (expected === 'iso' && !found.includes('iso')) throw new ImportPluginError('Image format mismatch: claimed iso, but there is no ISO 9660 volume descriptor');
+}
