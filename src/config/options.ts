@@ -88,6 +88,7 @@ export const OPTIONS = {
     inspect_uploads: { kind: 'bool', default: true, help: 'Not in Glance: false turns the inspection of uploaded data off entirely (no format check, no safety checks, no virtual_size); for measurements only.' },
   },
   task: {
+    task_time_to_live: { kind: 'int', default: 48, min: 1, help: 'Hours an ended task (success or failure) stays listed; then it expires.' },
     work_dir: { kind: 'string', default: null, help: 'Local directory where import plugins (conversion, decompression) work on a copy of the data; default <data dir>/work.' },
   },
   wsgi: {

@@ -74,3 +74,18 @@ export function judgeInspection(
   }
   return virtualSize;
 }
+
+/**
+ * Staged data (PUT /stage, an import's download), whose formats may not be set yet: with both
+ * formats set, the decision an upload gets; without them, what the content is must still be
+ * safe — one format, passing its safety checks — so that nothing hostile is ever kept.
+ */
+export function checkStaged(
+  i: Inspection,
+  image: { disk_format: string | null; container_format: string | null },
+  s: FormatCheckSettings,
+  warn: (m: string) => void = () => undefined,
+): void {
+  if (image.disk_format && image.container_format) judgeInspection(i, image, s, warn);
+  else judgeInspection(i, { disk_format: i.format, container_format: 'bare' }, s, warn);
+}
