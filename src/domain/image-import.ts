@@ -77,7 +77,7 @@ export class ImageImport {
     if (method === 'glance-direct' && host && this.deps.selfUrl && host !== this.deps.selfUrl) throw new StagedElsewhere(host);
     if (method === 'web-download') {
       const uri = String(req.method.uri ?? '');
-      if (this.deps.web.uriRefusal(uri) !== null) throw new BadRequest(`URI for web-download does not pass filtering: ${uri}`);
+      if ((await this.deps.web.uriRefusal(uri)) !== null) throw new BadRequest(`URI for web-download does not pass filtering: ${uri}`);
     }
     if (method === 'glance-direct' && (await this.deps.uow.repos.images.stagedLocations(id)).length === 0) {
       throw new Conflict(`Image ${id} has no staged data: PUT /v2/images/${id}/stage first.`);

@@ -13,8 +13,8 @@ export interface FetchedData {
 
 /** web-download: a user-supplied URL, fetched by the server (an SSRF risk: the filters decide). */
 export interface WebSource {
-  /** Null when `[import_filtering_opts]` allow the URI; else why not (answered 400). */
-  uriRefusal(uri: string): string | null;
+  /** Null when `[import_filtering_opts]` allow the URI (its host resolved, too); else why not (answered 400). */
+  uriRefusal(uri: string): Promise<string | null>;
   /** GET of the URI; every redirect passes the filters again; bounded in time and size. */
   open(uri: string, signal: AbortSignal): Promise<FetchedData>;
 }
@@ -29,7 +29,7 @@ export interface RemoteCredentials {
 export interface RemoteGlanceSource {
   /** The image endpoint of `region` (`iface`: public, internal, admin); throws when the catalogue has none. */
   endpoint(catalog: readonly unknown[], region: string, iface: string): string;
-  /** What the import copies from the remote image: formats and the configured extra properties. */
+  /** What the import copies from the remote image (formats, the configured extra properties); throws unless it is active. */
   metadata(endpoint: string, token: string, imageId: string, signal: AbortSignal): Promise<{ disk_format: string | null; container_format: string | null; properties: Record<string, string> }>;
   open(endpoint: string, token: string, imageId: string, signal: AbortSignal): Promise<FetchedData>;
 }

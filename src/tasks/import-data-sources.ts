@@ -5,6 +5,7 @@
  */
 import type { FetchedData, RemoteGlanceSource, WebSource } from '../domain/import-ports.js';
 import { fetchRemoteImage, glanceEndpoint, importedMetadata, openRemoteImageData, type CatalogEntry } from './glance-download.js';
+import { ImportSourceError } from './import-sources.js';
 import type { ImportUriFilter } from './import-uri-filter.js';
 import { openWebDownload, type DownloadLimits } from './web-download.js';
 
@@ -14,8 +15,8 @@ export class WebDownloadSource implements WebSource {
     private readonly limits: DownloadLimits,
   ) {}
 
-  uriRefusal(uri: string): string | null {
-    return this.filter.refusal(uri);
+  uriRefusal(uri: string): Promise<string | null> {
+    return this.filter.resolvedRefusal(uri);
   }
 
   open(uri: string, signal: AbortSignal): Promise<FetchedData> {
@@ -35,7 +36,9 @@ export class GlanceDownloadSource implements RemoteGlanceSource {
   }
 
   async metadata(endpoint: string, token: string, imageId: string, signal: AbortSignal) {
-    return importedMetadata(await fetchRemoteImage(endpoint, token, imageId, signal), this.extraProperties);
+    const remote = await fetchRemoteImage(endpoint, token, imageId, signal);
+    if (remote.status !== 'active') throw new ImportSourceError(`Remote image ${imageId} is ${String(remote.status)}, not active: it has no data to download.`, false);
+    return importedMetadata(remote, this.extraProperties);
   }
 
   open(endpoint: string, token: string, imageId: string, signal: AbortSignal): Promise<FetchedData> {
