@@ -192,6 +192,24 @@ describe('image_conversion', { skip: needs({ 'qemu-img': 'qemu-utils', prlimit: 
     await assert.rejects(runOn(plugin('image_conversion'), file, image('qcow2')), { name: 'ImportPluginError', message: /data-file/ });
   });
 
+  test('files an image names are refused from its header, before qemu-img would open them', async () => {
+    // FIFOs in place of the named files: a qemu-img that opened one would block until its timeout.
+    const d = dir('fifo');
+    const qcow = path.join(d, 'x.qcow2');
+    qemuImg('create', '-f', 'qcow2', '-o', `data_file=${path.join(d, 'x.data')}`, qcow, '1M');
+    fs.rmSync(path.join(d, 'x.data'));
+    execFileSync('mkfifo', [path.join(d, 'x.data')]);
+    const flat = path.join(d, 'flat.vmdk');
+    qemuImg('create', '-f', 'vmdk', '-o', 'subformat=monolithicFlat', flat, '1M');
+    fs.rmSync(path.join(d, 'flat-flat.vmdk'));
+    execFileSync('mkfifo', [path.join(d, 'flat-flat.vmdk')]);
+    const started = Date.now();
+    await assert.rejects(runOn(plugin('image_conversion'), qcow, image('qcow2')), { message: 'QCOW images with data-file set are not allowed' });
+    const allowFlat = plugin('image_conversion', { vmdkAllowedTypes: ['monolithicSparse', 'monolithicFlat'] });
+    await assert.rejects(runOn(allowFlat, flat, image('vmdk')), { message: /VMDK descriptor files are not allowed \(create-type 'monolithicFlat'/ });
+    assert.ok(Date.now() - started < 5000);
+  });
+
   test('a vmdk whose create-type is not allowed is refused', async () => {
     const d = dir('flat');
     const flat = path.join(d, 'flat.vmdk');
