@@ -48,3 +48,40 @@ export async function sniffFormats(file: string): Promise<string[]> {
     await fh.close();
   }
 }
+
+/**
+ * What a qcow2 header says about files outside the image, read before qemu-img opens it: qemu
+ * opens an external data file (and, for some commands, a backing file) as it opens the image,
+ * so a hostile header must be refused before, not after. Null when the header names neither.
+ */
+export async function qcow2ExternalFiles(file: string): Promise<'backing file' | 'data-file' | null> {
+  const header = await readAt(file, 0, 80);
+  if (header.length < 16 || header.readUInt32BE(0) !== 0x514649fb) return null;
+  if (header.readBigUInt64BE(8) !== 0n) return 'backing file';
+  // Version 3's incompatible features, bit 2: an external data file.
+  if (header.readUInt32BE(4) >= 3 && header.length >= 80 && (header.readBigUInt64BE(72) & 4n) !== 0n) return 'data-file';
+  return null;
+}
+
+/**
+ * A VMDK that is a text descriptor (not a sparse file with its descriptor inside) names other
+ * files as its extents, which qemu-img opens at once; returns its createType ('' when it has
+ * none), or null for any other file.
+ */
+export async function vmdkTextDescriptorType(file: string): Promise<string | null> {
+  const head = await readAt(file, 0, 64 * 1024);
+  if (!head.subarray(0, DESCRIPTOR.length).equals(DESCRIPTOR)) return null;
+  return /^\s*createType\s*=\s*"([^"]*)"/m.exec(head.toString('latin1'))?.[1] ?? '';
+}
+const DESCRIPTOR = Buffer.from('# Disk DescriptorFile', 'latin1');
+
+async function readAt(file: string, offset: number, length: number): Promise<Buffer> {
+  const fh = await fs.open(file, 'r');
+  try {
+    const buf = Buffer.alloc(length);
+    const { bytesRead } = await fh.read(buf, 0, length, offset);
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
+  }
+}

@@ -1,4 +1,4 @@
-import { sniffFormats } from './format-sniff.js';
+import { qcow2ExternalFiles, sniffFormats, vmdkTextDescriptorType } from './format-sniff.js';
 import { ImportPluginError, type ImportPlugin, type ImportPluginOptions, type PluginOutcome, type PluginRun } from './plugin-contract.js';
 import { qemuImgConvert, qemuImgInfo, type QemuImgInfo } from './qemu-img.js';
 import { newWorkFile, removeWorkFile, stagedFileAt } from './work-files.js';
@@ -31,6 +31,7 @@ export class ImageConversionPlugin implements ImportPlugin {
     const driver = DRIVERS[source];
     if (driver === undefined) throw new ImportPluginError(`Image conversion cannot read disk_format '${source}'`);
     if (driver === 'raw') await refuseHiddenFormats(staged.path, 'raw', 'the image');
+    await this.refuseExternalFiles(staged.path, driver);
     const info = await qemuImgInfo(staged.path, driver, signal);
     if (info.format !== driver) throw new ImportPluginError(`Image metadata disagrees about format: claimed ${source}, qemu-img reports ${info.format}`);
     this.refuseUnsafe(info);
@@ -58,18 +59,37 @@ export class ImageConversionPlugin implements ImportPlugin {
     }
   }
 
+  /**
+   * Glance has its format inspector refuse these before qemu-img runs, because qemu-img opens
+   * the files an image names as it opens the image: the same refusals, from the header.
+   */
+  private async refuseExternalFiles(file: string, driver: string): Promise<void> {
+    if (driver === 'qcow2') {
+      const external = await qcow2ExternalFiles(file);
+      if (external === 'backing file') throw new ImportPluginError('QCOW images with backing files are not allowed');
+      if (external === 'data-file') throw new ImportPluginError('QCOW images with data-file set are not allowed');
+    }
+    if (driver === 'vmdk') {
+      const createType = await vmdkTextDescriptorType(file);
+      if (createType === null) return;
+      this.refuseVmdkType(createType || null);
+      // An allowed type, but its extents are other files, and an imported image is one file.
+      throw new ImportPluginError(`VMDK descriptor files are not allowed (create-type '${createType}' keeps its data in other files)`);
+    }
+  }
+
+  private refuseVmdkType(createType: string | null): void {
+    const allowed = this.options.vmdkAllowedTypes;
+    if (createType === null) throw new ImportPluginError('Unable to determine VMDK create-type');
+    if (allowed.length === 0) throw new ImportPluginError('Image is a VMDK, but no VMDK createType is allowed ([image_format] vmdk_allowed_types is empty)');
+    if (!allowed.includes(createType)) throw new ImportPluginError(`Invalid VMDK create-type '${createType}' (allowed: ${allowed.join(', ')})`);
+  }
+
   /** Glance's refusals: what qemu-img would follow outside the file, and VMDK types beyond the allowed ones. */
   private refuseUnsafe(info: QemuImgInfo): void {
     if (info.backingFilename !== null) throw new ImportPluginError('QCOW images with backing files are not allowed');
     if (info.dataFile !== null) throw new ImportPluginError('QCOW images with data-file set are not allowed');
-    if (info.format === 'vmdk') {
-      const allowed = this.options.vmdkAllowedTypes;
-      if (info.vmdkCreateType === null) throw new ImportPluginError('Unable to determine VMDK create-type');
-      if (allowed.length === 0) throw new ImportPluginError('Image is a VMDK, but no VMDK createType is allowed ([image_format] vmdk_allowed_types is empty)');
-      if (!allowed.includes(info.vmdkCreateType)) {
-        throw new ImportPluginError(`Invalid VMDK create-type '${info.vmdkCreateType}' (allowed: ${allowed.join(', ')})`);
-      }
-    }
+    if (info.format === 'vmdk') this.refuseVmdkType(info.vmdkCreateType);
   }
 }
 

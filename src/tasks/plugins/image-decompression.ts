@@ -110,7 +110,7 @@ export class ImageDecompressionPlugin implements ImportPlugin {
     try {
       const run: LimitedRun = { limits: XZ_LIMITS, signal: local.signal };
       const child = spawnLimited('xz', ['--decompress', '--stdout', `--format=${kind === 'xz' ? 'xz' : 'lzma'}`, `--memlimit-decompress=${XZ_MEMLIMIT}`, '--', source], run);
-      const exit = finished(child, 'xz', run, { collectStdout: false });
+      const exit = finished(child, 'xz', run, { collectStdout: false, hide: [source] });
       // A copy that fails (the cap, a full disk) kills xz at once rather than letting it run on.
       const copy = pipeline(child.stdout!, new SizeCap(this.options.maxBytes), createWriteStream(dest)).catch((err: unknown) => {
         local.abort(err);

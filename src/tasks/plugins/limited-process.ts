@@ -46,7 +46,12 @@ const STDERR_KEPT = 4096;
  * prints more is killed: its answer is not one we can trust). With `collectStdout` false
  * the caller consumes stdout itself.
  */
-export function finished(child: ChildProcess, what: string, run: LimitedRun, opts: { collectStdout: boolean; maxStdout?: number }): Promise<Finished> {
+export function finished(
+  child: ChildProcess,
+  what: string,
+  run: LimitedRun,
+  opts: { collectStdout: boolean; maxStdout?: number; /** Paths to leave out of messages (they end up in the task's message, shown to users). */ hide?: readonly string[] },
+): Promise<Finished> {
   return new Promise<Finished>((resolve, reject) => {
     const out: Buffer[] = [];
     let outBytes = 0;
@@ -80,7 +85,8 @@ export function finished(child: ChildProcess, what: string, run: LimitedRun, opt
       clearTimeout(timer);
       run.signal.removeEventListener('abort', onAbort);
       if (failure) return reject(failure);
-      const stderr = err.toString('utf8').trim();
+      let stderr = err.toString('utf8').trim();
+      for (const p of opts.hide ?? []) stderr = stderr.split(p).join('<image>');
       if (code === 0) return resolve({ stdout: Buffer.concat(out).toString('utf8'), stderr });
       // prlimit answers 127 (exec failed) when the tool itself is missing.
       if (code === 127) return reject(new ImportPluginError(`cannot run ${what}: ${stderr || 'command not found'}`));

@@ -27,14 +27,14 @@ export interface QemuImgInfo {
 export async function qemuImgInfo(file: string, driver: string, signal: AbortSignal): Promise<QemuImgInfo> {
   const run: LimitedRun = { ...INFO_RUN, signal };
   const child = spawnLimited('qemu-img', ['info', '--output=json', '-f', driver, file], run);
-  const { stdout } = await finished(child, 'qemu-img info', run, { collectStdout: true, maxStdout: 4 << 20 });
+  const { stdout } = await finished(child, 'qemu-img info', run, { collectStdout: true, maxStdout: 4 << 20, hide: [file] });
   return parseInfo(stdout);
 }
 
 export async function qemuImgConvert(source: string, sourceDriver: string, dest: string, destDriver: string, signal: AbortSignal): Promise<void> {
   const run: LimitedRun = { limits: CONVERT_LIMITS, signal };
   const child = spawnLimited('qemu-img', ['convert', '-f', sourceDriver, '-O', destDriver, source, dest], run);
-  await finished(child, 'qemu-img convert', run, { collectStdout: true, maxStdout: 1 << 20 });
+  await finished(child, 'qemu-img convert', run, { collectStdout: true, maxStdout: 1 << 20, hide: [source, dest] });
 }
 
 function parseInfo(text: string): QemuImgInfo {
