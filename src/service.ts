@@ -131,6 +131,7 @@ export async function createService(config: Config): Promise<Service> {
     const methods = config.DEFAULT.enabled_import_methods as ImportMethod[];
     const limits = webDownloadLimits(config);
     const web = new WebDownloadSource(new ImportUriFilter(importFilterOptions(config)), limits);
+    const plugins = buildImportPlugins(config.image_import_opts.image_import_plugins, importPluginOptions(config));
     const runner = new ImportRunner({
       uow,
       stores,
@@ -139,7 +140,7 @@ export async function createService(config: Config): Promise<Service> {
       cleanup,
       web,
       remote: new GlanceDownloadSource(limits, config.glance_download_properties.extra_properties),
-      plugins: buildImportPlugins(config.image_import_opts.image_import_plugins, importPluginOptions(config)),
+      plugins,
       formats,
       imageSizeCap: config.DEFAULT.image_size_cap,
       hashingAlgorithm: config.DEFAULT.hashing_algorithm,
@@ -158,6 +159,7 @@ export async function createService(config: Config): Promise<Service> {
       enabled: methods.includes('glance-direct'),
       imageSizeCap: config.DEFAULT.image_size_cap,
       formats,
+      pluginsChangeData: plugins.length > 0,
       selfUrl,
       log,
     });

@@ -312,3 +312,43 @@ describe('import methods switched off', () => {
     assert.equal((await importImage(server, c.body.id, { method: { name: 'glance-direct' } })).status, 400);
   });
 });
+
+describe('import plugins on the import path', { skip: qemuImg() ?? undefined }, () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startServer([
+      ...WEB,
+      { section: 'image_import_opts', name: 'image_import_plugins', value: 'image_decompression, image_conversion, inject_image_metadata' },
+      { section: 'image_conversion', name: 'output_format', value: 'raw' },
+      { section: 'inject_metadata_properties', name: 'inject', value: 'injected_by:ocellus' },
+    ]);
+  });
+  after(() => server.close());
+
+  test('a gzipped qcow2 by web-download: decompressed, converted to raw (formats, size, hashes, virtual size), properties injected; the work directory is empty again', async () => {
+    const dir = tempDir('ocellus-plugins-');
+    const file = path.join(dir, 'disk.qcow2');
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', file, '8M']);
+    execFileSync('gzip', ['-k', file]);
+    const id = await createImage(server.url, P1, { disk_format: 'qcow2' });
+    assert.equal((await importImage(server, id, { method: { name: 'web-download', uri: source.put(fs.readFileSync(`${file}.gz`)) } })).status, 202);
+    const done = await imported(server, id);
+    assert.equal(done.status, 'active', JSON.stringify(await tasksOf(server, id).catch(() => [])));
+    assert.equal(done.disk_format, 'raw');
+    assert.equal(done.container_format, 'bare');
+    assert.equal(done.size, 8 * 1024 * 1024);
+    assert.equal(done.virtual_size, 8 * 1024 * 1024);
+    assert.equal(done.injected_by, 'ocellus');
+    const data = (await download(server.url, id, P1)).data;
+    assert.ok(data.equals(Buffer.alloc(8 * 1024 * 1024)), 'the raw conversion of an empty qcow2 is zeros');
+    assert.equal(done.os_hash_value, digests(data).multihash);
+    assert.deepEqual(fs.existsSync(path.join(server.dataDir, 'work')) ? fs.readdirSync(path.join(server.dataDir, 'work')) : [], []);
+  });
+
+  test('glance-direct of a qcow2 with a backing file: refused at stage (the inspector), before any plugin runs qemu-img on it', async () => {
+    const dir = tempDir('ocellus-plugins-');
+    const evil = qcow2(dir, 'evil.qcow2', '16M', '/etc/hostname');
+    const id = await createImage(server.url, P1, { disk_format: 'qcow2' });
+    assert.equal((await stage(server, id, evil)).status, 415);
+  });
+});

@@ -30,6 +30,8 @@ export interface ImageStagingDeps {
   enabled: boolean;
   imageSizeCap: number;
   formats: FormatCheckSettings;
+  /** Import plugins are configured: the staged data's format is judged after them, when it reaches the stores. */
+  pluginsChangeData: boolean;
   /** worker_self_reference_url: recorded as os_glance_stage_host so that imports reach this node. */
   selfUrl: string | null;
   now?: () => number;
@@ -78,7 +80,9 @@ export class ImageStaging {
         if (declaredSize !== null && intake.size !== declaredSize) {
           throw new Conflict(`Staged ${intake.size} bytes but the request declared ${declaredSize}; the data is discarded.`);
         }
-        checkStaged(inspector.finish(), image, this.deps.formats, (msg) => this.log(`image ${id}: ${msg}`));
+        // With import plugins, what the data is may still change (decompression, conversion): only its safety is judged now.
+        const declared = this.deps.pluginsChangeData ? { disk_format: null, container_format: null } : image;
+        checkStaged(inspector.finish(), declared, this.deps.formats, (msg) => this.log(`image ${id}: ${msg}`));
         await uow.run(async (tx) => {
           const now = this.now();
           if (!(await tx.leases.release(STAGE_LEASE, id, leases.owner))) throw new StageLost();
