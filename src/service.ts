@@ -29,6 +29,8 @@ import { Leases } from './domain/leases.js';
 import { LocationChecks } from './domain/location-checks.js';
 import { LocationImports } from './domain/location-imports.js';
 import { MemberService } from './domain/member-service.js';
+import { TaskPolicy } from './domain/task-policy.js';
+import { TaskService } from './domain/task-service.js';
 import { ImageStores } from './domain/image-stores.js';
 import { StoreRegistry } from './store/registry.js';
 
@@ -106,6 +108,13 @@ export async function createService(config: Config): Promise<Service> {
       hashingAlgorithm: config.DEFAULT.hashing_algorithm,
       log,
     });
+    const tasks = new TaskService({
+      tasks: uow.repos.tasks,
+      access,
+      policy: new TaskPolicy(policy),
+      limits: { apiLimitMax: config.DEFAULT.api_limit_max, limitParamDefault: config.DEFAULT.limit_param_default },
+      timeToLiveHours: config.task.task_time_to_live,
+    });
     const server = await buildServer(
       {
         catalogue: new ImageCatalogue(uow.repos.images, access, locations),
@@ -114,6 +123,7 @@ export async function createService(config: Config): Promise<Service> {
         actions: new ImageActions(uow, access, cleanup),
         imageData,
         members: new MemberService(access, uow.repos.members, config.DEFAULT.image_member_quota),
+        tasks,
         stores: new ImageStores(stores, uow, access, cleanup),
         locations,
         locationImports,
@@ -144,6 +154,7 @@ export async function createService(config: Config): Promise<Service> {
     const sweeper = setInterval(() => {
       cleanup.sweep().catch((err: unknown) => log('cleanup sweep failed', err));
       locationImports.resumeImports().catch((err: unknown) => log('taking over location imports failed', err));
+      tasks.deleteExpired().catch((err: unknown) => log('deleting expired tasks failed', err));
     }, leases.heartbeatMs);
     sweeper.unref();
 

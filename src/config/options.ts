@@ -97,6 +97,9 @@ export const OPTIONS = {
   token_auth: {
     token_file: { kind: 'string', default: null, help: 'With flavor = token, or empty (beside the admin token): YAML file of token → user_id, project_id, roles (see the README).' },
   },
+  task: {
+    task_time_to_live: { kind: 'int', default: 48, min: 0, help: 'Hours a task is kept (and shown) after it succeeded or failed.' },
+  },
   oslo_policy: {
     policy_file: { kind: 'string', default: null, help: "Policy rules (YAML or JSON) overriding Glance's defaults by name; re-read when it changes. Relative paths are relative to the configuration file." },
     enforce_scope: { kind: 'bool', default: true, help: 'Refuse system- and domain-scoped tokens on project-scoped rules (all of Glance\'s), as oslo.policy does.' },
