@@ -29,6 +29,8 @@ import { Leases } from './domain/leases.js';
 import { LocationChecks } from './domain/location-checks.js';
 import { LocationImports } from './domain/location-imports.js';
 import { MemberService } from './domain/member-service.js';
+import { TaskPolicy } from './domain/task-policy.js';
+import { TaskService } from './domain/task-service.js';
 import { ImageStores } from './domain/image-stores.js';
 import { ImageImport, type ImportMethod } from './domain/image-import.js';
 import { ImageStaging } from './domain/image-staging.js';
@@ -131,6 +133,8 @@ export async function createService(config: Config): Promise<Service> {
     const methods = config.DEFAULT.enabled_import_methods as ImportMethod[];
     const limits = webDownloadLimits(config);
     const web = new WebDownloadSource(new ImportUriFilter(importFilterOptions(config)), limits);
+    const creation = new ImageCreation(attributes, uow.repos.images, access, quotas);
+    const taskTimeToLiveMs = config.task.task_time_to_live * 3600_000;
     const plugins = buildImportPlugins(config.image_import_opts.image_import_plugins, importPluginOptions(config));
     const runner = new ImportRunner({
       uow,
@@ -144,13 +148,13 @@ export async function createService(config: Config): Promise<Service> {
       formats,
       imageSizeCap: config.DEFAULT.image_size_cap,
       hashingAlgorithm: config.DEFAULT.hashing_algorithm,
-      taskTimeToLiveMs: config.task.task_time_to_live * 3600_000,
+      taskTimeToLiveMs,
       workDir: config.task.work_dir ?? path.join(config.dataDir, 'work'),
       concurrency: config.wsgi.task_pool_threads,
       log,
     });
     const selfUrl = config.DEFAULT.worker_self_reference_url;
-    const imports = new ImageImport({ uow, access, stores, leases, runner, web, methods, selfUrl });
+    const imports = new ImageImport({ uow, access, stores, leases, runner, web, methods, selfUrl, creation, taskTimeToLiveMs });
     const imageStaging = new ImageStaging({
       uow,
       access,
@@ -163,16 +167,26 @@ export async function createService(config: Config): Promise<Service> {
       selfUrl,
       log,
     });
+    const tasks = new TaskService({
+      tasks: uow.repos.tasks,
+      access,
+      policy: new TaskPolicy(policy),
+      limits: { apiLimitMax: config.DEFAULT.api_limit_max, limitParamDefault: config.DEFAULT.limit_param_default },
+      timeToLiveHours: config.task.task_time_to_live,
+      web,
+      onCreated: (task, ctx) => void imports.startLegacy(ctx, task).catch((err: unknown) => log(`legacy import task ${task.id} could not start`, err)),
+    });
     const server = await buildServer(
       {
         catalogue: new ImageCatalogue(uow.repos.images, access, locations),
-        creation: new ImageCreation(attributes, uow.repos.images, access, quotas),
+        creation,
         editing: new ImageEditing(uow.repos.images, access, new ImagePatcher(attributes, access, locations), quotas, locations),
         actions: new ImageActions(uow, access, cleanup),
         imageData,
         staging: imageStaging,
         imports,
         members: new MemberService(access, uow.repos.members, config.DEFAULT.image_member_quota),
+        tasks,
         stores: new ImageStores(stores, uow, access, cleanup),
         locations,
         locationImports,
@@ -205,6 +219,7 @@ export async function createService(config: Config): Promise<Service> {
       cleanup.sweep().catch((err: unknown) => log('cleanup sweep failed', err));
       locationImports.resumeImports().catch((err: unknown) => log('taking over location imports failed', err));
       runner.resume().catch((err: unknown) => log('taking over import tasks failed', err));
+      tasks.deleteExpired().catch((err: unknown) => log('deleting expired tasks failed', err));
     }, leases.heartbeatMs);
     sweeper.unref();
 

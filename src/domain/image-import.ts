@@ -9,11 +9,12 @@ import type { StoreRegistry } from '../store/registry.js';
 import { BadRequest, Conflict } from './errors.js';
 import type { ImageAccess } from './image-access.js';
 import type { ImageRecord } from './image-model.js';
-import { plan } from './image-lifecycle.js';
+import { plan, type Step } from './image-lifecycle.js';
 import type { WebSource } from './import-ports.js';
 import { IMPORT_TASK_LEASE, type ImportRunner, type ImportTaskInput, type RunnerCredentials } from './import-runner.js';
 import type { Leases } from './leases.js';
-import type { UnitOfWork } from './ports.js';
+import type { Repositories, UnitOfWork } from './ports.js';
+import type { ImageCreation } from './image-creation.js';
 import type { TaskRecord } from './task-model.js';
 
 export const IMPORT_METHODS = ['glance-direct', 'web-download', 'copy-image', 'glance-download'] as const;
@@ -30,6 +31,10 @@ export interface ImageImportDeps {
   methods: readonly ImportMethod[];
   /** worker_self_reference_url: staged data recorded under another URL is on another node. */
   selfUrl: string | null;
+  /** Legacy import tasks make their image. */
+  creation: ImageCreation;
+  /** [task] task_time_to_live, in ms. */
+  taskTimeToLiveMs: number;
   now?: () => number;
 }
 
@@ -100,6 +105,39 @@ export class ImageImport {
       updated_at: now,
     };
     const step = method === 'copy-image' ? plan('copy_image', image) : plan(method === 'glance-direct' ? 'import_staged' : 'import_remote', image);
+    await this.begin(ctx, task, image, step, stores, staleLock, (tx) => tx.tasks.insert(task));
+    return task;
+  }
+
+  /**
+   * A legacy `import` task (POST /v2/tasks), just recorded: the image it asks for is made (its
+   * `image_properties`, owned by the caller's project), then its `import_from` is fetched into it
+   * like a web-download. A task that cannot start fails with the reason.
+   */
+  async startLegacy(ctx: RequestContext, task: TaskRecord): Promise<void> {
+    const now = this.now();
+    try {
+      const input = task.input ?? {};
+      const created = await this.deps.creation.create(ctx, { ...(input.image_properties as Record<string, unknown>) });
+      const image = (await this.deps.uow.repos.images.find(created.id))!.image;
+      const started = { ...task, image_id: image.id, status: 'processing' as const };
+      await this.begin(ctx, started, image, plan('import_remote', image), [this.deps.stores.default.id], null, async (tx) => {
+        if (!(await tx.tasks.transition(task.id, 'pending', 'processing', { image_id: image.id }, now))) throw new Conflict(`Task ${task.id} is no longer pending.`);
+      });
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      await this.deps.uow.repos.tasks.transition(task.id, 'pending', 'failure', { message, expires_at: now + this.deps.taskTimeToLiveMs }, now);
+    }
+  }
+
+  /**
+   * One transaction: the image's status change (none for copy-image), its import lock, the
+   * progress properties, the task's row (`record`) and the lease of this process on the task;
+   * then the task runs here.
+   */
+  private async begin(ctx: RequestContext, task: TaskRecord, image: ImageRecord, step: Step | null, stores: string[], staleLock: string | null, record: (tx: Repositories) => Promise<void>): Promise<void> {
+    const id = image.id;
+    const now = this.now();
     const failed = (image.properties.os_glance_failed_import ?? '').split(',').filter((s) => s !== '' && !stores.includes(s));
     const leaseData = this.deps.runner.leaseData(id, ctx);
     await this.deps.uow.run(async (tx) => {
@@ -110,14 +148,13 @@ export class ImageImport {
         throw new Conflict(`New operation on image '${id}' is not permitted as prior operation is still in progress`);
       }
       await tx.images.setProperties(id, { os_glance_importing_to_stores: stores.join(','), os_glance_failed_import: failed.join(','), os_glance_stage_host: null }, now);
-      await tx.tasks.insert(task);
+      await record(tx);
       if (!(await tx.leases.acquire(this.deps.leases.record(IMPORT_TASK_LEASE, task.id, leaseData)))) {
         throw new Conflict(`Task ${task.id} is already running.`);
       }
     });
     const credentials: RunnerCredentials | null = ctx.authToken && ctx.serviceCatalog ? { token: ctx.authToken, catalog: ctx.serviceCatalog } : null;
     this.deps.runner.start(task, leaseData, credentials);
-    return task;
   }
 
   private parseBody(body: unknown): ImportRequest {

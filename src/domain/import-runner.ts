@@ -49,6 +49,16 @@ export interface ImportTaskInput {
   backend: string[];
 }
 
+/**
+ * What an import task does: an `api_image_import` task's own input; a legacy `import` task
+ * (POST /v2/tasks) is a web-download of `import_from` into the image made for it, to the default store (no `backend`).
+ */
+export function importInput(task: TaskRecord): ImportTaskInput {
+  if (task.type === 'api_image_import') return task.input as unknown as ImportTaskInput;
+  const input = task.input ?? {};
+  return { image_id: task.image_id ?? '', import_req: { method: { name: 'web-download', uri: String(input.import_from) } }, backend: [] };
+}
+
 /** What glance-download needs of its caller; only the process that took the request has it. */
 export interface RunnerCredentials {
   token: string;
@@ -153,7 +163,7 @@ export class ImportRunner {
       taken.push(task.id);
       try {
         await this.discardRun(task, data);
-        const input = task.input as unknown as ImportTaskInput;
+        const input = importInput(task);
         const staged = (await uow.repos.images.stagedLocations(input.image_id)).length > 0;
         const takeovers = Number(data.takeovers) + 1;
         if (takeovers > MAX_TAKEOVERS) throw new Error(`The import was interrupted ${MAX_TAKEOVERS} times (its process stopped); it is not tried again.`);
@@ -173,7 +183,7 @@ export class ImportRunner {
 
   private async run(task: TaskRecord, data: ImportLeaseData, credentials: RunnerCredentials | null, stop: AbortSignal): Promise<void> {
     const { uow, leases } = this.deps;
-    const input = task.input as unknown as ImportTaskInput;
+    const input = importInput(task);
     const imageId = input.image_id;
     const held = leases.keep(IMPORT_TASK_LEASE, task.id, { lost: 'lost', unwanted: 'unwanted' }, async (repos) => (await repos.images.find(imageId))?.image.properties.os_glance_import_task === task.id);
     const signal = AbortSignal.any([held.signal, stop]);
@@ -283,7 +293,7 @@ export class ImportRunner {
     const mustSucceed = input.import_req.all_stores_must_succeed !== false;
     const initial = await this.image(input.image_id);
     const present = new Set(initial.locations.map((l) => stores.forLocation(l)?.id));
-    const targets = input.backend.filter((id) => !present.has(id));
+    const targets = this.targets(input).filter((id) => !present.has(id));
     let remaining = [...targets];
     let failures = 0;
     for (const storeId of targets) {
@@ -361,7 +371,7 @@ export class ImportRunner {
    * the stores not reached are recorded in os_glance_failed_import.
    */
   private async fail(task: TaskRecord, err: unknown): Promise<void> {
-    const input = task.input as unknown as ImportTaskInput;
+    const input = importInput(task);
     const imageId = input.image_id;
     const message = err instanceof Error ? err.message : String(err);
     const doomed = await this.deps.uow.run(async (tx) => {
@@ -385,18 +395,23 @@ export class ImportRunner {
   /** Removes what a dead run of `task` was writing: unrecorded staged data and unrecorded objects in its target stores. */
   private async discardRun(task: TaskRecord, lease: ImportLeaseData): Promise<void> {
     const { uow, stores, staging } = this.deps;
-    const input = task.input as unknown as ImportTaskInput;
+    const input = importInput(task);
     const found = await uow.repos.images.find(input.image_id);
     const project = found?.image.owner ?? null;
     const target = { key: input.image_id, attempt: lease.attempt, project, sizeHint: null };
     const staged = await uow.repos.images.stagedLocations(input.image_id);
     await staging.store.discardWrite(target, { committed: staged.length === 0 && input.import_req.method.name !== 'glance-direct' });
     const present = new Set((found?.image.locations ?? []).map((l) => stores.forLocation(l)?.id));
-    for (const id of input.backend) {
+    for (const id of this.targets(input)) {
       const backend = stores.get(id);
       if (backend && !present.has(id)) await backend.store.discardWrite(target, { committed: true });
     }
     await fs.promises.rm(path.join(this.deps.workDir, task.id), { recursive: true, force: true });
+  }
+
+  /** The stores a task writes to: the ones it names, else the default one. */
+  private targets(input: ImportTaskInput): string[] {
+    return input.backend.length > 0 ? input.backend : [this.deps.stores.default.id];
   }
 
   /** copy-image reads the image's own data, from the first of its locations that answers. */
