@@ -42,7 +42,7 @@ function inspect(data: Buffer, next: () => number = () => data.length || 1): Ins
  * layout), and footers (the last 4 KiB).
  */
 function dense(size: number): [number, number][] {
-  return [[0, 320 * 1024], [MiB, MiB + 64 * 1024], [2 * MiB, 2 * MiB + 64 * 1024], [Math.max(0, size - 4096), size]];
+  return [[0, 320 * 1024], [MiB, MiB + 128 * 1024], [2 * MiB, 2 * MiB + 128 * 1024], [Math.max(0, size - 4096), size]];
 }
 
 /** Pieces of `small` bytes over the structures and of up to `big` elsewhere (ending at the next structure). */
