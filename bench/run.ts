@@ -444,6 +444,15 @@ async function bench(
   const ocellus = await startOcellus(cleanup, ocellusData, o.serverNodeOptions);
   auth = { 'x-auth-token': fs.readFileSync(path.join(ocellusData, 'admin-token'), 'utf8').trim() };
   progress(`loopback peer at ${peer}, Ocellus (pid ${ocellus.pid}) at ${ocellus.base}`);
+  // The same server with the disk-format inspection of uploads switched off ([image_format]
+  // inspect_uploads = false), so one run shows what inspecting costs. It shares the admin token.
+  const uninspectedData = path.join(dir, 'ocellus-data-uninspected');
+  const uninspectedConf = path.join(dir, 'uninspected.conf');
+  await fsp.mkdir(uninspectedData, { recursive: true, mode: 0o700 });
+  await fsp.copyFile(path.join(ocellusData, 'admin-token'), path.join(uninspectedData, 'admin-token'));
+  await fsp.writeFile(uninspectedConf, '[image_format]\ninspect_uploads = false\n');
+  const uninspected = await startOcellus(cleanup, uninspectedData, o.serverNodeOptions, ['--config', uninspectedConf]);
+  progress(`Ocellus without upload inspection (pid ${uninspected.pid}) at ${uninspected.base}`);
 
   const series: Record<string, Series> = {};
   const record = (key: string, label: string, ms: number) => {
@@ -463,6 +472,7 @@ async function bench(
 
   let expected: Expected | undefined;
   let lastImage: string | undefined;
+  let lastUninspected: string | undefined;
   for (let round = 1; round <= runs; round++) {
     progress(`round ${round}/${runs}`);
     record('diskWrite', 'disk write (stream + fsync)', await diskWrite(scratch, blocks, size));
@@ -500,6 +510,14 @@ async function bench(
     } finally {
       track('download', downSampler.stop(), downSampler.hwmReset);
     }
+
+    if (lastUninspected) {
+      const del = await apiJson(uninspected.base, 'DELETE', `/v2/images/${lastUninspected}`);
+      if (del.status !== 204) throw new Error(`delete image: ${del.status}`);
+    }
+    const plain = await ocellusUpload(uninspected.base, source, expected);
+    lastUninspected = plain.id;
+    record('ocellusUploadUninspected', 'Ocellus upload, inspect_uploads = false', plain.ms);
   }
   // Untimed: the downloaded bytes hash to the image's checksum (and Content-MD5).
   await ocellusDownload(ocellus.base, lastImage!, expected!, true);
@@ -530,6 +548,7 @@ async function bench(
   const secs = (ms: number[]) => ms.map((v) => (v / 1000).toFixed(2)).join(', ');
   const perGiB = (ms: number[]) => ms.map((v) => (v / 1000 / (size / (1 << 30))).toFixed(2)).join(', ');
   lines.push('', `min(md5, sha512, disk write) = ${hashOrDisk.toFixed(1)} MiB/s; upload / that = ${(best('ocellusUpload') / hashOrDisk).toFixed(3)}`);
+  lines.push(`upload / durable disk write without inspection = ${(best('ocellusUploadUninspected') / best('diskWrite')).toFixed(3)} (with: ${uploadRatio.toFixed(3)}; inspected / uninspected = ${ratio('ocellusUpload', 'ocellusUploadUninspected')})`);
   lines.push(`download / loopback HTTP download (from memory) = ${ratio('ocellusDownload', 'loopbackDownload')}`);
   lines.push(`verified download / trivial node file server = ${ratio('verifiedDownload', 'fileServerDownload')} (what checking md5+sha512 on the read path would leave; md5 alone runs at ${best('md5').toFixed(0)} MiB/s)`);
   lines.push(`server CPU seconds per GiB (all threads): upload ${perGiB(serverCpuMs.upload)}; download ${perGiB(serverCpuMs.download)}`);
@@ -558,6 +577,8 @@ async function bench(
       },
       ratios: {
         uploadToMinHashOrDisk: Number((best('ocellusUpload') / hashOrDisk).toFixed(3)),
+        uploadUninspectedToDiskWrite: Number((best('ocellusUploadUninspected') / best('diskWrite')).toFixed(3)),
+        uploadInspectedToUninspected: Number(ratio('ocellusUpload', 'ocellusUploadUninspected')),
         downloadToLoopbackFromMemory: Number(ratio('ocellusDownload', 'loopbackDownload')),
         verifiedDownloadToFileServer: Number(ratio('verifiedDownload', 'fileServerDownload')),
       },

@@ -14,17 +14,19 @@ export class LuksProbe extends Probe {
 
   constructor() {
     super();
-    this.want(0, 8, 'luks header', (h) => {
-      if (!h.subarray(0, 6).equals(MAGIC)) return this.reject();
+    this.want(0, 6, 'luks magic', (magic) => {
+      if (!magic.equals(MAGIC)) return this.reject();
       this.matched = true;
-      const version = h.readUInt16BE(6);
-      if (version !== 1) {
-        this.fail('version', `LUKS version ${version} is not supported`);
-        return this.stop();
-      }
-      this.want(104, 4, 'luks v1 header', (p) => {
-        this.payloadOffset = p.readUInt32BE(0) * SECTOR;
-        this.stop();
+      this.want(6, 2, 'luks header', (v) => {
+        const version = v.readUInt16BE(0);
+        if (version !== 1) {
+          this.fail('version', `LUKS version ${version} is not supported`);
+          return this.stop();
+        }
+        this.want(104, 4, 'luks v1 header', (p) => {
+          this.payloadOffset = p.readUInt32BE(0) * SECTOR;
+          this.stop();
+        });
       });
     });
   }
