@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { random } from './support/streaming.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -25,7 +25,7 @@ describe('the glance CLI against a multi-store Ocellus', { skip: skipReason }, (
   let work: string;
   let env: NodeJS.ProcessEnv;
   let file: string;
-  const data = randomBytes(1024 * 1024 + 7);
+  const data = random(1024 * 1024 + 7);
 
   const glance = (args: string[]) => runGlance(server.url, args, { env, cwd: work, token: server.adminToken! });
   async function ok(args: string[]): Promise<string> {

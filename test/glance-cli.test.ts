@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { random } from './support/streaming.js';
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -58,7 +59,7 @@ describe('the glance CLI against Ocellus', { skip: skipReason }, () => {
     assert.match(server.adminToken ?? '', /^[0-9a-f]{64}$/);
     work = tempDir('ocellus-glance-cli-');
     env = glanceEnv(work);
-    raw = randomBytes(3 * 1024 * 1024 + 123);
+    raw = random(3 * 1024 * 1024 + 123);
     rawFile = path.join(work, 'disk.raw');
     fs.writeFileSync(rawFile, raw);
     qcowFile = path.join(work, 'x.qcow2');

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { random } from './support/streaming.js';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { once } from 'node:events';
@@ -23,7 +24,7 @@ import { runsOn } from './support/test-database.js';
 runsOn('sqlite');
 
 const LIMITS: DownloadLimits = { idleTimeoutMs: 5_000, maxBytes: 64 << 20, maxRedirects: 5 };
-const DATA = randomBytes((2 << 20) + 12345);
+const DATA = random((2 << 20) + 12345);
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 async function readAll(stream: Readable): Promise<Buffer> {

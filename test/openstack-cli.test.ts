@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { random } from './support/streaming.js';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -76,7 +77,7 @@ describe('openstack CLI through Keystone', { skip }, () => {
 
   test('image create --file, list, show, save, set --property, add project, delete', async () => {
     const file = path.join(work, 'disk.raw');
-    const data = randomBytes(3 * 1024 * 1024 + 17);
+    const data = random(3 * 1024 * 1024 + 17);
     fs.writeFileSync(file, data);
     const name = `osc-${randomBytes(4).toString('hex')}`;
 

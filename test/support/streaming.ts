@@ -128,8 +128,14 @@ export function digests(data: Buffer, algo = 'sha512'): { md5: string; multihash
   return { md5: createHash('md5').update(data).digest('hex'), multihash: createHash(algo).update(data).digest('hex') };
 }
 
+/**
+ * Random image bytes — never an MBR: random data whose bytes 510–511 happen to be 55 AA (1 time in
+ * 65,536) is a disk with a partition table to the format inspector, and a malformed one (415).
+ */
 export function random(size: number): Buffer {
-  return randomBytes(size);
+  const data = randomBytes(size);
+  if (size >= 512 && data[510] === 0x55 && data[511] === 0xaa) data[511] = 0;
+  return data;
 }
 
 /** GET /file as raw bytes. */
