@@ -112,7 +112,14 @@ test("[glance_store] stores (single store): Glance's types, its other types warn
   assert.deepEqual(warnings, []);
   assert.equal(c.stores.multiStore, false);
   assert.equal(c.stores.defaultBackend, 'file');
-  assert.deepEqual(c.stores.backends.map((b) => [b.id, b.type]), [['file', 'file'], ['http', 'http']]);
+  // The staging store of imports (node_staging_uri, default <data dir>/staging) is there too, reserved.
+  assert.deepEqual(c.stores.backends.map((b) => [b.id, b.type, b.reserved]), [['file', 'file', false], ['http', 'http', false], ['os_glance_staging_store', 'file', true]]);
+  const staging = c.stores.backends[2]!;
+  assert.equal(staging.type === 'file' && staging.options.filesystem_store_datadir, path.join(c.dataDir, 'staging'));
+  const elsewhere = loadConfig({ configFile: writeConf('[DEFAULT]\nnode_staging_uri = file:///var/tmp/ocellus-staging/\n'), warn: () => undefined });
+  const moved = elsewhere.stores.backends.find((b) => b.id === 'os_glance_staging_store')!;
+  assert.equal(moved.type === 'file' && moved.options.filesystem_store_datadir, '/var/tmp/ocellus-staging');
+  assert.throws(() => loadConfig({ configFile: writeConf('[DEFAULT]\nnode_staging_uri = swift://x/y\n'), warn: () => undefined }), /node_staging_uri = swift:\/\/x\/y: must be a file:\/\/ URL/);
   const http = c.stores.backends[1]!;
   assert.equal(http.type === 'http' && http.options.https_insecure, false);
   const more: string[] = [];
@@ -121,7 +128,7 @@ test("[glance_store] stores (single store): Glance's types, its other types warn
     warn: (m) => more.push(m),
   });
   assert.deepEqual(more.map((m) => /store type '(\w+)'/.exec(m)?.[1]), ['rbd', 'cinder', 'vmware']);
-  assert.deepEqual(d.stores.backends.map((b) => b.type), ['file', 'swift', 's3']);
+  assert.deepEqual(d.stores.backends.filter((b) => !b.reserved).map((b) => b.type), ['file', 'swift', 's3']);
   assert.equal(d.stores.defaultBackend, 'swift');
 });
 
