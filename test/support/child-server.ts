@@ -43,8 +43,8 @@ export interface ChildServer {
  * GET /healthcheck answers 200. Without a `--config` naming a flavor this is the default flavor:
  * requests need `auth` (the admin token).
  */
-export async function spawnServer(dataDir: string, extraArgs: string[] = [], timeoutMs = 15_000): Promise<ChildServer> {
-  const port = await freePort();
+export async function spawnServer(dataDir: string, extraArgs: string[] = [], timeoutMs = 15_000, port?: number): Promise<ChildServer> {
+  port ??= await freePort();
   const child = spawn(process.execPath, [OCELLUS_BIN, 'serve', '--data-dir', dataDir, '--port', String(port), '--log-level', 'warn', ...extraArgs], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
