@@ -63,7 +63,7 @@ export class ImageImport {
    * Starts an import; returns when the task is recorded (the API answers 202). `headerStore` is
    * the X-Image-Meta-Store header. Throws StagedElsewhere when another node must take the call.
    */
-  async start(ctx: RequestContext, id: string, body: unknown, headerStore: string | null): Promise<TaskRecord> {
+  async start(ctx: RequestContext, id: string, body: unknown, headerStore: string | null): Promise<void> {
     const req = this.parseBody(body);
     const method = req.method.name as ImportMethod;
     const visible = await this.deps.access.find(ctx, id);
@@ -74,7 +74,8 @@ export class ImageImport {
 
     const staleLock = await this.staleLock(image);
     const stores = this.targetStores(req, headerStore, image, method);
-    if (stores.length === 0) return this.noop(ctx, id, req, stores);
+    // copy-image with all_stores of an image every store holds: nothing to do (Glance answers 202 without a task).
+    if (stores.length === 0) return;
     if (req.all_stores_must_succeed === false && !this.deps.stores.multiStore) {
       throw new BadRequest(`All_stores_must_succeed can only be set with enabled_backends ${req.method.uri ?? 'None'}`);
     }
@@ -106,7 +107,6 @@ export class ImageImport {
     };
     const step = method === 'copy-image' ? plan('copy_image', image) : plan(method === 'glance-direct' ? 'import_staged' : 'import_remote', image);
     await this.begin(ctx, task, image, step, stores, staleLock, (tx) => tx.tasks.insert(task));
-    return task;
   }
 
   /**
@@ -230,14 +230,6 @@ export class ImageImport {
     return [...new Set(ids)];
   }
 
-  /** copy-image to all stores of an image already in every store: nothing to do (Glance answers 202 without a task). */
-  private noop(ctx: RequestContext, id: string, req: ImportRequest, stores: string[]): TaskRecord {
-    const now = this.now();
-    return {
-      id: '', type: 'api_image_import', status: 'success', owner: ctx.projectId, input: { image_id: id, import_req: req, backend: stores },
-      result: null, message: '', image_id: id, request_id: ctx.requestId, user_id: ctx.userId, expires_at: null, created_at: now, updated_at: now,
-    };
-  }
 }
 
 /** The import request body, checked by parseBody. */
