@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { freePort, spawnServer, type ChildServer } from './support/child-server.js';
+import { freePort, spawnServer, writeChildConfig, type ChildServer } from './support/child-server.js';
 import { Source } from './support/data-source.js';
 import { freshDatabase } from './support/db-tools.js';
 import { api, createImage, member, tempDir } from './support/harness.js';
@@ -13,18 +13,12 @@ runsOn('sqlite', 'postgresql');
 
 const P1 = member('p1');
 const SOURCE_HOST = '127.0.0.2';
+/** writeChildConfig's heartbeat. */
 const HEARTBEAT_S = 1;
 
-/** A child server's config: trusted headers, a 1 s heartbeat (leases expire after 3 s), web-download allowed to the test source. */
-function childConfig(dir: string, dbUrl: string, extra = ''): string {
-  const file = path.join(dir, `import-crash-${Math.random().toString(36).slice(2, 8)}.conf`);
-  fs.writeFileSync(
-    file,
-    `[DEFAULT]\nupload_heartbeat_interval = ${HEARTBEAT_S}\n${extra}\n` +
-      `[database]\nconnection = ${dbUrl}\nauto_sync = true\n\n[paste_deploy]\nflavor = noauth\n\n` +
-      `[import_filtering_opts]\nallowed_networks = ${SOURCE_HOST}/32\nallowed_ports =\n`,
-  );
-  return file;
+/** A child server's config (1 s heartbeat, trusted headers), web-download allowed to the test source. */
+function childConfig(dir: string, dbUrl: string, defaults = ''): string {
+  return writeChildConfig(dir, dbUrl, { defaults, sections: `[import_filtering_opts]\nallowed_networks = ${SOURCE_HOST}/32\nallowed_ports =\n` });
 }
 
 async function image(base: string, id: string): Promise<Record<string, any>> { // eslint-disable-line @typescript-eslint/no-explicit-any

@@ -12,20 +12,13 @@ import type { ImageRecord } from '../src/domain/image-model.js';
 import { Leases } from '../src/domain/leases.js';
 import { StoreRegistry } from '../src/store/registry.js';
 import { loadConfig } from '../src/config/options.js';
-import { spawnServer, type ChildServer } from './support/child-server.js';
+import { spawnServer, writeChildConfig, type ChildServer } from './support/child-server.js';
 import { freshDatabase } from './support/db-tools.js';
 import { admin, api, createImage, tempDir, upload } from './support/harness.js';
 import { digests, filesIn, partialDir, random, startUpload, waitFor, waitForStatus } from './support/streaming.js';
 import { runsOn } from './support/test-database.js';
 
 runsOn('sqlite', 'postgresql');
-
-/** A config file for a child server on `dbUrl` with trusted headers and a 1 s heartbeat (leases expire after 3 s). */
-function childConfig(dir: string, dbUrl: string): string {
-  const file = path.join(dir, 'crash.conf');
-  fs.writeFileSync(file, `[DEFAULT]\nupload_heartbeat_interval = 1\n\n[database]\nconnection = ${dbUrl}\nauto_sync = true\n\n[paste_deploy]\nflavor = noauth\n`);
-  return file;
-}
 
 const ADMIN = admin();
 
@@ -45,7 +38,7 @@ describe('a server killed (SIGKILL) in the middle of an upload', () => {
   });
 
   test('another server takes the upload over once its lease expires: image queued again, partial bytes gone, a new upload works', async () => {
-    const config = childConfig(database.dir, database.url);
+    const config = writeChildConfig(database.dir, database.url);
     first = await spawnServer(dataDir, ['--config', config]);
     const id = await createImage(first.url, ADMIN);
 
@@ -116,7 +109,7 @@ describe('a server killed (SIGKILL) in the middle of deletes', () => {
   });
 
   test('after a restart (and its start-up sweep) no file in the store belongs to no image', async () => {
-    const config = childConfig(database.dir, database.url);
+    const config = writeChildConfig(database.dir, database.url);
     const images = path.join(dataDir, 'images');
     for (let round = 0; round < 4; round++) {
       server = await spawnServer(dataDir, ['--config', config]);

@@ -100,3 +100,15 @@ export async function spawnServer(dataDir: string, extraArgs: string[] = [], tim
     },
   };
 }
+
+/**
+ * A config file for child servers on `dbUrl`: trusted headers (noauth) and a 1 s heartbeat, so
+ * leases expire 3 s after their process dies. `defaults`: more [DEFAULT] lines; `sections`: more
+ * sections, appended. Returns its path (a new file in `dir`).
+ */
+export function writeChildConfig(dir: string, dbUrl: string, more: { defaults?: string; sections?: string } = {}): string {
+  const file = path.join(dir, `child-${Math.random().toString(36).slice(2, 8)}.conf`);
+  const text = `[DEFAULT]\nupload_heartbeat_interval = 1\n${more.defaults ?? ''}\n[database]\nconnection = ${dbUrl}\nauto_sync = true\n\n[paste_deploy]\nflavor = noauth\n\n${more.sections ?? ''}`;
+  fs.writeFileSync(file, text);
+  return file;
+}
