@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -352,3 +353,68 @@ describe('import plugins on the import path', { skip: qemuImg() ?? undefined }, 
     assert.equal((await stage(server, id, evil)).status, 415);
   });
 });
+
+describe('glance-download: the image of another region’s image service', () => {
+  const TOKEN = 'glance-download-token-of-p1';
+  let remote: TestServer;
+  let server: TestServer;
+  before(async () => {
+    const dir = tempDir('ocellus-remote-');
+    const tokens = path.join(dir, 'tokens.yaml');
+    fs.writeFileSync(tokens, `${TOKEN}:\n  user_id: u1\n  project_id: p1\n  roles: [member, reader]\n`);
+    remote = await startServer([
+      { section: 'paste_deploy', name: 'flavor', value: 'token' },
+      { section: 'token_auth', name: 'token_file', value: tokens },
+    ]);
+    server = await startServer([{ section: 'DEFAULT', name: 'enabled_import_methods', value: 'glance-direct, web-download, copy-image, glance-download' }]);
+  });
+  after(async () => {
+    await server.close();
+    await remote.close();
+  });
+
+  /** The caller as the region's Keystone would describe it: its token and a catalog with the other region's image endpoint. */
+  const caller = () => ({
+    ...P1,
+    'x-auth-token': TOKEN,
+    'x-service-catalog': JSON.stringify([{ type: 'image', name: 'glance', endpoints: [{ region: 'RegionTwo', region_id: 'RegionTwo', interface: 'public', url: remote.url }] }]),
+  });
+
+  test('fetched with the caller’s token: data, formats and the chosen properties (hw_*, os_distro) copied, others not', async () => {
+    const data = random(120_000);
+    const auth = { 'x-auth-token': TOKEN };
+    const source = await api(remote.url, 'POST', '/v2/images', { headers: auth, json: { name: 'r', disk_format: 'raw', container_format: 'bare', hw_disk_bus: 'scsi', os_distro: 'debian', secret_note: 'x' } });
+    assert.equal(source.status, 201, source.text);
+    assert.equal((await upload(remote.url, source.body.id, data, auth)).status, 204);
+
+    const id = await createImage(server.url, P1, { disk_format: 'raw', container_format: 'bare' });
+    const body = { method: { name: 'glance-download', glance_image_id: source.body.id, glance_region: 'RegionTwo' } };
+    const r = await importImage(server, id, body, caller());
+    assert.equal(r.status, 202, r.text);
+    const done = await imported(server, id);
+    assert.equal(done.status, 'active', JSON.stringify(await tasksOf(server, id)));
+    assert.equal(done.os_hash_value, digests(data).multihash);
+    assert.equal(done.hw_disk_bus, 'scsi');
+    assert.equal(done.os_distro, 'debian');
+    assert.equal(done.secret_note, undefined);
+    assert.ok((await download(server.url, id, P1)).data.equals(data));
+  });
+
+  test('refusals: missing region or image id (400), a non-UUID id (400); an unknown region or a remote image that is not active fails the task, the image is queued again', async () => {
+    const id = await createImage(server.url, P1);
+    assert.match((await importImage(server, id, { method: { name: 'glance-download', glance_image_id: randomUuid() } }, caller())).body.message, /'glance_region' needs to be set/);
+    assert.match((await importImage(server, id, { method: { name: 'glance-download', glance_region: 'RegionTwo' } }, caller())).body.message, /'glance_image_id' needs to be set/);
+    assert.match((await importImage(server, id, { method: { name: 'glance-download', glance_region: 'RegionTwo', glance_image_id: 'nope' } }, caller())).body.message, /does not look like a UUID/);
+    assert.equal((await importImage(server, id, { method: { name: 'glance-download', glance_region: 'RegionNine', glance_image_id: randomUuid() } }, caller())).status, 202);
+    assert.equal((await imported(server, id)).status, 'queued');
+    assert.match((await tasksOf(server, id))[0]!.message, /RegionNine/);
+    const queuedRemote = await api(remote.url, 'POST', '/v2/images', { headers: { 'x-auth-token': TOKEN }, json: { disk_format: 'raw', container_format: 'bare' } });
+    assert.equal((await importImage(server, id, { method: { name: 'glance-download', glance_region: 'RegionTwo', glance_image_id: queuedRemote.body.id } }, caller())).status, 202);
+    assert.equal((await imported(server, id)).status, 'queued');
+    assert.match((await tasksOf(server, id))[0]!.message, /not active/);
+  });
+});
+
+function randomUuid(): string {
+  return crypto.randomUUID();
+}
