@@ -194,6 +194,29 @@ describe('interoperable import, single store', () => {
     }
   });
 
+  test('an image deleted while its web-download runs: the task fails, nothing is left in staging or the store', async () => {
+    source.shut();
+    const before = storeFiles(server).length;
+    let id = '';
+    try {
+      id = await createImage(server.url, P1);
+      assert.equal((await importImage(server, id, { method: { name: 'web-download', uri: source.put(random(400_000), 'gated') } })).status, 202);
+      await waitFor('the download to start', () => (source.gets > 0 ? true : undefined));
+      assert.equal((await api(server.url, 'DELETE', `/v2/images/${id}`, { headers: P1 })).status, 204);
+    } finally {
+      source.open();
+    }
+    const task = await waitFor('the task to fail', async () => {
+      const row = await server.service.db.selectFrom('tasks').select(['status', 'message']).where('image_id', '=', id).executeTakeFirst();
+      return row?.status === 'failure' ? row : undefined;
+    }, 10_000);
+    assert.match(task.message, /deleted/);
+    await waitFor('staging and store empty of the image', () => {
+      const left = [...filesIn(stagingDir(server)), ...filesIn(path.join(stagingDir(server), '.partial'))].filter((f) => f.startsWith(id));
+      return left.length === 0 && storeFiles(server).length === before ? true : undefined;
+    }, 10_000);
+  });
+
   test('hostile disk images are refused on both paths: at stage (415), and by web-download (task failure, image queued, nothing stored)', { skip: qemuImg() ?? undefined }, async () => {
     const dir = tempDir('ocellus-hostile-');
     const evil = qcow2(dir, 'evil.qcow2', '64M', '/etc/passwd');

@@ -278,7 +278,10 @@ export class ImportRunner {
       const declared = this.deps.plugins.length > 0 ? { disk_format: null, container_format: null } : image;
       checkStaged(inspector.finish(), declared, this.deps.formats, (msg) => this.log(`image ${image.id}: ${msg}`));
       const location = { url: intake.stored.url, metadata: { store: staging.id } };
-      await this.owned(task, (tx, now) => tx.images.addLocation(image.id, location, now, 'staged'));
+      await this.owned(task, async (tx, now) => {
+        await this.lockedImage(tx, task, image.id);
+        await tx.images.addLocation(image.id, location, now, 'staged');
+      });
     } catch (err) {
       await deleteIfPresent(staging.store, intake.stored.url).catch((e: unknown) => this.log(`could not remove the staged data of image ${image.id}`, e));
       throw err;
@@ -325,10 +328,10 @@ export class ImportRunner {
           remaining = remaining.filter((s) => s !== storeId);
           const activate = !copy && (!mustSucceed || remaining.length === 0);
           await this.owned(task, async (tx, now) => {
+            const current = await this.lockedImage(tx, task, image.id);
             await tx.images.addLocation(image.id, { url: intake.stored.url, metadata: stores.locationMetadata(backend, intake.stored.metadata) }, now);
             await tx.images.setProperties(image.id, { os_glance_importing_to_stores: remaining.join(',') }, now);
-            const current = (await tx.images.find(image.id))?.image;
-            if (activate && current?.status === 'importing') {
+            if (activate && current.status === 'importing') {
               const step = plan('finish_import', current)!;
               await tx.images.transition(image.id, step.from, step.to, facts, now);
             }
@@ -462,6 +465,17 @@ export class ImportRunner {
       if (!(await tx.leases.renew(IMPORT_TASK_LEASE, task.id, leases.owner, now + leases.ttlMs))) throw new TaskLost();
       return work(tx, now);
     });
+  }
+
+  /**
+   * The image, read in the transaction that records what the task wrote: still there and still
+   * locked by this task — else the bytes just written are nobody's (the caller removes them).
+   */
+  private async lockedImage(tx: Repositories, task: TaskRecord, id: string): Promise<ImageRecord> {
+    const image = (await tx.images.find(id))?.image;
+    if (!image) throw new Error(`Image ${id} was deleted during the import.`);
+    if (image.properties.os_glance_import_task !== task.id) throw new Error(`Image ${id}'s import lock was taken by another task during the import.`);
+    return image;
   }
 
   private async image(id: string): Promise<ImageRecord> {
