@@ -165,7 +165,7 @@ describe('two nodes, each with its own staging directory (worker_self_reference_
     for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
   });
 
-  test('data staged on node A, the import call sent to node B: B forwards it to A, which imports the staged data', async () => {
+  test('data staged on node A, the import call (or a DELETE) sent to node B: B forwards it to A, which imports (or deletes) the staged data', async () => {
     for (const dir of dirs) {
       const port = await freePort();
       const config = childConfig(database.dir, database.url, `worker_self_reference_url = http://127.0.0.1:${port}\n`);
@@ -184,5 +184,13 @@ describe('two nodes, each with its own staging directory (worker_self_reference_
     assert.equal(done.os_hash_value, digests(data).multihash);
     assert.ok((await download(a.url, id, P1)).data.equals(data), 'A imported it into its store');
     assertNothingHalfDone(dirs[0]!, [id]);
+
+    // An image staged on A and deleted through B: the staged data on A goes with it.
+    const other = await createImage(a.url, P1);
+    assert.equal((await api(a.url, 'PUT', `/v2/images/${other}/stage`, { headers: P1, body: random(1000), contentType: 'application/octet-stream' })).status, 204);
+    assert.equal(filesIn(path.join(dirs[0]!, 'staging')).filter((f) => f.startsWith(other)).length, 1);
+    assert.equal((await api(b.url, 'DELETE', `/v2/images/${other}`, { headers: P1 })).status, 204);
+    assert.deepEqual(filesIn(path.join(dirs[0]!, 'staging')).filter((f) => f.startsWith(other)), []);
+    assert.equal((await api(a.url, 'GET', `/v2/images/${other}`, { headers: P1 })).status, 404);
   });
 });

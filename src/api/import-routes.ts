@@ -1,13 +1,10 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { StagedElsewhere } from '../domain/image-import.js';
-import { ServiceUnavailable } from '../domain/errors.js';
+import { forwardToNode } from './forward.js';
 import type { ApiDeps } from './app-deps.js';
 import { jsonBody } from './request-helpers.js';
 
 type IdParams = { Params: { id: string } };
-
-/** Headers a forwarded import keeps: who is calling and how (the caller's token acts on the other node). */
-const FORWARDED = ['x-auth-token', 'x-service-token', 'x-openstack-request-id', 'x-image-meta-store', 'content-type', 'x-user-id', 'x-tenant-id', 'x-project-id', 'x-roles', 'x-identity-status'];
 
 /** Interoperable import: the methods on offer and POST /import (PUT /stage is with the other data routes). */
 export function importRoutes(deps: ApiDeps) {
@@ -23,7 +20,7 @@ export function importRoutes(deps: ApiDeps) {
       try {
         await deps.imports.start(request.ctx, request.params.id, body, store);
       } catch (err) {
-        if (err instanceof StagedElsewhere) return forward(request, reply, err.host);
+        if (err instanceof StagedElsewhere) return forwardToNode(request, reply, err.host);
         throw err;
       }
       return reply.code(202).send();
@@ -31,31 +28,3 @@ export function importRoutes(deps: ApiDeps) {
   };
 }
 
-/**
- * The data of a glance-direct import is staged on another node (its own staging directory):
- * the call goes to that node, with the caller's credentials, and its answer comes back — as
- * Glance proxies it to `os_glance_stage_host`.
- */
-async function forward(request: FastifyRequest<IdParams>, reply: FastifyReply, host: string): Promise<FastifyReply> {
-  const headers: Record<string, string> = {};
-  for (const name of FORWARDED) {
-    const v = request.headers[name];
-    if (typeof v === 'string') headers[name] = v;
-  }
-  let answer: Response;
-  try {
-    answer = await fetch(`${host.replace(/\/+$/, '')}/v2/images/${encodeURIComponent(request.params.id)}/import`, {
-      method: 'POST',
-      headers,
-      body: request.body as string,
-      signal: AbortSignal.timeout(60_000),
-    });
-  } catch (err) {
-    throw new ServiceUnavailable(`The node holding the staged data (${host}) cannot be reached: ${(err as Error).message}`);
-  }
-  const text = await answer.text();
-  reply.code(answer.status);
-  const type = answer.headers.get('content-type');
-  if (type) reply.type(type);
-  return reply.send(text === '' ? undefined : text);
-}

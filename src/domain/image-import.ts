@@ -79,8 +79,8 @@ export class ImageImport {
     if (req.all_stores_must_succeed === false && !this.deps.stores.multiStore) {
       throw new BadRequest(`All_stores_must_succeed can only be set with enabled_backends ${req.method.uri ?? 'None'}`);
     }
-    const host = image.properties.os_glance_stage_host;
-    if (method === 'glance-direct' && host && this.deps.selfUrl && host !== this.deps.selfUrl) throw new StagedElsewhere(host);
+    const host = this.stageHostOf(image);
+    if (method === 'glance-direct' && host !== null) throw new StagedElsewhere(host);
     if (method === 'web-download') {
       const uri = String(req.method.uri ?? '');
       if ((await this.deps.web.uriRefusal(uri)) !== null) throw new BadRequest(`URI for web-download does not pass filtering: ${uri}`);
@@ -155,6 +155,17 @@ export class ImageImport {
     });
     const credentials: RunnerCredentials | null = ctx.authToken && ctx.serviceCatalog ? { token: ctx.authToken, catalog: ctx.serviceCatalog } : null;
     this.deps.runner.start(task, leaseData, credentials);
+  }
+
+  /** The other node whose staging directory holds the image's staged data, if another node's does (DELETE goes there). */
+  async stagedElsewhere(ctx: RequestContext, id: string): Promise<string | null> {
+    const found = await this.deps.uow.repos.images.find(id, ctx.projectId);
+    return found && found.image.status === 'uploading' ? this.stageHostOf(found.image) : null;
+  }
+
+  private stageHostOf(image: ImageRecord): string | null {
+    const host = image.properties.os_glance_stage_host;
+    return host && host !== this.deps.selfUrl ? host : null;
   }
 
   private parseBody(body: unknown): ImportRequest {
