@@ -12,6 +12,7 @@ import type { StoreOptions } from '../config/store-options.js';
 import { AddressFilter, AddressRefused, checkLocation, checkUrl } from './address-filter.js';
 import { contentLength, discard, IdleTimedBody } from './response-body.js';
 import { shownUrl } from './shown-url.js';
+import { basicAuthorization } from './url-credentials.js';
 import {
   BlobNotFound,
   InvalidRange,
@@ -190,10 +191,9 @@ export class HttpStore implements BlobStore {
     const secure = target.protocol === 'https:';
     // identity: the bytes are the image as stored; a compressed transfer would break ranges and sizes.
     const sent: http.OutgoingHttpHeaders = { 'user-agent': 'ocellus', 'accept-encoding': 'identity', ...headers };
-    if (target.username || target.password) {
-      // glance_store (python-requests) sends a location's user:password@ as Basic credentials.
-      sent.authorization = `Basic ${Buffer.from(`${percentDecode(target.username)}:${percentDecode(target.password)}`).toString('base64')}`;
-    }
+    // glance_store (python-requests) sends a location's user:password@ as Basic credentials.
+    const authorization = basicAuthorization(target);
+    if (authorization) sent.authorization = authorization;
     const options: https.RequestOptions = {
       method,
       hostname: target.hostname.replace(/^\[(.*)\]$/, '$1'),
@@ -243,14 +243,6 @@ function statusError(status: number, url: URL): StoreError {
   if (status === 404 || status === 410) return new BlobNotFound(DRIVER, `${where}: no such object (${status})`);
   if (status >= 400) return new StoreUnavailable(DRIVER, `${where}: the server answered ${status}`);
   return new StoreError(DRIVER, `${where}: unexpected answer ${status}`);
-}
-
-function percentDecode(text: string): string {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text; // a stray '%' is meant literally
-  }
 }
 
 function contentRange(value: string | undefined): { start: number; end: number } | null {
