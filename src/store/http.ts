@@ -7,10 +7,12 @@
 import fs from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { StoreOptions } from '../config/store-options.js';
 import { AddressFilter, AddressRefused, checkLocation, checkUrl } from './address-filter.js';
+import { contentLength, discard, IdleTimedBody } from './response-body.js';
 import { shownUrl } from './shown-url.js';
+import { basicAuthorization } from './url-credentials.js';
 import {
   BlobNotFound,
   InvalidRange,
@@ -31,8 +33,6 @@ const MAX_REDIRECTS = 5;
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 /** Connect + response headers, and any wait for body bytes the reader is ready for. */
 const DEFAULT_TIMEOUT_MS = 30_000;
-/** Bytes buffered per download before the socket is paused (backpressure). */
-const BODY_BUFFER = 1 << 20;
 
 /** A location (or one of its redirects) pointing at an address the filter refuses. */
 export class LocationRefused extends StoreError {}
@@ -191,10 +191,9 @@ export class HttpStore implements BlobStore {
     const secure = target.protocol === 'https:';
     // identity: the bytes are the image as stored; a compressed transfer would break ranges and sizes.
     const sent: http.OutgoingHttpHeaders = { 'user-agent': 'ocellus', 'accept-encoding': 'identity', ...headers };
-    if (target.username || target.password) {
-      // glance_store (python-requests) sends a location's user:password@ as Basic credentials.
-      sent.authorization = `Basic ${Buffer.from(`${percentDecode(target.username)}:${percentDecode(target.password)}`).toString('base64')}`;
-    }
+    // glance_store (python-requests) sends a location's user:password@ as Basic credentials.
+    const authorization = basicAuthorization(target);
+    if (authorization) sent.authorization = authorization;
     const options: https.RequestOptions = {
       method,
       hostname: target.hostname.replace(/^\[(.*)\]$/, '$1'),
@@ -246,24 +245,6 @@ function statusError(status: number, url: URL): StoreError {
   return new StoreError(DRIVER, `${where}: unexpected answer ${status}`);
 }
 
-function percentDecode(text: string): string {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text; // a stray '%' is meant literally
-  }
-}
-
-function discard(req: http.ClientRequest, res: http.IncomingMessage): void {
-  res.destroy();
-  req.destroy();
-}
-
-function contentLength(headers: http.IncomingHttpHeaders): number | null {
-  const value = headers['content-length'];
-  return value !== undefined && /^\d+$/.test(value) ? Number(value) : null;
-}
-
 function contentRange(value: string | undefined): { start: number; end: number } | null {
   const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/i.exec(value?.trim() ?? '');
   return m ? { start: Number(m[1]), end: Number(m[2]) } : null;
@@ -271,54 +252,35 @@ function contentRange(value: string | undefined): { start: number; end: number }
 
 /**
  * A response body as the store's reader sees it: `skip` bytes dropped, at most `limit` passed on
- * (for servers that ignore Range), backpressure carried to the socket (the response is paused
- * while the reader's buffer is full), and failures made StoreErrors: a connection that breaks or
- * a body shorter than its Content-Length is an error, never a clean end.
- *
- * The stall timer runs only while this stream wants bytes (its buffer has room): a reader that is
- * slow does not time the server out, a server that stops sending does.
+ * (for servers that ignore Range), and failures StoreUnavailable (IdleTimedBody does the rest).
  */
-class ResponseBody extends Readable {
+class ResponseBody extends IdleTimedBody {
   /**
    * Settles once the reader can start: at once for a whole object; for a range, at its first byte
    * (InvalidRange if the body ends before it), so that read() can still reject.
    */
   readonly positioned: Promise<void>;
-  private settle!: (err?: Error) => void;
+  private position!: (err?: Error) => void;
   private isPositioned = false;
-  private done = false;
-  private received = 0;
   private skip: number;
   private left: number;
-  private timer: NodeJS.Timeout | undefined;
 
-  constructor(
-    private readonly req: http.ClientRequest,
-    private readonly res: http.IncomingMessage,
-    private readonly opts: { skip: number; limit: number; awaitFirstByte: boolean; expected: number | null; stallMs: number; where: string },
-  ) {
-    super({ highWaterMark: BODY_BUFFER });
+  constructor(req: http.ClientRequest, res: http.IncomingMessage, opts: { skip: number; limit: number; awaitFirstByte: boolean; expected: number | null; stallMs: number; where: string }) {
+    super(req, res, { expected: opts.expected, idleMs: opts.stallMs, where: opts.where, transient: (message, cause) => new StoreUnavailable(DRIVER, message, { cause }) });
     this.skip = opts.skip;
     this.left = opts.limit;
     this.positioned = new Promise<void>((resolve, reject) => {
-      this.settle = (err) => {
+      this.position = (err) => {
         if (this.isPositioned) return;
         this.isPositioned = true;
         if (err) reject(err);
         else resolve();
       };
     });
-    if (!opts.awaitFirstByte) this.settle();
-    res.on('data', (chunk: Buffer) => this.onData(chunk));
-    res.on('end', () => this.onEnd());
-    res.on('error', (err) => this.fail(this.broken(err)));
-    res.on('close', () => this.fail(this.broken()));
-    this.arm();
+    if (!opts.awaitFirstByte) this.position();
   }
 
-  private onData(chunk: Buffer): void {
-    if (this.done) return;
-    this.received += chunk.length;
+  protected onChunk(chunk: Buffer): void {
     let piece = chunk;
     if (this.skip > 0) {
       if (piece.length <= this.skip) {
@@ -331,70 +293,30 @@ class ResponseBody extends Readable {
     }
     if (piece.length > this.left) piece = piece.subarray(0, this.left);
     this.left -= piece.length;
-    this.settle();
-    const more = this.push(piece);
-    if (this.left === 0) return this.finish();
-    if (more) this.arm();
-    else {
-      this.disarm();
-      this.res.pause();
-    }
+    this.position();
+    this.forward(piece);
+    if (this.left === 0) this.finish();
   }
 
-  override _read(): void {
-    if (this.done) return;
-    this.arm();
-    this.res.resume();
-  }
-
-  private onEnd(): void {
-    if (this.done) return;
-    const { expected } = this.opts;
-    if (expected !== null && this.received < expected) return this.fail(this.broken());
+  protected override complete(): void {
     // Ended before the first byte of the range (its start is at or past the end).
-    if (!this.isPositioned) return this.fail(new InvalidRange(DRIVER, `${this.opts.where}: range starts past the end of the object (${this.received} bytes)`));
+    if (!this.isPositioned) return this.fail(new InvalidRange(DRIVER, `${this.body.where}: range starts past the end of the object (${this.received} bytes)`));
     this.finish();
   }
 
   /** Ends the stream; the connection is closed (the rest of an ignored-Range body is never downloaded). */
   private finish(): void {
-    this.done = true;
-    this.disarm();
-    this.settle();
-    this.push(null);
+    this.position();
+    super.complete();
     this.req.destroy();
   }
 
-  private fail(err: StoreError): void {
-    if (this.done) return;
-    this.done = true;
-    this.disarm();
-    this.req.destroy();
-    if (!this.isPositioned) {
+  protected override report(err: Error): void {
+    if (this.isPositioned) this.destroy(err);
+    else {
       // Nobody holds the stream yet: read() rejects instead of handing out a failed stream.
-      this.settle(err);
+      this.position(err);
       this.destroy();
-    } else this.destroy(err);
-  }
-
-  private broken(cause?: Error): StoreError {
-    return new StoreUnavailable(DRIVER, `${this.opts.where}: the connection broke after ${this.received} bytes${this.opts.expected !== null ? ` of ${this.opts.expected}` : ''}`, { cause });
-  }
-
-  private arm(): void {
-    if (this.timer) this.timer.refresh();
-    else this.timer = setTimeout(() => this.fail(new StoreUnavailable(DRIVER, `${this.opts.where}: no data for ${this.opts.stallMs / 1000} s`)), this.opts.stallMs);
-  }
-
-  private disarm(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-  }
-
-  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
-    this.done = true;
-    this.disarm();
-    this.req.destroy();
-    callback(err);
+    }
   }
 }

@@ -8,8 +8,9 @@
 import http from 'node:http';
 import https from 'node:https';
 import type net from 'node:net';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { AddressRefused } from '../store/address-filter.js';
+import { contentLength, discard, IdleTimedBody } from '../store/response-body.js';
 import { shownUrl } from '../store/shown-url.js';
 import { ImportSourceError } from './import-sources.js';
 
@@ -44,8 +45,6 @@ export interface Download {
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 /** Answers another attempt may get past: timeouts, throttling, server trouble. */
 const RETRYABLE_STATUSES = new Set([408, 425, 429, 500, 502, 503, 504]);
-/** Bytes buffered before the socket is paused (backpressure). */
-const BODY_BUFFER = 1 << 20;
 
 /** GETs `source` following redirects as `policy` allows; resolves once a 2xx answer's headers are in. */
 export async function openBoundedGet(source: string, policy: HopPolicy, limits: DownloadLimits, signal?: AbortSignal): Promise<Download> {
@@ -126,105 +125,33 @@ function cancelled(signal: AbortSignal): ImportSourceError {
   return new ImportSourceError('the download was cancelled', false, { cause: signal.reason });
 }
 
-function discard(req: http.ClientRequest, res: http.IncomingMessage): void {
-  res.destroy();
-  req.destroy();
-}
-
-function contentLength(headers: http.IncomingHttpHeaders): number | null {
-  const value = headers['content-length'];
-  return value !== undefined && /^\d+$/.test(value) ? Number(value) : null;
-}
-
 /**
- * A response body as the importer reads it: backpressure carried to the socket, at most maxBytes
- * passed on, and every failure an ImportSourceError — a connection that breaks or a body shorter
- * than its Content-Length is an error, never a clean end.
- *
- * The idle timer runs only while this stream wants bytes: a slow reader (a slow store) does not
- * time the server out, a server that stops sending does.
+ * A response body as the importer reads it: at most maxBytes passed on, an abort signal obeyed,
+ * and every failure an ImportSourceError (IdleTimedBody does the rest).
  */
-class BoundedBody extends Readable {
-  private done = false;
-  private received = 0;
-  private timer: NodeJS.Timeout | undefined;
+class BoundedBody extends IdleTimedBody {
   private readonly onAbort: () => void;
 
   constructor(
-    private readonly req: http.ClientRequest,
-    private readonly res: http.IncomingMessage,
+    req: http.ClientRequest,
+    res: http.IncomingMessage,
     private readonly opts: { expected: number | null; limits: DownloadLimits; where: string; signal: AbortSignal | undefined },
   ) {
-    super({ highWaterMark: BODY_BUFFER });
-    res.on('data', (chunk: Buffer) => this.onData(chunk));
-    res.on('end', () => this.onEnd());
-    res.on('error', (err) => this.fail(this.broken(err)));
-    res.on('close', () => this.fail(this.broken()));
+    // A broken connection or a silent server may do better on another attempt: retryable.
+    super(req, res, { expected: opts.expected, idleMs: opts.limits.idleTimeoutMs, where: opts.where, transient: (message, cause) => new ImportSourceError(message, true, { cause }) });
     this.onAbort = () => this.fail(cancelled(opts.signal!));
     opts.signal?.addEventListener('abort', this.onAbort, { once: true });
-    this.arm();
   }
 
-  private onData(chunk: Buffer): void {
-    if (this.done) return;
-    this.received += chunk.length;
+  protected onChunk(chunk: Buffer): void {
     if (this.received > this.opts.limits.maxBytes) {
       return this.fail(new ImportSourceError(`${this.opts.where}: more than the ${this.opts.limits.maxBytes} bytes allowed`, false));
     }
-    if (this.push(chunk)) this.arm();
-    else {
-      this.disarm();
-      this.res.pause();
-    }
+    this.forward(chunk);
   }
 
-  override _read(): void {
-    if (this.done) return;
-    this.arm();
-    this.res.resume();
-  }
-
-  private onEnd(): void {
-    if (this.done) return;
-    if (this.opts.expected !== null && this.received !== this.opts.expected) return this.fail(this.broken());
-    this.settle();
-    this.push(null);
-  }
-
-  private fail(err: ImportSourceError): void {
-    if (this.done) return;
-    this.settle();
-    this.req.destroy();
-    this.destroy(err);
-  }
-
-  private settle(): void {
-    this.done = true;
-    this.disarm();
+  protected override settle(): void {
+    super.settle();
     this.opts.signal?.removeEventListener('abort', this.onAbort);
-  }
-
-  private broken(cause?: Error): ImportSourceError {
-    const of = this.opts.expected !== null ? ` of ${this.opts.expected}` : '';
-    return new ImportSourceError(`${this.opts.where}: the connection broke after ${this.received} bytes${of}`, true, { cause });
-  }
-
-  private arm(): void {
-    if (this.timer) this.timer.refresh();
-    else {
-      const seconds = this.opts.limits.idleTimeoutMs / 1000;
-      this.timer = setTimeout(() => this.fail(new ImportSourceError(`${this.opts.where}: no data for ${seconds} s`, true)), this.opts.limits.idleTimeoutMs);
-    }
-  }
-
-  private disarm(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-  }
-
-  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
-    this.settle();
-    this.req.destroy();
-    callback(err);
   }
 }

@@ -8,6 +8,7 @@
  */
 import type { Readable } from 'node:stream';
 import { shownUrl } from '../store/shown-url.js';
+import { basicAuthorization } from '../store/url-credentials.js';
 import { openBoundedGet, type DownloadLimits, type HopPolicy } from './bounded-download.js';
 import { ImportSourceError } from './import-sources.js';
 import type { ImportUriFilter } from './import-uri-filter.js';
@@ -40,18 +41,10 @@ export function openWebDownload(uri: string, filter: ImportUriFilter, limits: Do
     },
     // Credentials written in a URL (user:password@) go to that URL's host only, as Basic auth.
     headers(url) {
-      if (!url.username && !url.password) return {};
-      return { authorization: `Basic ${Buffer.from(`${percentDecode(url.username)}:${percentDecode(url.password)}`).toString('base64')}` };
+      const authorization = basicAuthorization(url);
+      return authorization ? { authorization } : {};
     },
     addresses: filter.addresses,
   };
   return openBoundedGet(uri, policy, limits, signal);
-}
-
-function percentDecode(text: string): string {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text; // a stray '%' is meant literally
-  }
 }
