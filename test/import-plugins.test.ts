@@ -590,7 +590,7 @@ describe('the plugin list and its configuration', () => {
       outputFormat: 'qcow2',
       inject: { hw_machine_type: 'q35', os_distro: 'ubuntu', empty: '', url: 'http://x:8080/y' },
       ignoreUserRoles: ['admin', 'operator'],
-      vmdkAllowedTypes: ['monolithicSparse', 'streamOptimized'],
+      vmdkAllowedTypes: ['streamOptimized', 'monolithicSparse'], // [image_format]'s default, Glance's order
       maxBytes: 10 * 1024 * MiB,
     });
 
