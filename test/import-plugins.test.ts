@@ -596,7 +596,7 @@ describe('the plugin list and its configuration', () => {
 
     const defaults = loadConfig({ dataDir: d, warn: () => undefined });
     assert.deepEqual(defaults.image_import_opts.image_import_plugins, []);
-    assert.deepEqual(importPluginOptions(defaults), { ...OPTIONS, maxBytes: 1024 ** 4 });
+    assert.deepEqual(importPluginOptions(defaults), { ...OPTIONS, vmdkAllowedTypes: ['streamOptimized', 'monolithicSparse'], maxBytes: 1024 ** 4 });
   });
 
   test('bad plugin names, formats and dicts stop the start with the option named', () => {
