@@ -29,6 +29,8 @@ import { Leases } from './domain/leases.js';
 import { LocationChecks } from './domain/location-checks.js';
 import { LocationImports } from './domain/location-imports.js';
 import { MemberService } from './domain/member-service.js';
+import { TaskPolicy } from './domain/task-policy.js';
+import { TaskService } from './domain/task-service.js';
 import { ImageStores } from './domain/image-stores.js';
 import { ImageImport, type ImportMethod } from './domain/image-import.js';
 import { ImageStaging } from './domain/image-staging.js';
@@ -161,6 +163,13 @@ export async function createService(config: Config): Promise<Service> {
       selfUrl,
       log,
     });
+    const tasks = new TaskService({
+      tasks: uow.repos.tasks,
+      access,
+      policy: new TaskPolicy(policy),
+      limits: { apiLimitMax: config.DEFAULT.api_limit_max, limitParamDefault: config.DEFAULT.limit_param_default },
+      timeToLiveHours: config.task.task_time_to_live,
+    });
     const server = await buildServer(
       {
         catalogue: new ImageCatalogue(uow.repos.images, access, locations),
@@ -171,6 +180,7 @@ export async function createService(config: Config): Promise<Service> {
         staging: imageStaging,
         imports,
         members: new MemberService(access, uow.repos.members, config.DEFAULT.image_member_quota),
+        tasks,
         stores: new ImageStores(stores, uow, access, cleanup),
         locations,
         locationImports,
@@ -203,6 +213,7 @@ export async function createService(config: Config): Promise<Service> {
       cleanup.sweep().catch((err: unknown) => log('cleanup sweep failed', err));
       locationImports.resumeImports().catch((err: unknown) => log('taking over location imports failed', err));
       runner.resume().catch((err: unknown) => log('taking over import tasks failed', err));
+      tasks.deleteExpired().catch((err: unknown) => log('deleting expired tasks failed', err));
     }, leases.heartbeatMs);
     sweeper.unref();
 

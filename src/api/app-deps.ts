@@ -11,6 +11,7 @@ import type { ImageStaging } from '../domain/image-staging.js';
 import type { ImageStores } from '../domain/image-stores.js';
 import type { LocationImports } from '../domain/location-imports.js';
 import type { MemberService } from '../domain/member-service.js';
+import type { TaskService } from '../domain/task-service.js';
 
 /** What the API layer needs from below, assembled by the server's composition root. */
 export interface ApiDeps {
@@ -29,6 +30,8 @@ export interface ApiDeps {
   locations: ImageLocations;
   /** POST /v2/images/{id}/locations (v2.17) and the hashing of the data it points at. */
   locationImports: LocationImports;
+  /** The legacy task API (/v2/tasks) and GET /v2/images/{id}/tasks. */
+  tasks: TaskService;
   imageSchema: JsonSchema;
   imagesSchema: JsonSchema;
   /** Who is calling: the strategy `[paste_deploy] flavor` selects. */

@@ -12,6 +12,7 @@ import { locationRoutes } from './location-routes.js';
 import { memberRoutes } from './member-routes.js';
 import { schemaRoutes } from './schema-routes.js';
 import { storeRoutes } from './store-routes.js';
+import { taskRoutes } from './task-routes.js';
 import { versionNegotiator, versionRoutes } from './versions.js';
 
 declare module 'fastify' {
@@ -160,5 +161,6 @@ export async function buildServer(deps: ApiDeps, opts: ServerOptions): Promise<F
   await app.register(storeRoutes(deps));
   await app.register(locationRoutes(deps));
   await app.register(importRoutes(deps));
+  await app.register(taskRoutes(deps));
   return app;
 }
