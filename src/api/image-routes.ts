@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ApiDeps } from './app-deps.js';
 import { imageView } from './image-view.js';
+import { forwardToStageHost } from './import-routes.js';
 import { parseListQuery } from './list-query.js';
 import { parsePatch, patchStyle } from './json-patch.js';
 import { absoluteUrl, jsonBody, queryPairs } from './request-helpers.js';
@@ -48,6 +49,8 @@ export function imageRoutes(deps: ApiDeps) {
     });
 
     app.delete<IdParams>('/v2/images/:id', { config: { rejectBody: true } }, async (request, reply) => {
+      const stageHost = await deps.imports.stagedElsewhere(request.ctx, request.params.id);
+      if (stageHost !== null) return forwardToStageHost(request, reply, stageHost, 'DELETE', '');
       await deps.actions.delete(request.ctx, request.params.id);
       return reply.code(204).send();
     });

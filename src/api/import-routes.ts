@@ -23,7 +23,7 @@ export function importRoutes(deps: ApiDeps) {
       try {
         await deps.imports.start(request.ctx, request.params.id, body, store);
       } catch (err) {
-        if (err instanceof StagedElsewhere) return forward(request, reply, err.host);
+        if (err instanceof StagedElsewhere) return forwardToStageHost(request, reply, err.host, 'POST', 'import');
         throw err;
       }
       return reply.code(202).send();
@@ -33,10 +33,10 @@ export function importRoutes(deps: ApiDeps) {
 
 /**
  * The data of a glance-direct import is staged on another node (its own staging directory):
- * the call goes to that node, with the caller's credentials, and its answer comes back — as
- * Glance proxies it to `os_glance_stage_host`.
+ * the call (POST …/import, or DELETE of the image) goes to that node, with the caller's
+ * credentials, and its answer comes back — as Glance proxies it to `os_glance_stage_host`.
  */
-async function forward(request: FastifyRequest<IdParams>, reply: FastifyReply, host: string): Promise<FastifyReply> {
+export async function forwardToStageHost(request: FastifyRequest<IdParams>, reply: FastifyReply, host: string, method: 'POST' | 'DELETE', suffix: 'import' | ''): Promise<FastifyReply> {
   const headers: Record<string, string> = {};
   for (const name of FORWARDED) {
     const v = request.headers[name];
@@ -44,10 +44,11 @@ async function forward(request: FastifyRequest<IdParams>, reply: FastifyReply, h
   }
   let answer: Response;
   try {
-    answer = await fetch(`${host.replace(/\/+$/, '')}/v2/images/${encodeURIComponent(request.params.id)}/import`, {
-      method: 'POST',
+    const path = `/v2/images/${encodeURIComponent(request.params.id)}${suffix === '' ? '' : `/${suffix}`}`;
+    answer = await fetch(`${host.replace(/\/+$/, '')}${path}`, {
+      method,
       headers,
-      body: request.body as string,
+      body: method === 'POST' ? (request.body as string) : undefined,
       signal: AbortSignal.timeout(60_000),
     });
   } catch (err) {
