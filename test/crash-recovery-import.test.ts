@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { freePort, spawnServer, writeChildConfig, type ChildServer } from './support/child-server.js';
+import { spawnServer, writeChildConfig, type ChildServer } from './support/child-server.js';
 import { Source } from './support/data-source.js';
 import { freshDatabase } from './support/db-tools.js';
 import { api, createImage, member, tempDir } from './support/harness.js';
@@ -152,45 +152,3 @@ describe('two servers on one database: one is killed while it imports', { skip: 
   });
 });
 
-describe('two nodes, each with its own staging directory (worker_self_reference_url)', () => {
-  const dirs = [tempDir('ocellus-node-a-'), tempDir('ocellus-node-b-')];
-  let database: Awaited<ReturnType<typeof freshDatabase>>;
-  const nodes: ChildServer[] = [];
-  before(async () => {
-    database = await freshDatabase();
-  });
-  after(async () => {
-    for (const n of nodes) await n.stop();
-    await database.drop();
-    for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
-  });
-
-  test('data staged on node A, the import call (or a DELETE) sent to node B: B forwards it to A, which imports (or deletes) the staged data', async () => {
-    for (const dir of dirs) {
-      const port = await freePort();
-      const config = childConfig(database.dir, database.url, `worker_self_reference_url = http://127.0.0.1:${port}\n`);
-      nodes.push(await spawnServer(dir, ['--config', config], 15_000, port));
-    }
-    const [a, b] = nodes as [ChildServer, ChildServer];
-    const data = random(500_000);
-    const id = await createImage(a.url, P1);
-    const staged = await api(a.url, 'PUT', `/v2/images/${id}/stage`, { headers: P1, body: data, contentType: 'application/octet-stream' });
-    assert.equal(staged.status, 204, staged.text);
-    assert.equal(filesIn(path.join(dirs[1]!, 'staging')).length, 0, 'B has nothing staged');
-    const r = await api(b.url, 'POST', `/v2/images/${id}/import`, { headers: P1, json: { method: { name: 'glance-direct' } } });
-    assert.equal(r.status, 202, r.text);
-    const done = await importEnded(b.url, id);
-    assert.equal(done.status, 'active');
-    assert.equal(done.os_hash_value, digests(data).multihash);
-    assert.ok((await download(a.url, id, P1)).data.equals(data), 'A imported it into its store');
-    assertNothingHalfDone(dirs[0]!, [id]);
-
-    // An image staged on A and deleted through B: the staged data on A goes with it.
-    const other = await createImage(a.url, P1);
-    assert.equal((await api(a.url, 'PUT', `/v2/images/${other}/stage`, { headers: P1, body: random(1000), contentType: 'application/octet-stream' })).status, 204);
-    assert.equal(filesIn(path.join(dirs[0]!, 'staging')).filter((f) => f.startsWith(other)).length, 1);
-    assert.equal((await api(b.url, 'DELETE', `/v2/images/${other}`, { headers: P1 })).status, 204);
-    assert.deepEqual(filesIn(path.join(dirs[0]!, 'staging')).filter((f) => f.startsWith(other)), []);
-    assert.equal((await api(a.url, 'GET', `/v2/images/${other}`, { headers: P1 })).status, 404);
-  });
-});

@@ -168,6 +168,18 @@ export class ImageImport {
     return host && host !== this.deps.selfUrl ? host : null;
   }
 
+  /**
+   * The node holding this image's staged data when that is another node (worker_self_reference_url
+   * set and os_glance_stage_host naming someone else), else null. A DELETE of such an image goes
+   * there, as Glance proxies it: only that node reaches its staging directory, so a delete done
+   * here would forget the staged data and leave it on that node's disk for good.
+   */
+  async stagedElsewhere(ctx: RequestContext, id: string): Promise<string | null> {
+    if (!this.deps.selfUrl) return null;
+    const host = (await this.deps.access.find(ctx, id)).image.properties.os_glance_stage_host;
+    return host && host !== this.deps.selfUrl ? host : null;
+  }
+
   private parseBody(body: unknown): ImportRequest {
     if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new BadRequest('Import request requires a \'method\' field.');
     const b = body as Record<string, unknown>;
