@@ -157,27 +157,20 @@ export class ImageImport {
     this.deps.runner.start(task, leaseData, credentials);
   }
 
-  /** The other node whose staging directory holds the image's staged data, if another node's does (DELETE goes there). */
-  async stagedElsewhere(ctx: RequestContext, id: string): Promise<string | null> {
-    const found = await this.deps.uow.repos.images.find(id, ctx.projectId);
-    return found && found.image.status === 'uploading' ? this.stageHostOf(found.image) : null;
-  }
-
   private stageHostOf(image: ImageRecord): string | null {
     const host = image.properties.os_glance_stage_host;
     return host && host !== this.deps.selfUrl ? host : null;
   }
 
   /**
-   * The node holding this image's staged data when that is another node (worker_self_reference_url
-   * set and os_glance_stage_host naming someone else), else null. A DELETE of such an image goes
+   * The node holding this image's staged data when that is another node (os_glance_stage_host
+   * naming someone else than worker_self_reference_url), else null. A DELETE of such an image goes
    * there, as Glance proxies it: only that node reaches its staging directory, so a delete done
    * here would forget the staged data and leave it on that node's disk for good.
    */
   async stagedElsewhere(ctx: RequestContext, id: string): Promise<string | null> {
-    if (!this.deps.selfUrl) return null;
-    const host = (await this.deps.access.find(ctx, id)).image.properties.os_glance_stage_host;
-    return host && host !== this.deps.selfUrl ? host : null;
+    const { image } = await this.deps.access.find(ctx, id);
+    return image.status === 'uploading' ? this.stageHostOf(image) : null;
   }
 
   private parseBody(body: unknown): ImportRequest {
