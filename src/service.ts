@@ -174,7 +174,7 @@ export async function createService(config: Config): Promise<Service> {
       limits: { apiLimitMax: config.DEFAULT.api_limit_max, limitParamDefault: config.DEFAULT.limit_param_default },
       timeToLiveHours: config.task.task_time_to_live,
       web,
-      onCreated: (task, ctx) => void imports.startLegacy(ctx, task).catch((err: unknown) => log(`legacy import task ${task.id} could not start`, err)),
+      launch: (task, ctx) => imports.startLegacy(ctx, task),
     });
     const server = await buildServer(
       {

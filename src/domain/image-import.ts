@@ -110,24 +110,24 @@ export class ImageImport {
   }
 
   /**
-   * A legacy `import` task (POST /v2/tasks), just recorded: the image it asks for is made (its
-   * `image_properties`, owned by the caller's project), then its `import_from` is fetched into it
-   * like a web-download. A task that cannot start fails with the reason.
+   * A legacy `import` task (POST /v2/tasks), to record and start: the image it asks for is made
+   * (its `image_properties`, owned by the caller's project), then — in one transaction with the
+   * task's row — the image's import begins, and its `import_from` is fetched into it like a
+   * web-download. A task whose image cannot be made is recorded failed, with the reason.
    */
   async startLegacy(ctx: RequestContext, task: TaskRecord): Promise<void> {
-    const now = this.now();
+    let image: ImageRecord;
     try {
-      const input = task.input ?? {};
-      const created = await this.deps.creation.create(ctx, { ...(input.image_properties as Record<string, unknown>) });
-      const image = (await this.deps.uow.repos.images.find(created.id))!.image;
-      const started = { ...task, image_id: image.id, status: 'processing' as const };
-      await this.begin(ctx, started, image, plan('import_remote', image), [this.deps.stores.default.id], null, async (tx) => {
-        if (!(await tx.tasks.transition(task.id, 'pending', 'processing', { image_id: image.id }, now))) throw new Conflict(`Task ${task.id} is no longer pending.`);
-      });
+      const created = await this.deps.creation.create(ctx, { ...(task.input?.image_properties as Record<string, unknown>) });
+      image = (await this.deps.uow.repos.images.find(created.id))!.image;
     } catch (err) {
+      const now = this.now();
       const message = err instanceof Error ? err.message : String(err);
-      await this.deps.uow.repos.tasks.transition(task.id, 'pending', 'failure', { message, expires_at: now + this.deps.taskTimeToLiveMs }, now);
+      await this.deps.uow.repos.tasks.insert({ ...task, status: 'failure', message, expires_at: now + this.deps.taskTimeToLiveMs, updated_at: now });
+      return;
     }
+    const running: TaskRecord = { ...task, image_id: image.id, status: 'processing' };
+    await this.begin(ctx, running, image, plan('import_remote', image), [this.deps.stores.default.id], null, (tx) => tx.tasks.insert(running));
   }
 
   /**

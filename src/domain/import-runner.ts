@@ -134,11 +134,6 @@ export class ImportRunner {
     this.running.set(task.id, { stop, done });
   }
 
-  /** Waits for a task running in this process, if any (tests). */
-  async settled(taskId: string): Promise<void> {
-    await this.running.get(taskId)?.done;
-  }
-
   /** Stops the tasks running here; their leases stay, so another process (or the next start) finishes them. */
   async close(): Promise<void> {
     const all = [...this.running.values()];

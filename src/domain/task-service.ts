@@ -57,8 +57,11 @@ export interface TaskServiceDeps {
   timeToLiveHours: number;
   /** Where a legacy import may fetch from: web-download's filters. */
   web: WebSource;
-  /** Called once a legacy `import` task is recorded (pending): whoever runs tasks starts it from here. */
-  onCreated?: (task: TaskRecord, ctx: RequestContext) => void;
+  /**
+   * Records a new legacy `import` task and starts it, in the transaction that gives it to a
+   * process (so no task is ever left that nobody runs); without it, the task is only recorded.
+   */
+  launch?: (task: TaskRecord, ctx: RequestContext) => Promise<void>;
   clock?: () => number;
 }
 
@@ -84,7 +87,7 @@ export function isUuidLike(v: string): boolean {
 /**
  * Tasks as the API sees them (Glance's legacy task API and GET /v2/images/{id}/tasks): create a
  * legacy `import` task, show, list, and the bookkeeping of a task's life (start, end, expiry).
- * Running a task is not done here: `onCreated` hands new tasks to whoever runs them.
+ * Running a task is not done here: `launch` hands new tasks to whoever runs them.
  */
 export class TaskService {
   private readonly validator = new SchemaValidator(taskBodySchema());
@@ -132,8 +135,8 @@ export class TaskService {
       created_at: now,
       updated_at: now,
     };
-    await this.deps.tasks.insert(task);
-    this.deps.onCreated?.(task, ctx);
+    if (this.deps.launch) await this.deps.launch(task, ctx);
+    else await this.deps.tasks.insert(task);
     return task;
   }
 
