@@ -220,7 +220,7 @@ export class ImportRunner {
       staged = await this.fetchIntoStaging(task, input, lease, image, credentials, signal);
     }
     const stagedUrl = staged.url;
-    let data: ImportData = { open: () => staging.store.read(stagedUrl), size: await staging.store.size(stagedUrl) };
+    const data: ImportData = { open: () => staging.store.read(stagedUrl), size: await staging.store.size(stagedUrl) };
     if (this.deps.plugins.length === 0) return data;
 
     // The plugins work on a local file: a copy of the staged data in this task's work directory.
@@ -241,11 +241,10 @@ export class ImportRunner {
         await fs.promises.rm(file.path, { force: true });
         file = outcome.staged;
       }
-      await this.applyPluginChanges(task, current, outcome.changes ?? {}, outcome.properties ?? {});
+      await this.applyToImage(task, current, outcome.changes ?? {}, outcome.properties ?? {});
     }
     const final = file;
-    data = { open: async () => fs.createReadStream(final.path), size: final.size };
-    return data;
+    return { open: async () => fs.createReadStream(final.path), size: final.size };
   }
 
   /** web-download or glance-download: the data into the staging store, inspected as it arrives, recorded as staged. */
@@ -257,7 +256,8 @@ export class ImportRunner {
       if (!credentials) throw new Error('glance-download needs the caller\'s token and service catalog (Keystone authentication).');
       const endpoint = this.deps.remote.endpoint(credentials.catalog, String(m.glance_region), String(m.glance_service_interface ?? 'public'));
       const remote = await this.deps.remote.metadata(endpoint, credentials.token, String(m.glance_image_id), signal);
-      await this.applyRemoteMetadata(task, image, remote);
+      // Glance's metadata step: the remote image's formats and chosen properties onto this one.
+      await this.applyToImage(task, image, { disk_format: remote.disk_format ?? undefined, container_format: remote.container_format ?? undefined }, remote.properties);
       image = await this.image(image.id);
       fetched = await this.deps.remote.open(endpoint, credentials.token, String(m.glance_image_id), signal);
     } else {
@@ -435,12 +435,8 @@ export class ImportRunner {
     };
   }
 
-  /** glance-download's metadata step: the remote image's formats and chosen properties onto the image. */
-  private async applyRemoteMetadata(task: TaskRecord, image: ImageRecord, remote: { disk_format: string | null; container_format: string | null; properties: Record<string, string> }): Promise<void> {
-    await this.applyPluginChanges(task, image, { disk_format: remote.disk_format ?? undefined, container_format: remote.container_format ?? undefined }, remote.properties);
-  }
-
-  private async applyPluginChanges(task: TaskRecord, image: ImageRecord, changes: { disk_format?: string; container_format?: string; virtual_size?: number | null }, properties: Record<string, string>): Promise<void> {
+  /** Formats and properties a plugin (or glance-download's metadata step) gives the image; its virtual size comes from the inspection at the stores. */
+  private async applyToImage(task: TaskRecord, image: ImageRecord, changes: { disk_format?: string; container_format?: string }, properties: Record<string, string>): Promise<void> {
     await this.owned(task, async (tx, now) => {
       if (changes.disk_format !== undefined || changes.container_format !== undefined) {
         const current = (await tx.images.find(image.id))?.image;
