@@ -119,7 +119,28 @@ export function isUniqueViolation(err: unknown): boolean {
   return e.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || e.code === 'SQLITE_CONSTRAINT_UNIQUE' || e.code === '23505' || e.code === 'ER_DUP_ENTRY' || e.errno === 1062;
 }
 
-/** Runs `fn` in the transaction `db` already is (a unit of work's), or in a new one. */
-export function atomically<D, T>(db: Kysely<D>, fn: (trx: Kysely<D>) => Promise<T>): Promise<T> {
-  return db.isTransaction ? fn(db) : db.transaction().execute(fn);
+/** True if the database chose this transaction as a deadlock's victim (MariaDB/MySQL 1213, PostgreSQL 40P01). */
+export function isDeadlock(err: unknown): boolean {
+  const e = err as { code?: string; errno?: number };
+  return e.errno === 1213 || e.code === 'ER_LOCK_DEADLOCK' || e.code === '40P01';
+}
+
+/** Times a transaction that lost a deadlock is run again before its error goes to the caller. */
+const DEADLOCK_RETRIES = 3;
+
+/**
+ * Runs `fn` in the transaction `db` already is (a unit of work's), or in a new one. A new one that
+ * the database rolls back as a deadlock's victim ("try restarting transaction") is run again, a
+ * few times, after a short random pause: `fn` must do nothing but database work.
+ */
+export async function atomically<D, T>(db: Kysely<D>, fn: (trx: Kysely<D>) => Promise<T>): Promise<T> {
+  if (db.isTransaction) return fn(db);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await db.transaction().execute(fn);
+    } catch (err) {
+      if (attempt > DEADLOCK_RETRIES || !isDeadlock(err)) throw err;
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * attempt));
+    }
+  }
 }
