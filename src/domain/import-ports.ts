@@ -13,7 +13,7 @@ export interface FetchedData {
 
 /** web-download: a user-supplied URL, fetched by the server (an SSRF risk: the filters decide). */
 export interface WebSource {
-  /** Null when `[import_filtering_opts]` allow the URI (its host resolved, too); else why not (answered 400). */
+  /** Null when `[import_filtering_opts]` allow the URI; else why not (answered 400). */
   uriRefusal(uri: string): Promise<string | null>;
   /** GET of the URI; every redirect passes the filters again; bounded in time and size. */
   open(uri: string, signal: AbortSignal): Promise<FetchedData>;

@@ -15,8 +15,9 @@ export class WebDownloadSource implements WebSource {
     private readonly limits: DownloadLimits,
   ) {}
 
-  uriRefusal(uri: string): Promise<string | null> {
-    return this.filter.resolvedRefusal(uri);
+  /** The URI's text only, as Glance checks it at request time: a name is resolved (and its addresses judged) when the download connects. */
+  async uriRefusal(uri: string): Promise<string | null> {
+    return this.filter.refusal(uri);
   }
 
   open(uri: string, signal: AbortSignal): Promise<FetchedData> {

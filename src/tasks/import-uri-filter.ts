@@ -12,7 +12,7 @@
  */
 import net from 'node:net';
 import { domainToASCII } from 'node:url';
-import { AddressFilter, AddressRefused, parseIp } from '../store/address-filter.js';
+import { AddressFilter, parseIp } from '../store/address-filter.js';
 import { ImportSourceError } from './import-sources.js';
 
 export interface ImportFilterOptions {
@@ -70,31 +70,11 @@ export class ImportUriFilter {
   /**
    * null when the URI may be fetched as far as its text tells; else why not (the import request
    * is answered 400 with it). A host name is not resolved here: the download refuses a name of
-   * an internal address when it connects (see resolvedRefusal for a check at request time).
+   * an internal address when it connects.
    */
   refusal(uri: string): string | null {
     const read = this.read(uri);
     return typeof read === 'string' ? read : null;
-  }
-
-  /**
-   * refusal, and then the host name resolved and its addresses judged, as Glance resolves the
-   * name at request time: a name that does not resolve, or resolves to an internal address, is
-   * refused before any task is created. The download checks again on each connection (DNS may
-   * answer differently by then).
-   */
-  async resolvedRefusal(uri: string): Promise<string | null> {
-    const read = this.read(uri);
-    if (typeof read === 'string') return read;
-    if (read.isIp) return null;
-    try {
-      await this.addresses.resolve(read.url.hostname);
-      return null;
-    } catch (err) {
-      if (err instanceof AddressRefused) return err.message;
-      const code = (err as NodeJS.ErrnoException).code;
-      return `cannot resolve host ${read.url.hostname}${code ? ` (${code})` : ''}`;
-    }
   }
 
   /** The URL to connect to for `uri`; ImportSourceError (not retryable) when the filter refuses it. */
