@@ -6,7 +6,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Source } from './support/data-source.js';
 import { admin, api, createImage, member, startServer, tempDir, upload, type JsonResponse, type TestServer } from './support/harness.js';
-import { digests, download, filesIn, random, waitFor, waitForStatus } from './support/streaming.js';
+import { digests, download, filesIn, random, waitFor } from './support/streaming.js';
 import { runsOn } from './support/test-database.js';
 
 runsOn('sqlite', 'postgresql');

@@ -34,7 +34,6 @@ describe('the glance CLI on interoperable import (multi-store Ocellus)', { skip:
   let env: NodeJS.ProcessEnv;
   let file: string;
   const data = random(2 * 1024 * 1024 + 77);
-  const sums = digests(data);
 
   /** glance with no stdin at all: a /dev/null stdin would be "data from stdin" to image-create-via-import and image-stage. */
   const glance = (args: string[]): Promise<Run> => runGlance(server.url, args, { env, cwd: work, token: server.adminToken!, closedStdin: true });

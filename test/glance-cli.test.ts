@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { random } from './support/streaming.js';
 import { spawnSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';

@@ -7,7 +7,7 @@ import type { WebSource } from './import-ports.js';
 import type { TaskRepository } from './ports.js';
 import { taskVisibleTo, type TaskPolicy } from './task-policy.js';
 import { taskBodySchema } from './task-schema.js';
-import { TASK_TRANSITIONS, type TaskChanges, type TaskRecord, type TaskSortKey, type TaskStatus, type TaskType } from './task-model.js';
+import { type TaskRecord, type TaskSortKey, type TaskStatus, type TaskType } from './task-model.js';
 
 /** DELETE /v2/tasks/{id}: Glance answers 405, `Allow: GET`, whatever the task. */
 export class TaskDeletionNotAllowed extends DomainError {
