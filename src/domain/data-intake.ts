@@ -20,6 +20,8 @@ export interface IntakeOptions {
   /** Sees every chunk, in order, before the store does (it must not keep or change it). */
   observe?: (chunk: Buffer) => void;
   signal?: AbortSignal;
+  /** Runs once every byte has arrived, before the commit (`received`: their count); what it throws cancels the write. */
+  beforeCommit?: (received: number) => void;
 }
 
 export interface Intake {
@@ -50,6 +52,7 @@ export async function writeInto(store: BlobStore, target: WriteTarget, source: R
       writer,
       { signal: o.signal },
     );
+    o.beforeCommit?.(size);
     const digests = h ? await h.digest() : null;
     hasher = undefined;
     const stored = await writer.commit();

@@ -1,13 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { RequestContext } from '../auth/context.js';
-import type { BlobWriter, StoredObject } from '../store/blob-store.js';
 import { BlobNotFound, deleteIfPresent } from '../store/blob-store.js';
-import { intakeError } from './data-intake.js';
+import { intakeError, writeInto } from './data-intake.js';
 import type { Backend, StoreRegistry } from '../store/registry.js';
 import { FormatInspector } from '../formats/inspector.js';
-import { ImageHasher } from '../hashing/image-hasher.js';
 import { UPLOAD_LEASE, type UploadLeaseData } from './data-cleanup.js';
 import { nodeAlgorithm, verifiedDownload } from './download-verification.js';
 import { BadRequest, Conflict, DomainError, Forbidden, Gone, RangeNotSatisfiable, ServiceUnavailable, TooLarge } from './errors.js';
@@ -94,41 +91,27 @@ export class ImageData {
     }
 
     const held = leases.keep(UPLOAD_LEASE, id, { lost: gone(id), unwanted: gone(id) }, async (repos) => (await repos.images.find(id))?.image.status === 'saving');
-    let writer: BlobWriter | undefined;
-    let hasher: ImageHasher | undefined;
     try {
-      writer = await store.createWriter(target);
-      hasher = await ImageHasher.create(nodeAlgorithm(this.deps.hashingAlgorithm));
-      const h = hasher;
-      let size = 0;
       // The format is learnt from the bytes as they pass (bare containers only: other containers
       // are not disks); it is judged once all have arrived, before anything is committed.
       const formatCheck = this.deps.formatCheck ?? null;
       const inspector = formatCheck && image.container_format === 'bare' ? new FormatInspector() : null;
-      await pipeline(
-        body,
-        async function* meter(source: AsyncIterable<Buffer>) {
-          for await (const chunk of source) {
-            size += chunk.length;
-            if (size > cap) throw overCap(cap);
-            inspector?.feed(chunk);
-            await h.update(chunk);
-            yield chunk;
+      let virtualSize: number | null = null;
+      const { size, digests, stored } = await writeInto(store, target, body, {
+        cap,
+        overCap,
+        hashAlgorithm: nodeAlgorithm(this.deps.hashingAlgorithm),
+        observe: inspector ? (chunk) => inspector.feed(chunk) : undefined,
+        signal: held.signal,
+        beforeCommit: (received) => {
+          if (declaredSize !== null && received !== declaredSize) {
+            throw new BadRequest(`Uploaded ${received} bytes but the request declared ${declaredSize}; the upload is discarded.`);
           }
+          if (inspector && formatCheck) virtualSize = judgeInspection(inspector.finish(), image, formatCheck, (m) => this.log(`image ${id}: ${m}`));
         },
-        writer,
-        { signal: held.signal },
-      );
-      if (declaredSize !== null && size !== declaredSize) {
-        throw new BadRequest(`Uploaded ${size} bytes but the request declared ${declaredSize}; the upload is discarded.`);
-      }
-      const virtualSize = inspector && formatCheck ? judgeInspection(inspector.finish(), image, formatCheck, (m) => this.log(`image ${id}: ${m}`)) : null;
-      const digests = await hasher.digest();
-      hasher = undefined;
-      const stored: StoredObject = await writer.commit();
-      writer = undefined;
+      });
       const finish = plan('finish_upload', { status: start.to })!;
-      const facts = { size, checksum: digests.md5, os_hash_algo: this.deps.hashingAlgorithm, os_hash_value: digests.multihash, virtual_size: virtualSize };
+      const facts = { size, checksum: digests!.md5, os_hash_algo: this.deps.hashingAlgorithm, os_hash_value: digests!.multihash, virtual_size: virtualSize };
       const completed = await uow
         .run(async (tx) => {
           const now = this.now();
@@ -153,8 +136,6 @@ export class ImageData {
         throw gone(id);
       }
     } catch (err) {
-      hasher?.abort();
-      await writer?.cancel().catch((e: unknown) => this.log(`could not remove partial data of image ${id}`, e));
       await this.abandon(id).catch((e: unknown) => this.log(`could not end the failed upload to image ${id}; the cleanup sweep will`, e));
       throw this.uploadError(err, held.signal, id);
     } finally {

@@ -13,7 +13,7 @@ import { deleteIfPresent } from '../store/blob-store.js';
 import type { Backend } from '../store/registry.js';
 import { intakeError, writeInto } from './data-intake.js';
 import { STAGE_LEASE, type UploadLeaseData } from './data-cleanup.js';
-import { Conflict, DomainError, Gone, NotFound, TooLarge } from './errors.js';
+import { BadRequest, Conflict, DomainError, Gone, NotFound, TooLarge } from './errors.js';
 import { checkStaged, type FormatCheckSettings } from './format-check.js';
 import type { ImageAccess } from './image-access.js';
 import { plan } from './image-lifecycle.js';
@@ -75,14 +75,19 @@ export class ImageStaging {
     try {
       const inspector = new FormatInspector();
       const target = { key: id, attempt, project: image.owner, sizeHint: declaredSize };
-      const intake = await writeInto(staging.store, target, body, { cap, overCap: tooLarge, observe: (c) => inspector.feed(c), signal: held.signal });
+      // With import plugins, what the data is may still change (decompression, conversion): only its safety is judged now.
+      const declared = this.deps.pluginsChangeData ? { disk_format: null, container_format: null } : image;
+      const intake = await writeInto(staging.store, target, body, {
+        cap,
+        overCap: tooLarge,
+        observe: (c) => inspector.feed(c),
+        signal: held.signal,
+        beforeCommit: (received) => {
+          if (declaredSize !== null && received !== declaredSize) throw new BadRequest(`Staged ${received} bytes but the request declared ${declaredSize}; the data is discarded.`);
+          checkStaged(inspector.finish(), declared, this.deps.formats, (msg) => this.log(`image ${id}: ${msg}`));
+        },
+      });
       try {
-        if (declaredSize !== null && intake.size !== declaredSize) {
-          throw new Conflict(`Staged ${intake.size} bytes but the request declared ${declaredSize}; the data is discarded.`);
-        }
-        // With import plugins, what the data is may still change (decompression, conversion): only its safety is judged now.
-        const declared = this.deps.pluginsChangeData ? { disk_format: null, container_format: null } : image;
-        checkStaged(inspector.finish(), declared, this.deps.formats, (msg) => this.log(`image ${id}: ${msg}`));
         await uow.run(async (tx) => {
           const now = this.now();
           if (!(await tx.leases.release(STAGE_LEASE, id, leases.owner))) throw new StageLost();

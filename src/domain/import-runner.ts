@@ -266,12 +266,19 @@ export class ImportRunner {
     const inspector = new FormatInspector();
     const cap = this.deps.imageSizeCap;
     const target = { key: image.id, attempt: lease.attempt, project: image.owner, sizeHint: fetched.size };
-    const intake = await writeInto(staging.store, target, fetched.stream, { cap, overCap: tooLarge, observe: (c) => inspector.feed(c), signal });
+    // Plugins may change what the data is (decompression, conversion): then only its safety is judged here, its format when it reaches the stores.
+    const declared = this.deps.plugins.length > 0 ? { disk_format: null, container_format: null } : image;
+    const intake = await writeInto(staging.store, target, fetched.stream, {
+      cap,
+      overCap: tooLarge,
+      observe: (c) => inspector.feed(c),
+      signal,
+      beforeCommit: (received) => {
+        if (fetched.size !== null && received !== fetched.size) throw new Error(`Fetched ${received} bytes but the source announced ${fetched.size}.`);
+        checkStaged(inspector.finish(), declared, this.deps.formats, (msg) => this.log(`image ${image.id}: ${msg}`));
+      },
+    });
     try {
-      if (fetched.size !== null && intake.size !== fetched.size) throw new Error(`Fetched ${intake.size} bytes but the source announced ${fetched.size}.`);
-      // Plugins may change what the data is (decompression, conversion): then only its safety is judged here, its format when it reaches the stores.
-      const declared = this.deps.plugins.length > 0 ? { disk_format: null, container_format: null } : image;
-      checkStaged(inspector.finish(), declared, this.deps.formats, (msg) => this.log(`image ${image.id}: ${msg}`));
       const location = { url: intake.stored.url, metadata: { store: staging.id } };
       await this.owned(task, async (tx, now) => {
         await this.lockedImage(tx, task, image.id);
@@ -301,12 +308,16 @@ export class ImportRunner {
         const image = await this.image(input.image_id);
         const inspector = copy ? null : new FormatInspector();
         const target = { key: image.id, attempt: lease.attempt, project: image.owner, sizeHint: data.size };
+        let virtualSize: number | null = null;
         const intake = await writeInto(backend.store, target, await data.open(), {
           cap: this.deps.imageSizeCap,
           overCap: tooLarge,
           hashAlgorithm: nodeAlgorithm(copy && image.os_hash_algo ? image.os_hash_algo : this.deps.hashingAlgorithm),
           observe: inspector ? (c) => inspector.feed(c) : undefined,
           signal,
+          beforeCommit: () => {
+            if (inspector) virtualSize = judgeInspection(inspector.finish(), image, this.deps.formats, (msg) => this.log(`image ${image.id}: ${msg}`));
+          },
         });
         try {
           const digests = intake.digests!;
@@ -317,7 +328,6 @@ export class ImportRunner {
             }
             facts = {};
           } else {
-            const virtualSize = judgeInspection(inspector!.finish(), image, this.deps.formats, (msg) => this.log(`image ${image.id}: ${msg}`));
             facts = { size: intake.size, checksum: digests.md5, os_hash_algo: this.deps.hashingAlgorithm, os_hash_value: digests.multihash, virtual_size: virtualSize };
           }
           remaining = remaining.filter((s) => s !== storeId);
