@@ -134,7 +134,7 @@ export class VmdkProbe extends Probe {
     if (!versionLine && !createType) return this.reject();
     this.matched = true;
     this.subformat = /createType="([^"\n]{0,63})"/.exec(text)?.[1] ?? null;
-    this.fail('descriptor', 'A descriptor-only VMDK names its data as external extent files; only single-file VMDK images are accepted');
+    this.fail('descriptor_file', 'A descriptor-only VMDK names its data as external extent files; only single-file VMDK images are accepted');
     this.stop();
   }
 

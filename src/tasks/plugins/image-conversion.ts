@@ -1,4 +1,5 @@
-import { qcow2ExternalFiles, sniffFormats, vmdkTextDescriptorType } from './format-sniff.js';
+import { inspectFile } from '../../formats/inspect-file.js';
+import type { Inspection } from '../../formats/inspector.js';
 import { ImportPluginError, type ImportPlugin, type ImportPluginOptions, type PluginOutcome, type PluginRun } from './plugin-contract.js';
 import { qemuImgConvert, qemuImgInfo, type QemuImgInfo } from './qemu-img.js';
 import { newWorkFile, removeWorkFile, stagedFileAt } from './work-files.js';
@@ -23,15 +24,17 @@ export class ImageConversionPlugin implements ImportPlugin {
   async run({ staged, image, workDir, signal }: PluginRun): Promise<PluginOutcome> {
     const source = image.disk_format;
     if (source === null) throw new ImportPluginError('Image conversion needs a disk_format, and the image has none');
+    // What the bytes are, from the format inspector, before qemu-img opens anything.
+    const inspection = await inspectFile(staged.path, signal);
     if (source === 'iso') {
       // Glance keeps ISOs as they are (a CD image converted to a disk would not boot as one).
-      await refuseHiddenFormats(staged.path, 'iso', 'the image');
+      refuseHiddenFormats(inspection, 'iso', 'the image');
       return {};
     }
     const driver = DRIVERS[source];
     if (driver === undefined) throw new ImportPluginError(`Image conversion cannot read disk_format '${source}'`);
-    if (driver === 'raw') await refuseHiddenFormats(staged.path, 'raw', 'the image');
-    await this.refuseExternalFiles(staged.path, driver);
+    if (driver === 'raw') refuseHiddenFormats(inspection, 'raw', 'the image');
+    this.refuseExternalFiles(inspection, driver);
     const info = await qemuImgInfo(staged.path, driver, signal);
     if (info.format !== driver) throw new ImportPluginError(`Image metadata disagrees about format: claimed ${source}, qemu-img reports ${info.format}`);
     this.refuseUnsafe(info);
@@ -47,7 +50,7 @@ export class ImageConversionPlugin implements ImportPlugin {
       await qemuImgConvert(staged.path, driver, dest, DRIVERS[target]!, signal);
       // Someone may have hidden one image inside another: the guest disk of a qcow2 may itself
       // be a qcow2 with a backing file, which a raw output would hand on as "raw".
-      if (target === 'raw') await refuseHiddenFormats(dest, 'raw', 'the converted image');
+      if (target === 'raw') refuseHiddenFormats(await inspectFile(dest, signal), 'raw', 'the converted image');
       const out = await qemuImgInfo(dest, DRIVERS[target]!, signal);
       if (out.format !== DRIVERS[target]) throw new ImportPluginError(`Converted image in unexpected format ${out.format}`);
       const result = await stagedFileAt(dest);
@@ -63,18 +66,16 @@ export class ImageConversionPlugin implements ImportPlugin {
    * Glance has its format inspector refuse these before qemu-img runs, because qemu-img opens
    * the files an image names as it opens the image: the same refusals, from the header.
    */
-  private async refuseExternalFiles(file: string, driver: string): Promise<void> {
-    if (driver === 'qcow2') {
-      const external = await qcow2ExternalFiles(file);
-      if (external === 'backing file') throw new ImportPluginError('QCOW images with backing files are not allowed');
-      if (external === 'data-file') throw new ImportPluginError('QCOW images with data-file set are not allowed');
+  private refuseExternalFiles(inspection: Inspection, driver: string): void {
+    const failed = (check: string) => inspection.failures.some((f) => f.check === check);
+    if (driver === 'qcow2' && inspection.format === 'qcow2') {
+      if (failed('backing_file')) throw new ImportPluginError('QCOW images with backing files are not allowed');
+      if (failed('data_file')) throw new ImportPluginError('QCOW images with data-file set are not allowed');
     }
-    if (driver === 'vmdk') {
-      const createType = await vmdkTextDescriptorType(file);
-      if (createType === null) return;
-      this.refuseVmdkType(createType || null);
+    if (driver === 'vmdk' && inspection.format === 'vmdk' && failed('descriptor_file')) {
+      this.refuseVmdkType(inspection.subformat);
       // An allowed type, but its extents are other files, and an imported image is one file.
-      throw new ImportPluginError(`VMDK descriptor files are not allowed (create-type '${createType}' keeps its data in other files)`);
+      throw new ImportPluginError(`VMDK descriptor files are not allowed (create-type '${inspection.subformat}' keeps its data in other files)`);
     }
   }
 
@@ -93,10 +94,10 @@ export class ImageConversionPlugin implements ImportPlugin {
   }
 }
 
-/** `expected` = 'raw': no disk-format signature at all; 'iso': an ISO 9660 volume and nothing else. */
-async function refuseHiddenFormats(file: string, expected: 'raw' | 'iso', what: string): Promise<void> {
-  const found = await sniffFormats(file);
-  const others = found.filter((f) => f !== expected);
+/** `expected` = 'raw': no disk-format signature (a partition table is a raw disk's); 'iso': an ISO 9660 volume and nothing else. */
+function refuseHiddenFormats(inspection: Inspection, expected: 'raw' | 'iso', what: string): void {
+  const found = [inspection.format, ...inspection.alsoMatched];
+  const others = found.filter((f) => f !== expected && f !== 'raw' && f !== 'gpt');
   if (others.length > 0) throw new ImportPluginError(`Image has disallowed configuration: ${what} should be ${expected} but carries a ${others.join(' and ')} header`);
   if (expected === 'iso' && !found.includes('iso')) throw new ImportPluginError('Image format mismatch: claimed iso, but there is no ISO 9660 volume descriptor');
 }
