@@ -172,7 +172,6 @@ export async function createService(config: Config): Promise<Service> {
       access,
       policy: new TaskPolicy(policy),
       limits: { apiLimitMax: config.DEFAULT.api_limit_max, limitParamDefault: config.DEFAULT.limit_param_default },
-      timeToLiveHours: config.task.task_time_to_live,
       web,
       launch: (task, ctx) => imports.startLegacy(ctx, task),
     });

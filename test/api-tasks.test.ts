@@ -5,7 +5,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { openDatabase, type DatabaseHandle } from '../src/db/connect.js';
 import { SqlUnitOfWork } from '../src/db/unit-of-work.js';
-import { TaskService, taskExpiry } from '../src/domain/task-service.js';
+import { TaskService } from '../src/domain/task-service.js';
 import { admin, api, createImage, member, rawRequest, startServer, tempDir, type JsonResponse, type TestServer } from './support/harness.js';
 import { glanceEnv, requireTools, runGlance } from './support/glance-cli.js';
 import { Source } from './support/data-source.js';
@@ -236,13 +236,12 @@ describe('the task API with the default policy (admin only)', () => {
         access: undefined as never,
         policy: undefined as never,
         limits: { apiLimitMax: 1000, limitParamDefault: 25 },
-        timeToLiveHours: 0,
         web: undefined as never,
       });
       const now = Date.now();
       assert.equal(await repos.tasks.transition(id, 'pending', 'processing', {}, now), true);
       assert.equal(await repos.tasks.transition(id, 'pending', 'success', {}, now), false, 'not pending any more');
-      assert.equal(await repos.tasks.transition(id, 'processing', 'success', { result: { image_id: 'x' }, expires_at: taskExpiry(now, 0) }, now), true);
+      assert.equal(await repos.tasks.transition(id, 'processing', 'success', { result: { image_id: 'x' }, expires_at: now }, now), true);
       await new Promise((r) => setTimeout(r, 5));
       assert.equal((await api(s.url, 'GET', `/v2/tasks/${id}`, { headers: ADMIN })).status, 404);
       const listed = await api(s.url, 'GET', '/v2/tasks', { headers: ADMIN });
@@ -257,7 +256,7 @@ describe('the task API with the default policy (admin only)', () => {
     test('a task ended with the configured time to live shows expires_at 48 hours on', async () => {
       const id = await recordTask(db);
       const now = Date.now();
-      assert.equal(await new SqlUnitOfWork(db).repos.tasks.transition(id, 'pending', 'failure', { message: 'no source', expires_at: taskExpiry(now, 48) }, now), true);
+      assert.equal(await new SqlUnitOfWork(db).repos.tasks.transition(id, 'pending', 'failure', { message: 'no source', expires_at: now + 48 * 3_600_000 }, now), true);
       const shown = (await api(s.url, 'GET', `/v2/tasks/${id}`, { headers: ADMIN })).body;
       assert.equal(shown.status, 'failure');
       assert.equal(shown.message, 'no source');

@@ -23,13 +23,6 @@ export function taskNotFound(id: string): NotFound {
   return new NotFound(`Task with the given id ${id} was not found`);
 }
 
-const HOUR_MS = 3_600_000;
-
-/** When a task ending at `now` expires: `[task] task_time_to_live` hours later. */
-export function taskExpiry(now: number, timeToLiveHours: number): number {
-  return now + timeToLiveHours * HOUR_MS;
-}
-
 /** GET /v2/tasks, its parameters checked (api/task-query.ts). */
 export interface TaskListParams {
   status?: TaskStatus;
@@ -53,8 +46,6 @@ export interface TaskServiceDeps {
   access: ImageAccess;
   policy: TaskPolicy;
   limits: { apiLimitMax: number; limitParamDefault: number };
-  /** `[task] task_time_to_live`, hours. */
-  timeToLiveHours: number;
   /** Where a legacy import may fetch from: web-download's filters. */
   web: WebSource;
   /**
