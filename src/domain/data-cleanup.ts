@@ -7,7 +7,8 @@
  */
 import { deleteIfPresent } from '../store/blob-store.js';
 import type { StoreRegistry } from '../store/registry.js';
-import type { DoomedLocation, LocationRecord } from './image-model.js';
+import { Conflict } from './errors.js';
+import type { DoomedLocation, ImageRecord, LocationRecord } from './image-model.js';
 import { plan } from './image-lifecycle.js';
 import type { Leases } from './leases.js';
 import type { UnitOfWork } from './ports.js';
@@ -23,6 +24,45 @@ export interface UploadLeaseData {
   backend: string;
   /** The image owner's project ('' for none): stores may keep objects per project. */
   project: string;
+}
+
+/**
+ * The two leased writes of image data: PUT /file (`upload`: queued → saving) and PUT /stage
+ * (`stage`: queued → uploading). Each starts with `beginDataWrite` and, if it fails or its
+ * process dies, ends back in queued (`abandonDataWrite`, or the sweep).
+ */
+const DATA_WRITES = {
+  [UPLOAD_LEASE]: { start: 'upload', status: 'saving', abandon: 'abandon_upload', what: 'uploaded' },
+  [STAGE_LEASE]: { start: 'stage', status: 'uploading', abandon: 'abandon_stage', what: 'staged' },
+} as const;
+export type DataWriteKind = keyof typeof DATA_WRITES;
+
+/**
+ * Moves the image into the write's status and takes the write's lease, in one transaction;
+ * Conflict (409) if the image is not queued any more or another request holds the lease.
+ */
+export async function beginDataWrite(uow: UnitOfWork, leases: Leases, kind: DataWriteKind, image: Pick<ImageRecord, 'id' | 'status' | 'disk_format' | 'container_format'>, data: UploadLeaseData, now: number): Promise<void> {
+  const write = DATA_WRITES[kind];
+  const step = plan(write.start, image)!;
+  const began = await uow.run(async (tx) => {
+    if (!(await tx.images.transition(image.id, step.from, step.to, step.resets, now))) return false;
+    if (!(await tx.leases.acquire(leases.record(kind, image.id, { ...data })))) throw new Conflict(`Image ${image.id} is being ${write.what} by another request.`);
+    return true;
+  });
+  if (!began) {
+    const current = await uow.repos.images.find(image.id);
+    throw new Conflict(`Image status transition from ${current?.image.status ?? 'deleted'} to ${step.to} is not allowed`);
+  }
+}
+
+/** A failed write: back to queued (if the image is still in the write's status), and its lease ends. */
+export async function abandonDataWrite(uow: UnitOfWork, leases: Leases, kind: DataWriteKind, id: string, now: number): Promise<void> {
+  const write = DATA_WRITES[kind];
+  const step = plan(write.abandon, { status: write.status })!;
+  await uow.run(async (tx) => {
+    if (!(await tx.leases.release(kind, id, leases.owner))) return;
+    await tx.images.transition(id, step.from, step.to, step.resets, now);
+  });
 }
 
 /** How many doomed locations one sweep takes at a time. */
@@ -81,10 +121,8 @@ export class DataCleanup {
    */
   private async sweepUploads(): Promise<string[]> {
     const done: string[] = [];
-    for (const [kind, status, action] of [
-      [UPLOAD_LEASE, 'saving', 'abandon_upload'],
-      [STAGE_LEASE, 'uploading', 'abandon_stage'],
-    ] as const) {
+    for (const kind of [UPLOAD_LEASE, STAGE_LEASE] as const) {
+      const { status, abandon: action } = DATA_WRITES[kind];
       for (const lease of await this.leases.reclaim(kind)) {
         const imageId = lease.key;
         const data = lease.data as Partial<UploadLeaseData>;

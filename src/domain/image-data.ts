@@ -5,9 +5,9 @@ import { BlobNotFound, deleteIfPresent } from '../store/blob-store.js';
 import { intakeError, writeInto } from './data-intake.js';
 import type { Backend, StoreRegistry } from '../store/registry.js';
 import { FormatInspector } from '../formats/inspector.js';
-import { UPLOAD_LEASE, type UploadLeaseData } from './data-cleanup.js';
+import { abandonDataWrite, beginDataWrite, UPLOAD_LEASE, type UploadLeaseData } from './data-cleanup.js';
 import { nodeAlgorithm, verifiedDownload } from './download-verification.js';
-import { BadRequest, Conflict, DomainError, Forbidden, Gone, RangeNotSatisfiable, ServiceUnavailable, TooLarge } from './errors.js';
+import { BadRequest, DomainError, Forbidden, Gone, RangeNotSatisfiable, ServiceUnavailable, TooLarge } from './errors.js';
 import { judgeInspection, type FormatCheckSettings } from './format-check.js';
 import type { ImageAccess } from './image-access.js';
 import { plan } from './image-lifecycle.js';
@@ -80,15 +80,7 @@ export class ImageData {
     const attempt = randomUUID();
     const target = { key: id, attempt, project: image.owner, sizeHint: declaredSize };
     const leaseData: UploadLeaseData = { attempt, backend: backend.id, project: image.owner ?? '' };
-    const began = await uow.run(async (tx) => {
-      if (!(await tx.images.transition(id, start.from, start.to, start.resets, this.now()))) return false;
-      if (!(await tx.leases.acquire(leases.record(UPLOAD_LEASE, id, { ...leaseData })))) throw new Conflict(`Image ${id} is being uploaded by another request.`);
-      return true;
-    });
-    if (!began) {
-      const current = await uow.repos.images.find(id);
-      throw new Conflict(`Image status transition from ${current?.image.status ?? 'deleted'} to saving is not allowed`);
-    }
+    await beginDataWrite(uow, leases, UPLOAD_LEASE, image, leaseData, this.now());
 
     const held = leases.keep(UPLOAD_LEASE, id, { lost: gone(id), unwanted: gone(id) }, async (repos) => (await repos.images.find(id))?.image.status === 'saving');
     try {
@@ -136,7 +128,7 @@ export class ImageData {
         throw gone(id);
       }
     } catch (err) {
-      await this.abandon(id).catch((e: unknown) => this.log(`could not end the failed upload to image ${id}; the cleanup sweep will`, e));
+      await abandonDataWrite(uow, leases, UPLOAD_LEASE, id, this.now()).catch((e: unknown) => this.log(`could not end the failed upload to image ${id}; the cleanup sweep will`, e));
       throw this.uploadError(err, held.signal, id);
     } finally {
       held.stop();
@@ -151,15 +143,6 @@ export class ImageData {
     if (!backend || backend.reserved) throw new BadRequest(`Store for identifier ${storeId} not found`);
     if (!backend.store.capabilities.write) throw new Gone(`Error in store configuration. Adding images to store ${storeId} is disabled (read-only store).`);
     return backend;
-  }
-
-  /** A failed upload: saving → queued (if the image is still saving), and its lease ends. */
-  private async abandon(id: string): Promise<void> {
-    const step = plan('abandon_upload', { status: 'saving' })!;
-    await this.deps.uow.run(async (tx) => {
-      if (!(await tx.leases.release(UPLOAD_LEASE, id, this.deps.leases.owner))) return;
-      await tx.images.transition(id, step.from, step.to, step.resets, this.now());
-    });
   }
 
   private uploadError(err: unknown, signal: AbortSignal, id: string): Error {

@@ -12,7 +12,7 @@ import { FormatInspector } from '../formats/inspector.js';
 import { deleteIfPresent } from '../store/blob-store.js';
 import type { Backend } from '../store/registry.js';
 import { intakeError, writeInto } from './data-intake.js';
-import { STAGE_LEASE, type UploadLeaseData } from './data-cleanup.js';
+import { abandonDataWrite, beginDataWrite, STAGE_LEASE, type UploadLeaseData } from './data-cleanup.js';
 import { BadRequest, Conflict, DomainError, Gone, NotFound, TooLarge } from './errors.js';
 import { checkStaged, type FormatCheckSettings } from './format-check.js';
 import type { ImageAccess } from './image-access.js';
@@ -54,22 +54,14 @@ export class ImageStaging {
     const { uow, leases, staging } = this.deps;
     if (!this.deps.enabled) throw new NotFound('The glance-direct import method is not enabled: PUT /stage is not available.');
     const { image } = await this.deps.access.require(ctx, id, 'modify_image');
-    const start = plan('stage', image)!;
+    plan('stage', image); // Glance's refusal (409) before anything is read
     const cap = this.deps.imageSizeCap;
     if (declaredSize !== null && declaredSize > cap) throw tooLarge(cap);
     if ((await uow.repos.images.stagedLocations(id)).length > 0) throw new Conflict(`Image ${id} already has staged data.`);
 
     const attempt = randomUUID();
     const lease: UploadLeaseData = { attempt, backend: staging.id, project: image.owner ?? '' };
-    const began = await uow.run(async (tx) => {
-      if (!(await tx.images.transition(id, start.from, start.to, start.resets, this.now()))) return false;
-      if (!(await tx.leases.acquire(leases.record(STAGE_LEASE, id, { ...lease })))) throw new Conflict(`Image ${id} is being staged by another request.`);
-      return true;
-    });
-    if (!began) {
-      const current = await uow.repos.images.find(id);
-      throw new Conflict(`Image status transition from ${current?.image.status ?? 'deleted'} to uploading is not allowed`);
-    }
+    await beginDataWrite(uow, leases, STAGE_LEASE, image, lease, this.now());
 
     const held = leases.keep(STAGE_LEASE, id, { lost: gone(id), unwanted: gone(id) }, async (repos) => (await repos.images.find(id))?.image.status === 'uploading');
     try {
@@ -100,7 +92,7 @@ export class ImageStaging {
         throw err;
       }
     } catch (err) {
-      await this.abandon(id).catch((e: unknown) => this.log(`could not end the failed staging of image ${id}; the cleanup sweep will`, e));
+      await abandonDataWrite(uow, leases, STAGE_LEASE, id, this.now()).catch((e: unknown) => this.log(`could not end the failed staging of image ${id}; the cleanup sweep will`, e));
       if (held.signal.aborted && held.signal.reason instanceof DomainError) throw held.signal.reason;
       if (err instanceof StageLost) throw gone(id);
       throw intakeError(err, id, this.log);
@@ -109,14 +101,6 @@ export class ImageStaging {
     }
   }
 
-  /** A failed staging: uploading → queued (if the image is still uploading), and its lease ends. */
-  private async abandon(id: string): Promise<void> {
-    const step = plan('abandon_stage', { status: 'uploading' })!;
-    await this.deps.uow.run(async (tx) => {
-      if (!(await tx.leases.release(STAGE_LEASE, id, this.deps.leases.owner))) return;
-      await tx.images.transition(id, step.from, step.to, step.resets, this.now());
-    });
-  }
 }
 
 function tooLarge(cap: number): TooLarge {
