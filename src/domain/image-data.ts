@@ -173,20 +173,14 @@ export class ImageData {
       }
     }
     let unavailable: unknown;
-    for (const loc of this.deps.stores.ordered(image.locations)) {
-      const backend = this.deps.stores.forLocation(loc);
-      if (!backend) {
-        this.log(`no configured store holds ${loc.url} (image ${id}); trying its next location`);
-        continue;
-      }
-      try {
-        const data = await backend.store.read(loc.url, span);
-        const stream = span ? data : verifiedDownload(data, image, (msg) => this.log(`image ${id} from store ${backend.id}: ${msg}`));
-        return { kind: 'data', stream, size, checksum: image.checksum, range: span };
-      } catch (err) {
-        this.log(`could not read image ${id} from store ${backend.id}; trying its next location`, err);
-        if (!(err instanceof BlobNotFound)) unavailable = err;
-      }
+    const found = await this.deps.stores.readFirst(image.locations, span, (loc, backend, err) => {
+      if (!backend) return this.log(`no configured store holds ${loc.url} (image ${id}); trying its next location`);
+      this.log(`could not read image ${id} from store ${backend.id}; trying its next location`, err);
+      if (!(err instanceof BlobNotFound)) unavailable = err;
+    });
+    if (found) {
+      const stream = span ? found.stream : verifiedDownload(found.stream, image, (msg) => this.log(`image ${id} from store ${found.backend.id}: ${msg}`));
+      return { kind: 'data', stream, size, checksum: image.checksum, range: span };
     }
     if (unavailable !== undefined) throw new ServiceUnavailable(`The image data of ${id} cannot be read from any of its stores right now.`);
     return { kind: 'no-data' };

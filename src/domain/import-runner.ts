@@ -424,22 +424,13 @@ export class ImportRunner {
 
   /** copy-image reads the image's own data, from the first of its locations that answers. */
   private async existingData(image: ImageRecord): Promise<ImportData> {
-    const { stores } = this.deps;
-    const locations = stores.ordered(image.locations);
-    if (locations.length === 0) throw new Error(`Image ${image.id} has no data to copy.`);
+    if (image.locations.length === 0) throw new Error(`Image ${image.id} has no data to copy.`);
     return {
       size: image.size,
       open: async () => {
         let last: unknown;
-        for (const loc of locations) {
-          const backend = stores.forLocation(loc);
-          if (!backend) continue;
-          try {
-            return await backend.store.read(loc.url);
-          } catch (err) {
-            last = err;
-          }
-        }
+        const found = await this.deps.stores.readFirst(image.locations, undefined, (_loc, _backend, err) => (last = err ?? last));
+        if (found) return found.stream;
         throw last instanceof Error ? last : new Error(`No store holding image ${image.id} can be read.`);
       },
     };

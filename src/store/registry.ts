@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type { BackendConfig, StoresConfig } from '../config/store-options.js';
 import type { BlobStore } from './blob-store.js';
 import { createDriver } from './drivers.js';
@@ -74,6 +75,31 @@ export class StoreRegistry {
   /** Frees the drivers' kept-alive connections (at shutdown). */
   close(): void {
     for (const b of this.backends) b.store.close?.();
+  }
+
+  /**
+   * Opens the first of `locations` (in `ordered` order) that a configured store can read, the
+   * others being tried in turn; each location passed over goes to `skipped` (with the read's
+   * error, or none when no configured store holds it). Undefined when none could be read.
+   */
+  async readFirst<L extends LocationRef>(
+    locations: readonly L[],
+    range?: { start: number; end: number },
+    skipped: (loc: L, backend: Backend | undefined, err?: unknown) => void = () => undefined,
+  ): Promise<{ stream: Readable; backend: Backend } | undefined> {
+    for (const loc of this.ordered(locations)) {
+      const backend = this.forLocation(loc);
+      if (!backend) {
+        skipped(loc, undefined);
+        continue;
+      }
+      try {
+        return { stream: await backend.store.read(loc.url, range), backend };
+      } catch (err) {
+        skipped(loc, backend, err);
+      }
+    }
+    return undefined;
   }
 
   /**
