@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { ApiDeps } from './app-deps.js';
+import { StagedElsewhere } from '../domain/stage-host.js';
 import { forwardToNode } from './forward.js';
 import { imageView } from './image-view.js';
 import { parseListQuery } from './list-query.js';
@@ -49,10 +50,13 @@ export function imageRoutes(deps: ApiDeps) {
     });
 
     app.delete<IdParams>('/v2/images/:id', { config: { rejectBody: true } }, async (request, reply) => {
-      // Data staged on another node is deleted there, with the image.
-      const host = await deps.imports.stagedElsewhere(request.ctx, request.params.id);
-      if (host !== null) return forwardToNode(request, reply, host);
-      await deps.actions.delete(request.ctx, request.params.id);
+      try {
+        await deps.actions.delete(request.ctx, request.params.id);
+      } catch (err) {
+        // Data staged on another node is deleted there, with the image.
+        if (err instanceof StagedElsewhere) return forwardToNode(request, reply, err.host);
+        throw err;
+      }
       return reply.code(204).send();
     });
 

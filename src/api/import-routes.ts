@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { StagedElsewhere } from '../domain/image-import.js';
+import { StagedElsewhere } from '../domain/stage-host.js';
 import { forwardToNode } from './forward.js';
 import type { ApiDeps } from './app-deps.js';
 import { jsonBody } from './request-helpers.js';

@@ -4,6 +4,7 @@ import { Conflict, Forbidden } from './errors.js';
 import type { DataCleanup } from './data-cleanup.js';
 import type { ImageAccess } from './image-access.js';
 import { plan } from './image-lifecycle.js';
+import { assertStagedHere } from './stage-host.js';
 import type { UnitOfWork } from './ports.js';
 
 export class ImageActions {
@@ -11,6 +12,8 @@ export class ImageActions {
     private readonly uow: UnitOfWork,
     private readonly access: ImageAccess,
     private readonly cleanup: DataCleanup,
+    /** worker_self_reference_url: an image staged on another node is deleted there (StagedElsewhere). */
+    private readonly selfUrl: string | null = null,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -23,6 +26,7 @@ export class ImageActions {
     for (;;) {
       const { image } = await this.access.require(ctx, id, 'delete_image');
       if (image.protected) throw new Forbidden(`Image ${id} is protected and cannot be deleted.`);
+      assertStagedHere(image, this.selfUrl);
       const step = plan('delete', image)!;
       const now = this.now();
       const doomed = await this.uow.run(async (tx) => {

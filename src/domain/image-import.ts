@@ -15,6 +15,7 @@ import { IMPORT_TASK_LEASE, type ImportRunner, type ImportTaskInput, type Runner
 import type { Leases } from './leases.js';
 import type { Repositories, UnitOfWork } from './ports.js';
 import type { ImageCreation } from './image-creation.js';
+import { assertStagedHere } from './stage-host.js';
 import type { TaskRecord } from './task-model.js';
 
 export const IMPORT_METHODS = ['glance-direct', 'web-download', 'copy-image', 'glance-download'] as const;
@@ -36,13 +37,6 @@ export interface ImageImportDeps {
   /** [task] task_time_to_live, in ms. */
   taskTimeToLiveMs: number;
   now?: () => number;
-}
-
-/** Where a glance-direct import must go instead: the node that holds the staged data. */
-export class StagedElsewhere extends Error {
-  constructor(readonly host: string) {
-    super(`the data of this image is staged on ${host}`);
-  }
 }
 
 const UUID = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
@@ -79,8 +73,7 @@ export class ImageImport {
     if (req.all_stores_must_succeed === false && !this.deps.stores.multiStore) {
       throw new BadRequest(`All_stores_must_succeed can only be set with enabled_backends ${req.method.uri ?? 'None'}`);
     }
-    const host = this.stageHostOf(image);
-    if (method === 'glance-direct' && host !== null) throw new StagedElsewhere(host);
+    if (method === 'glance-direct') assertStagedHere(image, this.deps.selfUrl);
     if (method === 'web-download') {
       const uri = String(req.method.uri ?? '');
       if ((await this.deps.web.uriRefusal(uri)) !== null) throw new BadRequest(`URI for web-download does not pass filtering: ${uri}`);
@@ -155,22 +148,6 @@ export class ImageImport {
     });
     const credentials: RunnerCredentials | null = ctx.authToken && ctx.serviceCatalog ? { token: ctx.authToken, catalog: ctx.serviceCatalog } : null;
     this.deps.runner.start(task, leaseData, credentials);
-  }
-
-  private stageHostOf(image: ImageRecord): string | null {
-    const host = image.properties.os_glance_stage_host;
-    return host && host !== this.deps.selfUrl ? host : null;
-  }
-
-  /**
-   * The node holding this image's staged data when that is another node (os_glance_stage_host
-   * naming someone else than worker_self_reference_url), else null. A DELETE of such an image goes
-   * there, as Glance proxies it: only that node reaches its staging directory, so a delete done
-   * here would forget the staged data and leave it on that node's disk for good.
-   */
-  async stagedElsewhere(ctx: RequestContext, id: string): Promise<string | null> {
-    const { image } = await this.deps.access.find(ctx, id);
-    return image.status === 'uploading' ? this.stageHostOf(image) : null;
   }
 
   private parseBody(body: unknown): ImportRequest {
