@@ -3,7 +3,8 @@
  * become `pending_delete` in the transaction that deletes the image), then removes the bytes,
  * then forgets each location. A process that dies in between leaves the intent on record, and
  * the sweep (at start-up and on an interval, on any node) finishes it. The same sweep takes
- * over uploads whose process died (expired `upload` leases) and undoes them.
+ * over uploads and stagings whose process died (expired `upload` and `stage` leases) and undoes
+ * them; the two leased writes start and end here too (beginDataWrite, abandonDataWrite).
  */
 import { deleteIfPresent } from '../store/blob-store.js';
 import type { StoreRegistry } from '../store/registry.js';
