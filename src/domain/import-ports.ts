@@ -41,20 +41,34 @@ export interface StagedFile {
 }
 
 export interface PluginOutcome {
-  /** The file that replaces the input (the plugin created it in the work directory). */
+  /** The file that replaces the input (created by the plugin in the work directory; the caller removes the old one). */
   staged?: StagedFile;
   changes?: { disk_format?: string; container_format?: string; virtual_size?: number | null };
+  /** Properties to set on the image. */
   properties?: Record<string, string>;
+}
+
+/** The image as a plugin sees it: read-only facts, never the domain's entity. */
+export interface PluginImage {
+  id: string;
+  disk_format: string | null;
+  container_format: string | null;
+  properties: Readonly<Record<string, string>>;
+}
+
+export interface PluginRun {
+  staged: StagedFile;
+  image: PluginImage;
+  /** Roles of the caller who asked for the import. */
+  roles: readonly string[];
+  /** Where a plugin writes the files it makes (the caller owns and removes the directory). */
+  workDir: string;
+  /** Aborted when the import is cancelled or its owner loses the lease: stop and reject with its reason. */
+  signal: AbortSignal;
 }
 
 /** One of `[image_import_opts] image_import_plugins`, run in order on a local copy of the staged data. */
 export interface ImportPlugin {
   readonly name: string;
-  run(input: {
-    staged: StagedFile;
-    image: { id: string; disk_format: string | null; container_format: string | null; properties: Readonly<Record<string, string>> };
-    roles: readonly string[];
-    workDir: string;
-    signal: AbortSignal;
-  }): Promise<PluginOutcome>;
+  run(input: PluginRun): Promise<PluginOutcome>;
 }
