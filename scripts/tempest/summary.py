@@ -93,6 +93,12 @@ for test_id, test in sorted(tests.items()):
         failed.append((test_id, last))
 
 
+# A selected test with no result at all (a pass that never ran, a worker that died) is a failure,
+# never silence.
+accounted = {short(t) for t in passed} | {short(t) for t, _ in failed} | {short(t) for t, _ in skipped} | {short(t) for t in excluded_ids}
+not_run = [t for t in selected if short(t) not in accounted]
+
+
 def by_reason(entries):
     """Prints the tests grouped under each reason, so that a long reason is printed once."""
     groups = {}
@@ -114,5 +120,10 @@ if failed:
     print(f"FAILED ({len(failed)}):")
     for test_id, last in failed:
         print(f"  {short(test_id)}: {last[:300]}")
-print(f"tempest: {len(passed)} passed, {len(failed)} failed, {len(skipped)} skipped, {len(excluded)} excluded")
-sys.exit(1 if failed or not passed else 0)
+if not_run:
+    print(f"DID NOT RUN ({len(not_run)}): selected, not excluded, and no result")
+    for test_id in sorted(not_run)[:50]:
+        print(f"  {short(test_id)}")
+not_run_text = f", {len(not_run)} did not run" if not_run else ""
+print(f"tempest: {len(passed)} passed, {len(failed)} failed, {len(skipped)} skipped, {len(excluded)} excluded{not_run_text}")
+sys.exit(1 if failed or not_run or not passed else 0)
