@@ -37,10 +37,15 @@ function declaredDatabases(file) {
 const databasesOf = new Map(all.map((f) => [f, declaredDatabases(f)]));
 const filesFor = (kind) => all.filter((f) => databasesOf.get(f).includes(kind));
 
+// A hang must fail its file, not stall the run until CI's own limit: each test file (which the
+// runner treats as one test) fails after FILE_TIMEOUT_MS, and a file whose tests have finished
+// ends even when something it started (a child server a failed test did not stop) still runs.
+const FILE_TIMEOUT_MS = 15 * 60 * 1000;
+
 function run(label, files, env) {
   return new Promise((resolve) => {
     process.stdout.write(`\n=== ${label}: ${files.length} test files ===\n`);
-    const child = spawn(process.execPath, ['--test', '--test-reporter=spec', ...files], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--test', '--test-reporter=spec', `--test-timeout=${FILE_TIMEOUT_MS}`, '--test-force-exit', ...files], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
     const counts = { pass: 0, fail: 0, skipped: 0 };
     let tail = '';
     child.stdout.on('data', (chunk) => {

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { UNAUTHORIZED_MESSAGE } from '../src/auth/strategy.js';
-import { spawnServer } from './support/child-server.js';
+import { spawnServer, type ChildServer } from './support/child-server.js';
 import { admin, api, createImage, member, patchImage, startServer, tempDir, upload, type TestServer } from './support/harness.js';
 
 /**
@@ -83,14 +83,17 @@ describe('the admin token across restarts', () => {
 
   test('two `ocellus serve` started at once on a fresh data dir agree on one token', async () => {
     const dataDir = tempDir();
-    const [a, b] = await Promise.all([spawnServer(dataDir), spawnServer(dataDir)]);
+    const started = await Promise.allSettled([spawnServer(dataDir), spawnServer(dataDir)]);
+    const servers = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
     try {
+      for (const s of started) if (s.status === 'rejected') throw s.reason;
+      const [a, b] = servers as [ChildServer, ChildServer];
       assert.match(a.adminToken ?? '', /^[0-9a-f]{64}$/);
       assert.equal(a.adminToken, b.adminToken);
       for (const srv of [a, b]) assert.equal((await api(srv.url, 'GET', '/v2/images', { headers: srv.auth })).status, 200);
       assert.deepEqual(fs.readdirSync(dataDir).filter((f) => f.startsWith('admin-token')), ['admin-token'], 'no temporary file left behind');
     } finally {
-      await Promise.all([a.stop(), b.stop()]);
+      await Promise.all(servers.map((srv) => srv.stop()));
     }
   });
 

@@ -62,11 +62,13 @@ function dialectFor(target: DatabaseTarget, pool: PoolOptions): Dialect {
     case 'sqlite': {
       if (target.file !== ':memory:') fs.mkdirSync(path.dirname(target.file), { recursive: true });
       const sqlite = new SQLite(target.file);
+      // First: switching a fresh file to WAL takes a lock that another process starting on the
+      // same data dir may hold for a moment; without a busy timeout that is "database is locked".
+      sqlite.pragma('busy_timeout = 10000');
       sqlite.pragma('journal_mode = WAL');
       // FULL: a status change the API acknowledged survives power loss.
       sqlite.pragma('synchronous = FULL');
       sqlite.pragma('foreign_keys = ON');
-      sqlite.pragma('busy_timeout = 10000');
       return new CachingSqliteDialect({ database: sqlite });
     }
     case 'postgresql': {

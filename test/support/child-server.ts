@@ -20,6 +20,16 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/**
+ * Every server this test process started and that still runs: killed when the process exits, so a
+ * test that fails before its own clean-up never leaves one behind (nor keeps the test runner,
+ * which waits for the pipes of its children, from ending).
+ */
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
 export interface ChildServer {
   url: string;
   port: number;
@@ -48,6 +58,8 @@ export async function spawnServer(dataDir: string, extraArgs: string[] = [], tim
   const child = spawn(process.execPath, [OCELLUS_BIN, 'serve', '--data-dir', dataDir, '--port', String(port), '--log-level', 'warn', ...extraArgs], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
   let errText = '';
   child.stderr!.setEncoding('utf8').on('data', (s: string) => {
     errText += s;
