@@ -1,7 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
 import { buildServer } from './api/server.js';
-import { anonymousAccess, authFlavor, databaseUrl, type Config } from './config/options.js';
+import { anonymousAccess, authFlavor, databaseUrl, imageCacheSetup, type Config } from './config/options.js';
+import { openImageCache } from './cache/open-cache.js';
+import { ImageCaching } from './domain/image-caching.js';
 import { AdminTokenAuth, adminTokenPath, ensureAdminToken } from './auth/admin-token.js';
 import { AnonymousAccess } from './auth/anonymous.js';
 import type { AdminCheck } from './auth/context.js';
@@ -107,6 +109,16 @@ export async function createService(config: Config): Promise<Service> {
         httpRetries: config.DEFAULT.http_retries,
       },
     });
+    // The node-local image cache: its API and prefetcher with image_cache_dir, downloads through it with a caching flavor.
+    const cacheSetup = imageCacheSetup(config);
+    const caching = new ImageCaching({
+      cache: cacheSetup ? openImageCache(config, cacheSetup.dir, { recover: true, log }) : null,
+      serveDownloads: cacheSetup?.serveDownloads ?? false,
+      images: uow.repos.images,
+      access,
+      stores,
+      log,
+    });
     const imageData = new ImageData({
       uow,
       access,
@@ -115,6 +127,7 @@ export async function createService(config: Config): Promise<Service> {
       imageSizeCap: config.DEFAULT.image_size_cap,
       userStorageQuota: config.DEFAULT.user_storage_quota,
       hashingAlgorithm: config.DEFAULT.hashing_algorithm,
+      caching,
       formatCheck: config.image_format.inspect_uploads
         ? {
             requireImageFormatMatch: config.image_format.require_image_format_match,
@@ -180,12 +193,13 @@ export async function createService(config: Config): Promise<Service> {
         catalogue: new ImageCatalogue(uow.repos.images, access, locations),
         creation,
         editing: new ImageEditing(uow.repos.images, access, new ImagePatcher(attributes, access, locations), quotas, locations),
-        actions: new ImageActions(uow, access, cleanup, selfUrl),
+        actions: new ImageActions(uow, access, cleanup, selfUrl, undefined, caching),
         imageData,
         staging: imageStaging,
         imports,
         members: new MemberService(access, uow.repos.members, config.DEFAULT.image_member_quota),
         tasks,
+        caching,
         stores: new ImageStores(stores, uow, access, cleanup),
         locations,
         locationImports,
@@ -199,8 +213,7 @@ export async function createService(config: Config): Promise<Service> {
           maxJsonBodySize: config.DEFAULT.max_json_body_size,
         },
         publicEndpoint: config.DEFAULT.public_endpoint,
-        // No image cache yet: it sets its flag when it lands.
-        features: { multiStore: stores.multiStore, cache: false, locationsApi: true },
+        features: { multiStore: stores.multiStore, cache: caching.enabled, locationsApi: true },
         healthcheck: async () => {
           await sql`select 1`.execute(db);
         },
@@ -221,6 +234,9 @@ export async function createService(config: Config): Promise<Service> {
       tasks.deleteExpired().catch((err: unknown) => log('deleting expired tasks failed', err));
     }, leases.heartbeatMs);
     sweeper.unref();
+    const prefetcher = caching.enabled ? setInterval(() => caching.schedulePrefetch(), config.DEFAULT.cache_prefetcher_interval * 1000) : undefined;
+    prefetcher?.unref();
+    if (caching.enabled) caching.schedulePrefetch();
 
     return {
       app: server,
@@ -228,6 +244,7 @@ export async function createService(config: Config): Promise<Service> {
       cleanup,
       async close() {
         clearInterval(sweeper);
+        clearInterval(prefetcher);
         // Node closes idle keep-alive connections once, when the close begins; one whose last
         // response (a download, say) was still ending then would hold the close for the whole
         // keep-alive timeout (65 s). Close such connections as soon as they become idle.
@@ -239,6 +256,7 @@ export async function createService(config: Config): Promise<Service> {
         }
         await locationImports.close();
         await runner.close();
+        await caching.close();
         stores.close();
         await db.destroy();
       },

@@ -2,6 +2,7 @@ import type { AuthStrategy } from '../auth/strategy.js';
 import type { ImageActions } from '../domain/image-actions.js';
 import type { ImageCatalogue } from '../domain/image-catalogue.js';
 import type { ImageCreation } from '../domain/image-creation.js';
+import type { ImageCaching } from '../domain/image-caching.js';
 import type { ImageData } from '../domain/image-data.js';
 import type { ImageEditing } from '../domain/image-editing.js';
 import type { ImageImport } from '../domain/image-import.js';
@@ -32,6 +33,8 @@ export interface ApiDeps {
   locationImports: LocationImports;
   /** The legacy task API (/v2/tasks) and GET /v2/images/{id}/tasks. */
   tasks: TaskService;
+  /** The node-local image cache's API (/v2/cache…). */
+  caching: ImageCaching;
   imageSchema: JsonSchema;
   imagesSchema: JsonSchema;
   /** Who is calling: the strategy `[paste_deploy] flavor` selects. */

@@ -5,6 +5,7 @@ import type { RequestContext } from '../auth/context.js';
 import { DomainError, Forbidden, Unauthorized } from '../domain/errors.js';
 import type { ApiDeps } from './app-deps.js';
 import { sendError } from './error-render.js';
+import { cacheRoutes } from './cache-routes.js';
 import { imageDataRoutes } from './image-data-routes.js';
 import { imageRoutes } from './image-routes.js';
 import { importRoutes } from './import-routes.js';
@@ -162,5 +163,6 @@ export async function buildServer(deps: ApiDeps, opts: ServerOptions): Promise<F
   await app.register(locationRoutes(deps));
   await app.register(importRoutes(deps));
   await app.register(taskRoutes(deps));
+  await app.register(cacheRoutes(deps));
   return app;
 }

@@ -3,14 +3,17 @@ import { parseArgs } from 'node:util';
 import { adminTokenPath, ADMIN_TOKEN_IDENTITY, ensureAdminToken } from '../auth/admin-token.js';
 import { authFlavor, ConfigError, loadConfig, type LoadOptions } from '../config/options.js';
 import { createService } from '../service.js';
+import { cacheCommand } from './cache.js';
 import { manage } from './manage.js';
 
 const USAGE = `Usage: ocellus serve [--host ADDR] [--port N] [--data-dir DIR] [--config FILE] [--log-level LEVEL]
        ocellus manage [--config FILE] [--data-dir DIR] db sync|version|check|purge
+       ocellus cache [--config FILE] [--data-dir DIR] prefetch|prune|clean
 
 Commands:
   serve    Run the Image API v2 server (SQLite + filesystem store under the data dir by default).
   manage   Database administration (see 'ocellus manage --help').
+  cache    This node's image cache: prefetch queued images, prune, clean (see 'ocellus cache --help').
 
 Options:
   --host ADDR        Address to listen on ([DEFAULT] bind_host, default 127.0.0.1)
@@ -121,6 +124,11 @@ export async function main(argv: string[]): Promise<void> {
         return;
       case 'manage': {
         const code = await manage(rest);
+        if (code !== 0) process.exit(code);
+        return;
+      }
+      case 'cache': {
+        const code = await cacheCommand(rest);
         if (code !== 0) process.exit(code);
         return;
       }

@@ -19,6 +19,9 @@ export { importPluginOptions } from './import-plugin-options.js';
 const DISK_FORMATS = ['ami', 'ari', 'aki', 'vhd', 'vhdx', 'vmdk', 'raw', 'qcow2', 'vdi', 'iso', 'ploop'];
 const CONTAINER_FORMATS = ['ami', 'ari', 'aki', 'bare', 'ovf', 'ova', 'docker', 'compressed'];
 
+/** Glance's `caching` / `cachemanagement` flavors (download cache on) beside each authentication: `token+caching`, `noauth+cachemanagement`, … */
+const CACHING_FLAVORS = ['', 'noauth', 'trusted-headers', 'token'].flatMap((auth) => ['caching', 'cachemanagement'].map((c) => (auth === '' ? c : `${auth}+${c}`)));
+
 export const OPTIONS = {
   DEFAULT: {
     bind_host: { kind: 'string', default: '127.0.0.1', help: 'Address to listen on.' },
@@ -66,6 +69,13 @@ export const OPTIONS = {
       help: "This node's own URL as other nodes reach it (e.g. http://10.0.0.5:9292). With several nodes and a staging directory that is not shared, an import whose data was staged on another node is forwarded to that node.",
     },
     log_level: { kind: 'string', default: 'info', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], help: 'Log level.' },
+    // The node-local image cache (src/cache, src/domain/image-caching.ts; README "Image cache").
+    image_cache_dir: { kind: 'string', default: null, help: "Directory of this node's image cache; set = the cache API (/v2/cache, v2.14/v2.16/v2.18) and its prefetcher are on. A caching flavor ([paste_deploy] flavor = keystone+caching, …) also serves and fills downloads from it (default with such a flavor: <data dir>/image-cache)." },
+    image_cache_max_size: { kind: 'size', default: 10737418240, min: 0, help: 'Bytes the cache may hold (a soft limit): beyond it, the least recently used entries are pruned after each fill and by `ocellus cache prune`.' },
+    image_cache_stall_time: { kind: 'int', default: 86400, min: 0, help: 'Seconds after which an incomplete cache entry counts as stalled: `ocellus cache clean` (and POST /v2/cache/clean) removes it, with the invalid entries.' },
+    image_cache_driver: { kind: 'string', default: 'sqlite', choices: ['sqlite', 'centralized_db', 'xattr'], help: "How the cache keeps its index: sqlite (an SQLite file in the cache dir) only; Glance's centralized_db and xattr are read as sqlite, with a warning." },
+    image_cache_sqlite_db: { kind: 'string', default: 'cache.db', help: 'File name, in image_cache_dir, of the SQLite index of cached images.' },
+    cache_prefetcher_interval: { kind: 'int', default: 300, min: 1, help: 'Seconds between two runs of the in-server prefetcher, which caches the images queued with PUT /v2/cache/{image_id}.' },
   },
   database: {
     connection: { kind: 'string', default: null, help: 'Database URL; default sqlite:///<data dir>/ocellus.db.' },
@@ -98,7 +108,7 @@ export const OPTIONS = {
     flavor: {
       kind: 'string',
       default: '',
-      choices: ['', 'noauth', 'trusted-headers', 'keystone', 'keystone+caching', 'keystone+cachemanagement', 'keystone+cache', 'token'],
+      choices: ['', 'noauth', 'trusted-headers', 'keystone', 'keystone+caching', 'keystone+cachemanagement', 'keystone+cache', 'token', ...CACHING_FLAVORS],
       help: "Authentication: empty = the admin token in <data dir>/admin-token (plus [token_auth] token_file's tokens when set); keystone (also Glance's keystone+caching, keystone+cachemanagement: X-Auth-Token validated by Keystone, see [keystone_authtoken]); token (static tokens file, see [token_auth]); noauth or trusted-headers (identity headers set by a trusted front end, development only).",
     },
     allow_noauth_on_network: { kind: 'bool', default: false, help: 'Serve trusted-header (noauth) requests on an address other than loopback; anyone who reaches the port can claim any identity.' },
@@ -238,6 +248,9 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     if (missing.length > 0) throw new ConfigError(`[paste_deploy] flavor = keystone needs [keystone_authtoken] ${missing.join(', ')}`);
   }
   if (flavor === 'token' && !result.token_auth.token_file) throw new ConfigError('[paste_deploy] flavor = token needs [token_auth] token_file');
+  if (result.DEFAULT.image_cache_driver !== 'sqlite') {
+    warn(`${setAt.get('DEFAULT.image_cache_driver') ?? '[DEFAULT] image_cache_driver'}: image_cache_driver = ${result.DEFAULT.image_cache_driver} is not supported; the cache keeps its index in SQLite (read as sqlite)`);
+  }
   // Files named in the configuration are relative to it, as oslo.config finds them.
   const base = opts.configFile ? path.dirname(path.resolve(opts.configFile)) : process.cwd();
   for (const [section, name] of [['oslo_policy', 'policy_file'], ['token_auth', 'token_file'], ['DEFAULT', 'property_protection_file']] as const) {
@@ -319,10 +332,21 @@ export function glanceDownloadProperties(config: Config): string[] {
  * token from the data dir, `noauth` = trusted identity headers, `keystone`, `token`.
  */
 export function authFlavor(config: Config): 'default' | 'noauth' | 'keystone' | 'token' {
-  const f = config.paste_deploy.flavor;
+  const f = config.paste_deploy.flavor.replace(/\+?(caching|cachemanagement)$/, '');
   if (f.startsWith('keystone')) return 'keystone';
   if (f === 'token') return 'token';
   return f === '' ? 'default' : 'noauth';
+}
+
+/**
+ * The image cache's directory (null = no cache): `image_cache_dir`, or `<data dir>/image-cache`
+ * when the flavor asks for caching without naming one; `serveDownloads` when the flavor is a
+ * caching one (Glance's cache middleware), else only the cache API and its prefetcher run.
+ */
+export function imageCacheSetup(config: Config): { dir: string; serveDownloads: boolean } | null {
+  const serveDownloads = /(^|\+)(caching|cachemanagement)$/.test(config.paste_deploy.flavor);
+  const dir = config.DEFAULT.image_cache_dir ?? (serveDownloads ? path.join(config.dataDir, 'image-cache') : null);
+  return dir === null ? null : { dir: path.resolve(dir), serveDownloads };
 }
 
 /** `allow_anonymous_access`, in Glance's section ([DEFAULT]) or beside the flavor ([paste_deploy]). */

@@ -54,6 +54,13 @@ async function startHash(algorithm: string): Promise<RunningHash> {
   };
 }
 
+/** The digest a whole download is checked against (see verifiedDownload); null if the image has none recorded. */
+export function recordedDigest(image: Pick<ImageRecord, 'checksum' | 'os_hash_algo' | 'os_hash_value'>): { algorithm: string; name: string; value: string } | null {
+  if (image.os_hash_value && image.os_hash_algo) return { algorithm: nodeAlgorithm(image.os_hash_algo), name: image.os_hash_algo, value: image.os_hash_value };
+  if (image.checksum) return { algorithm: 'md5', name: 'md5 checksum', value: image.checksum };
+  return null;
+}
+
 /**
  * The bytes of a whole image as they leave a store, checked against what was recorded when they
  * were stored: the multihash `os_hash_value` (sha512 by default), or the md5 `checksum` for an
@@ -65,11 +72,7 @@ async function startHash(algorithm: string): Promise<RunningHash> {
  * Content-Length and can never take a corrupt image for a complete one. `report` is told why.
  */
 export function verifiedDownload(source: Readable, image: Pick<ImageRecord, 'checksum' | 'os_hash_algo' | 'os_hash_value' | 'size'>, report: (msg: string) => void): Readable {
-  const expected = image.os_hash_value && image.os_hash_algo
-    ? { algorithm: nodeAlgorithm(image.os_hash_algo), name: image.os_hash_algo, value: image.os_hash_value }
-    : image.checksum
-      ? { algorithm: 'md5', name: 'md5 checksum', value: image.checksum }
-      : null;
+  const expected = recordedDigest(image);
   if (!expected) return source;
   let hash: Promise<RunningHash> | undefined;
   let held: Buffer | undefined;

@@ -3,6 +3,7 @@ import type { RequestContext } from '../auth/context.js';
 import { Conflict, Forbidden } from './errors.js';
 import type { DataCleanup } from './data-cleanup.js';
 import type { ImageAccess } from './image-access.js';
+import type { ImageCaching } from './image-caching.js';
 import { plan } from './image-lifecycle.js';
 import { assertStagedHere } from './stage-host.js';
 import type { UnitOfWork } from './ports.js';
@@ -15,6 +16,8 @@ export class ImageActions {
     /** worker_self_reference_url: an image staged on another node is deleted there (StagedElsewhere). */
     private readonly selfUrl: string | null = null,
     private readonly now: () => number = Date.now,
+    /** The node-local image cache: a deleted image's entry on this node goes with it. */
+    private readonly caching: ImageCaching | null = null,
   ) {}
 
   /**
@@ -36,6 +39,7 @@ export class ImageActions {
       // Lost a race with a status change (an upload finishing, say): look again.
       if (doomed === undefined) continue;
       await this.cleanup.removeBytes(doomed);
+      await this.caching?.forgetDeleted(id);
       return;
     }
   }

@@ -10,6 +10,7 @@ import { nodeAlgorithm, verifiedDownload } from './download-verification.js';
 import { BadRequest, DomainError, Forbidden, Gone, RangeNotSatisfiable, ServiceUnavailable, TooLarge } from './errors.js';
 import { judgeInspection, type FormatCheckSettings } from './format-check.js';
 import type { ImageAccess } from './image-access.js';
+import type { ImageCaching } from './image-caching.js';
 import { plan } from './image-lifecycle.js';
 import type { Leases } from './leases.js';
 import type { UnitOfWork } from './ports.js';
@@ -25,6 +26,8 @@ export interface ImageDataDeps {
   hashingAlgorithm: string;
   /** How uploaded bytes are judged by their inspected format; null or absent = not inspected (`[image_format] inspect_uploads = false`). */
   formatCheck?: FormatCheckSettings | null;
+  /** The node-local image cache: whole downloads are served from it, and fill it (absent = no cache). */
+  caching?: ImageCaching;
   now?: () => number;
   log?: (msg: string, err?: unknown) => void;
 }
@@ -154,7 +157,9 @@ export class ImageData {
    * GET /file: the data (or a range of it), 204 when the image has none, 403 for deactivated
    * images unless admin. Locations are tried in the stores' weight order; one that cannot be
    * read falls over to the next. A whole download is checked against the recorded multihash (or
-   * md5) as it streams: a mismatch aborts the response before its last bytes.
+   * md5) as it streams: a mismatch aborts the response before its last bytes. With the image
+   * cache on, a whole download of an active image is served from this node's cache when it holds
+   * the image verified against the recorded digest, and otherwise fills it (image-caching.ts).
    */
   async download(ctx: RequestContext, id: string, range: RangeRequest | null): Promise<Download> {
     const { image } = await this.deps.access.require(ctx, id, 'download_image');
@@ -172,6 +177,8 @@ export class ImageData {
         throw err;
       }
     }
+    const cached = span ? null : await this.deps.caching?.cachedCopy(image);
+    if (cached) return { kind: 'data', stream: cached, size, checksum: image.checksum };
     let unavailable: unknown;
     const found = await this.deps.stores.readFirst(image.locations, span, (loc, backend, err) => {
       if (!backend) return this.log(`no configured store holds ${loc.url} (image ${id}); trying its next location`);
@@ -179,7 +186,8 @@ export class ImageData {
       if (!(err instanceof BlobNotFound)) unavailable = err;
     });
     if (found) {
-      const stream = span ? found.stream : verifiedDownload(found.stream, image, (msg) => this.log(`image ${id} from store ${found.backend.id}: ${msg}`));
+      const report = (msg: string) => this.log(`image ${id} from store ${found.backend.id}: ${msg}`);
+      const stream = span ? found.stream : this.deps.caching ? await this.deps.caching.fromStore(image, found.stream, report) : verifiedDownload(found.stream, image, report);
       return { kind: 'data', stream, size, checksum: image.checksum, range: span };
     }
     if (unavailable !== undefined) throw new ServiceUnavailable(`The image data of ${id} cannot be read from any of its stores right now.`);
