@@ -6,6 +6,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
+import { authFlavor, imageCacheSetup, loadConfig } from '../src/config/options.js';
 import { OCELLUS_BIN } from './support/child-server.js';
 import { admin, api, createImage, member, startServer, tempDir, upload, type TestServer } from './support/harness.js';
 import { download, filesIn, random, waitFor } from './support/streaming.js';
@@ -342,6 +343,29 @@ describe('image cache: off, or API only', () => {
       await server.close();
     }
   });
+});
+
+test('flavors: +caching keeps the authentication and turns the download cache on (in <data dir>/image-cache unless image_cache_dir says)', () => {
+  const dataDir = tempDir();
+  const load = (flavor: string, more: { section: string; name: string; value: string }[] = []) =>
+    loadConfig({ dataDir, overrides: [{ section: 'paste_deploy', name: 'flavor', value: flavor }, ...more], warn: () => undefined });
+  const caching = load('caching');
+  assert.equal(authFlavor(caching), 'default');
+  assert.deepEqual(imageCacheSetup(caching), { dir: path.join(dataDir, 'image-cache'), serveDownloads: true });
+  const noauth = load('noauth+cachemanagement');
+  assert.equal(authFlavor(noauth), 'noauth');
+  assert.equal(imageCacheSetup(noauth)?.serveDownloads, true);
+  const keystone = [
+    { section: 'keystone_authtoken', name: 'auth_url', value: 'http://127.0.0.1:5000/v3' },
+    { section: 'keystone_authtoken', name: 'username', value: 'ocellus' },
+    { section: 'keystone_authtoken', name: 'password', value: 'x' },
+    { section: 'keystone_authtoken', name: 'project_name', value: 'service' },
+  ];
+  assert.equal(authFlavor(load('keystone+caching', keystone)), 'keystone');
+  assert.equal(imageCacheSetup(load('keystone+cache', keystone)), null, "'keystone+cache' is not a caching flavor");
+  assert.deepEqual(imageCacheSetup(load('noauth', [{ section: 'DEFAULT', name: 'image_cache_dir', value: '/tmp/c' }])), { dir: '/tmp/c', serveDownloads: false });
+  assert.equal(imageCacheSetup(load('noauth')), null);
+  assert.throws(() => load('token+caching'), /flavor = token needs \[token_auth\] token_file/);
 });
 
 describe('ocellus cache prefetch|prune|clean', () => {
