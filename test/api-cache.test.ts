@@ -153,6 +153,31 @@ describe('image cache: downloads', () => {
     await cached(server, id);
   });
 
+  test('a client that closes its connection as soon as it has every byte still leaves a complete entry', async () => {
+    for (let i = 0; i < 5; i++) {
+      const data = random(8 * 1024 * 1024 + i);
+      const id = await activeImage(server, data);
+      const url = new URL(`${server.url}/v2/images/${id}/file`);
+      const got = await new Promise<number>((resolve, reject) => {
+        const req = http.get({ host: url.hostname, port: url.port, path: url.pathname, headers: P1, agent: false }, (res) => {
+          let n = 0;
+          res.on('data', (c: Buffer) => {
+            n += c.length;
+            if (n === data.length) {
+              req.destroy();
+              resolve(n);
+            }
+          });
+        });
+        req.on('error', (err) => ((err as NodeJS.ErrnoException).code === 'ECONNRESET' ? undefined : reject(err)));
+      });
+      assert.equal(got, data.length);
+      const entry = await cached(server, id);
+      assert.equal(entry.size, data.length);
+      assert.ok(fs.readFileSync(path.join(cacheDir, id)).equals(data));
+    }
+  });
+
   test('deleting an image removes its cache entry', async () => {
     const id = await activeImage(server, random(10_000));
     await download(server.url, id, P1);

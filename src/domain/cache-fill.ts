@@ -19,8 +19,9 @@ export function cacheable(image: CacheableImage): boolean {
  * wrong) passed on unchanged, each chunk written to a new cache entry as it goes by. The
  * consumer's pace governs: a chunk is passed on at once, and the next one is taken once it is
  * written, so nothing is buffered beyond a chunk or two. The entry is committed only when
- * `verified` ends — every byte matched the recorded digest and size; an error or a consumer that
- * goes away (destroy) cancels it. A failing cache write drops the fill and the stream goes on.
+ * `verified` ends — every byte matched the recorded digest and size; an error, or a consumer that
+ * goes away (destroy) before that, cancels it. A failing cache write drops the fill and the
+ * stream goes on.
  * `filled` says whether an entry was made. Without a fill (the image is cached already, or
  * another fill of it runs) `verified` is returned as it is.
  */
@@ -51,39 +52,47 @@ export async function teeIntoCache(
       .catch((e: unknown) => log(`image cache: could not remove the incomplete entry of ${image.id}`, e))
       .finally(() => settle(false));
   };
+  // `verified` ends only once its digest and size agreed (it holds its last chunk back until
+  // then): from that moment the entry is good, even if the consumer goes away before the last
+  // chunk is on the cache's disk (a client that closes its connection as soon as it has every
+  // byte, say).
+  let verifiedEnded = false;
+  verified.once('end', () => (verifiedEnded = true));
+  let lastWrite: Promise<void> = Promise.resolve();
+  const complete = () => {
+    const f = fill;
+    if (!f) return;
+    if (written !== image.size) return drop(`the entry of ${image.id} got ${written} bytes instead of ${image.size}; not cached`);
+    fill = null;
+    f.commit().then(
+      () => settle(true),
+      (err: unknown) => {
+        log(`image cache: could not complete the entry of ${image.id}`, err);
+        settle(false);
+      },
+    );
+  };
   const tee = new Transform({
     transform(chunk: Buffer, _enc, cb: TransformCallback) {
       this.push(chunk);
       const f = fill;
       if (!f) return cb();
-      f.write(chunk).then(
+      lastWrite = f.write(chunk).then(
         () => {
           written += chunk.length;
-          cb();
         },
-        (err: unknown) => {
-          drop(`could not write the entry of ${image.id}; the download goes on without it`, err);
-          cb();
-        },
+        (err: unknown) => drop(`could not write the entry of ${image.id}; the download goes on without it`, err),
       );
+      void lastWrite.then(() => cb());
     },
     flush(cb: TransformCallback) {
       // The consumer gets its end at once; the entry is made durable and visible behind it.
       cb();
-      if (!fill) return;
-      if (written !== image.size) return drop(`the entry of ${image.id} got ${written} bytes instead of ${image.size}; not cached`);
-      const f = fill;
-      fill = null;
-      f.commit().then(
-        () => settle(true),
-        (err: unknown) => {
-          log(`image cache: could not complete the entry of ${image.id}`, err);
-          settle(false);
-        },
-      );
+      void lastWrite.then(complete);
     },
     destroy(err, cb) {
-      drop('');
+      if (verifiedEnded) void lastWrite.then(complete);
+      else drop('');
       verified.destroy();
       cb(err);
     },
