@@ -4,7 +4,7 @@
  */
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import type { CacheFill, ImageCacheStore } from './cache-ports.js';
-import { recordedDigest } from './download-verification.js';
+import { recordedDigest, verifiedDownload } from './download-verification.js';
 import type { ImageRecord } from './image-model.js';
 
 export type CacheableImage = Pick<ImageRecord, 'id' | 'status' | 'size' | 'checksum' | 'os_hash_algo' | 'os_hash_value'>;
@@ -15,22 +15,27 @@ export function cacheable(image: CacheableImage): boolean {
 }
 
 /**
- * `verified` (a verifiedDownload stream: it errors instead of ending when the digest or size is
- * wrong) passed on unchanged, each chunk written to a new cache entry as it goes by. The
- * consumer's pace governs: a chunk is passed on at once, and the next one is taken once it is
- * written, so nothing is buffered beyond a chunk or two. The entry is committed only when
- * `verified` ends — every byte matched the recorded digest and size; an error, or a consumer that
- * goes away (destroy) before that, cancels it. A failing cache write drops the fill and the
- * stream goes on.
- * `filled` says whether an entry was made. Without a fill (the image is cached already, or
- * another fill of it runs) `verified` is returned as it is.
+ * The store's bytes of a whole download, checked as verifiedDownload checks them (an error
+ * instead of the end when digest or size is wrong), each chunk written to a new cache entry as it
+ * goes by. The consumer's pace governs: a chunk is passed on at once, and the next one is taken
+ * once it is written, so nothing is buffered beyond a chunk or two. The entry is committed only once every
+ * byte matched the recorded digest and size and is on disk; an error, or a consumer that goes
+ * away before the digest agreed, cancels it. A failing cache write drops the fill and the stream
+ * goes on. `filled` says whether an entry was made. Without a fill (the image is cached already,
+ * or another fill of it runs) the checked stream is returned as it is.
  */
 export async function teeIntoCache(
   cache: ImageCacheStore,
   image: CacheableImage,
-  verified: Readable,
+  source: Readable,
+  report: (msg: string) => void,
   log: (msg: string, err?: unknown) => void,
 ): Promise<{ stream: Readable; filled: Promise<boolean> }> {
+  // Set once the digest and size agreed (before the last chunk leaves `verified`): from then on
+  // the entry is good, even if the consumer goes away before that chunk is on the cache's disk
+  // (a client that closes its connection as soon as it has every byte, say).
+  let digestAgreed = false;
+  const verified = verifiedDownload(source, image, report, () => (digestAgreed = true));
   let fill: CacheFill | null;
   try {
     fill = await cache.startFill(image.id, recordedDigest(image)!.value);
@@ -52,12 +57,6 @@ export async function teeIntoCache(
       .catch((e: unknown) => log(`image cache: could not remove the incomplete entry of ${image.id}`, e))
       .finally(() => settle(false));
   };
-  // `verified` ends only once its digest and size agreed (it holds its last chunk back until
-  // then): from that moment the entry is good, even if the consumer goes away before the last
-  // chunk is on the cache's disk (a client that closes its connection as soon as it has every
-  // byte, say).
-  let verifiedEnded = false;
-  verified.once('end', () => (verifiedEnded = true));
   let lastWrite: Promise<void> = Promise.resolve();
   const complete = () => {
     const f = fill;
@@ -91,7 +90,7 @@ export async function teeIntoCache(
       void lastWrite.then(complete);
     },
     destroy(err, cb) {
-      if (verifiedEnded) void lastWrite.then(complete);
+      if (digestAgreed) void lastWrite.then(complete);
       else drop('');
       verified.destroy();
       cb(err);

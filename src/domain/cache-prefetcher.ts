@@ -8,7 +8,6 @@
 import type { StoreRegistry } from '../store/registry.js';
 import { cacheable, teeIntoCache } from './cache-fill.js';
 import type { ImageCacheStore } from './cache-ports.js';
-import { verifiedDownload } from './download-verification.js';
 import type { ImageRepository } from './ports.js';
 
 export interface PrefetchDeps {
@@ -86,8 +85,8 @@ export class CachePrefetcher {
       this.log(`image cache: could not read image ${id} from ${backend ? `store ${backend.id}` : loc.url}; trying its next location`, err);
     });
     if (!found) throw new Error(`no location of image ${id} can be read`);
-    const verified = verifiedDownload(found.stream, image, (msg) => this.log(`image cache: image ${id} from store ${found.backend.id}: ${msg}`));
-    const { stream, filled } = await teeIntoCache(cache, image, verified, this.log);
+    const report = (msg: string) => this.log(`image cache: image ${id} from store ${found.backend.id}: ${msg}`);
+    const { stream, filled } = await teeIntoCache(cache, image, found.stream, report, this.log);
     await new Promise<void>((resolve, reject) => {
       stream.on('error', reject);
       stream.on('end', resolve);

@@ -71,7 +71,13 @@ export function recordedDigest(image: Pick<ImageRecord, 'checksum' | 'os_hash_al
  * from the image's size) the stream errors instead, so the client gets fewer bytes than the
  * Content-Length and can never take a corrupt image for a complete one. `report` is told why.
  */
-export function verifiedDownload(source: Readable, image: Pick<ImageRecord, 'checksum' | 'os_hash_algo' | 'os_hash_value' | 'size'>, report: (msg: string) => void): Readable {
+export function verifiedDownload(
+  source: Readable,
+  image: Pick<ImageRecord, 'checksum' | 'os_hash_algo' | 'os_hash_value' | 'size'>,
+  report: (msg: string) => void,
+  /** Called once digest and size agreed, before the last chunk is passed on. */
+  agreed?: () => void,
+): Readable {
   const expected = recordedDigest(image);
   if (!expected) return source;
   let hash: Promise<RunningHash> | undefined;
@@ -99,6 +105,7 @@ export function verifiedDownload(source: Readable, image: Pick<ImageRecord, 'che
           cb(new Error(msg));
           return;
         }
+        agreed?.();
         cb(null, held);
       }, cb);
     },

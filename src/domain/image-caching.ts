@@ -68,9 +68,8 @@ export class ImageCaching {
 
   /** The store's bytes of a whole download, verified (see verifiedDownload) and, when the cache serves downloads, filling it as they pass. */
   async fromStore(image: CacheableImage, source: Readable, report: (msg: string) => void): Promise<Readable> {
-    const verified = verifiedDownload(source, image, report);
     const cache = this.downloadCache(image);
-    return cache ? (await teeIntoCache(cache, image, verified, this.log)).stream : verified;
+    return cache ? (await teeIntoCache(cache, image, source, report, this.log)).stream : verifiedDownload(source, image, report);
   }
 
   /** The cache downloads use for this image; null when there is none or the image cannot be cached (not active, no size or digest recorded). */
