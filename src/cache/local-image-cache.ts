@@ -54,6 +54,67 @@ interface Row {
 
 const isErrno = (err: unknown, code: string) => (err as NodeJS.ErrnoException).code === code;
 
+/** A fill accepts this many bytes ahead of the disk before its writer waits (see WriteBehind). */
+const WRITE_AHEAD = 8 << 20;
+/** At most IOV_MAX pieces in one writev. */
+const IOV_MAX = 1024;
+
+/**
+ * Appends chunks to a file with writev in the background: `write` resolves at once while fewer
+ * than WRITE_AHEAD bytes wait for the disk, so a stream of small chunks (64 KiB from a remote
+ * store) is not held up by one disk round trip per chunk, and memory stays bounded. A failed write
+ * fails every later call.
+ */
+class WriteBehind {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private running: Promise<void> | null = null;
+  private failure: unknown = null;
+  private waiters: (() => void)[] = [];
+
+  constructor(private readonly handle: fsp.FileHandle) {}
+
+  async write(chunk: Buffer): Promise<void> {
+    if (this.failure) throw this.failure;
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    this.running ??= this.drain();
+    while (this.pendingBytes >= WRITE_AHEAD && !this.failure) await new Promise<void>((resolve) => this.waiters.push(resolve));
+    if (this.failure) throw this.failure;
+  }
+
+  /** Resolves when every accepted byte is written; rejects if a write failed. */
+  async flush(): Promise<void> {
+    await this.settled();
+    if (this.failure) throw this.failure;
+  }
+
+  /** Resolves when no write is under way (whatever their outcome). */
+  async settled(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (this.pending.length > 0 && !this.failure) {
+        const batch = this.pending.splice(0, IOV_MAX);
+        const bytes = batch.reduce((n, b) => n + b.length, 0);
+        try {
+          const { bytesWritten } = await this.handle.writev(batch);
+          if (bytesWritten !== bytes) throw new Error(`short write to the cache (${bytesWritten} of ${bytes} bytes)`);
+        } catch (err) {
+          this.failure = err;
+        }
+        this.pendingBytes -= bytes;
+        for (const wake of this.waiters.splice(0)) wake();
+      }
+    } finally {
+      this.running = null;
+      for (const wake of this.waiters.splice(0)) wake();
+    }
+  }
+}
+
 export class LocalImageCache implements ImageCacheStore {
   private readonly db: Database.Database;
   private readonly incomplete: string;
@@ -169,25 +230,28 @@ export class LocalImageCache implements ImageCacheStore {
       throw err;
     }
     this.filling.add(imageId);
+    const writer = new WriteBehind(handle);
     let size = 0;
     let ended = false;
     const end = async (removeFile: boolean) => {
       if (ended) return;
       ended = true;
       this.filling.delete(imageId);
+      await writer.settled();
       await handle.close().catch(() => undefined);
       if (removeFile) await fsp.rm(file, { force: true });
     };
     return {
       write: async (chunk) => {
-        await handle.write(chunk);
         size += chunk.length;
+        await writer.write(chunk);
       },
       commit: () => {
         const done = (async () => {
           if (ended) throw new Error(`the fill of ${imageId} has ended`);
           ended = true;
           try {
+            await writer.flush();
             await handle.sync();
             await handle.close();
             await fsp.rename(file, this.complete(imageId));

@@ -18,7 +18,7 @@ export function cacheable(image: CacheableImage): boolean {
  * The store's bytes of a whole download, checked as verifiedDownload checks them (an error
  * instead of the end when digest or size is wrong), each chunk written to a new cache entry as it
  * goes by. The consumer's pace governs: a chunk is passed on at once, and the next one is taken
- * once it is written, so nothing is buffered beyond a chunk or two. The entry is committed only once every
+ * once the cache has accepted it, so nothing is buffered beyond the cache's bounded write-ahead. The entry is committed only once every
  * byte matched the recorded digest and size and is on disk; an error, or a consumer that goes
  * away before the digest agreed, cancels it. A failing cache write drops the fill and the stream
  * goes on. `filled` says whether an entry was made. Without a fill (the image is cached already,

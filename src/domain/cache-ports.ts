@@ -22,7 +22,7 @@ export interface CacheEntry {
  * that the next start-up (or the cleaner) removes.
  */
 export interface CacheFill {
-  /** Appends a chunk; resolves once it is written (the caller waits: that is the backpressure). */
+  /** Appends a chunk; resolves when the caller may send the next (the store may accept a bounded amount ahead of its disk; the caller waits: that is the backpressure). */
   write(chunk: Buffer): Promise<void>;
   /** Makes the entry complete (and takes the image off the prefetch queue): only once every byte was verified against the fill's hash. */
   commit(): Promise<void>;
