@@ -109,7 +109,7 @@ export const OPTIONS = {
       kind: 'string',
       default: '',
       choices: ['', 'noauth', 'trusted-headers', 'keystone', 'keystone+caching', 'keystone+cachemanagement', 'keystone+cache', 'token', ...CACHING_FLAVORS],
-      help: "Authentication: empty = the admin token in <data dir>/admin-token (plus [token_auth] token_file's tokens when set); keystone (also Glance's keystone+caching, keystone+cachemanagement: X-Auth-Token validated by Keystone, see [keystone_authtoken]); token (static tokens file, see [token_auth]); noauth or trusted-headers (identity headers set by a trusted front end, development only).",
+      help: "Authentication: empty = the admin token in <data dir>/admin-token (plus [token_auth] token_file's tokens when set); keystone (also Glance's keystone+caching, keystone+cachemanagement: X-Auth-Token validated by Keystone, see [keystone_authtoken]); token (static tokens file, see [token_auth]); noauth or trusted-headers (identity headers set by a trusted front end, development only). A +caching or +cachemanagement suffix (alone: caching, cachemanagement = the default authentication) also serves and fills downloads through the image cache (see image_cache_dir).",
     },
     allow_noauth_on_network: { kind: 'bool', default: false, help: 'Serve trusted-header (noauth) requests on an address other than loopback; anyone who reaches the port can claim any identity.' },
     allow_anonymous_access: { kind: 'bool', default: false, help: 'Same as [DEFAULT] allow_anonymous_access (either one turns it on).' },
