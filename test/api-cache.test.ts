@@ -416,6 +416,8 @@ describe('ocellus cache prefetch|prune|clean', () => {
       const t = new Date(Date.now() - 10_000 + i * 1000);
       fs.utimesSync(file, t, t);
     });
+    // An image that does not exist (deleted since it was queued) leaves the queue uncached.
+    fs.writeFileSync(path.join(cacheDir, 'queue', '99999999-8888-7777-6666-555555555555'), '');
 
     const prefetch = ocellus('prefetch', '--config', conf, '--data-dir', dataDir);
     assert.equal(prefetch.status, 0, prefetch.stderr);
