@@ -42,12 +42,18 @@ import { buildImportPlugins } from './tasks/import-plugins.js';
 import { ImportUriFilter } from './tasks/import-uri-filter.js';
 import { importFilterOptions, importPluginOptions, webDownloadLimits } from './config/options.js';
 import path from 'node:path';
+import { notificationOptions } from './config/notification-options.js';
+import { Notifier } from './domain/notifications.js';
+import { buildDrivers } from './notify/drivers.js';
+import { NotificationPublisher } from './notify/publisher.js';
 
 export interface Service {
   app: FastifyInstance;
   db: DatabaseHandle;
   /** Finishes deletions and undoes dead uploads; runs at start-up and on every heartbeat interval. */
   cleanup: DataCleanup;
+  /** Delivers the outbox's notifications; absent when notifications are off. */
+  publisher?: NotificationPublisher;
   /** Stops the sweeps, the HTTP server and the database. */
   close(): Promise<void>;
 }
@@ -77,6 +83,24 @@ export async function createService(config: Config): Promise<Service> {
     const attributes = new ImageAttributes(imageSchema);
     const leases = new Leases(uow, config.DEFAULT.upload_heartbeat_interval * 1000, log);
     const cleanup = new DataCleanup(uow, stores, leases, log);
+    const notify = notificationOptions(config);
+    const notifier = new Notifier(uow, notify);
+    const publisher = notify.enabled
+      ? new NotificationPublisher({
+          uow,
+          leases,
+          drivers: buildDrivers({
+            drivers: notify.drivers,
+            amqp: { transport: notify.transport!, exchange: notify.exchange, topics: notify.topics, durable: notify.durable, timeoutMs: 10_000 },
+            logLine: (priority, logger, line) => app?.log[priority === 'ERROR' ? 'error' : priority === 'WARN' ? 'warn' : 'info']({ logger }, line),
+          }),
+          maxAgeMs: notify.maxAgeMs,
+          retry: notify.retry,
+          destination: notify.transport ? `${notify.transport.shown} (exchange ${notify.exchange})` : notify.drivers.join(', '),
+          log: { info: (msg) => app?.log.info(msg), warn: (msg) => log(msg), error: (msg, err) => log(msg, err ?? new Error(msg)) },
+        })
+      : undefined;
+    if (publisher) uow.onEventsCommitted(() => publisher.wake());
     const access = new ImageAccess(uow.repos.images, policy, protections);
     const quotas = { properties: config.DEFAULT.image_property_quota, tags: config.DEFAULT.image_tag_quota };
     const checks = new LocationChecks({ uow, stores, userStorageQuota: config.DEFAULT.user_storage_quota });
@@ -86,6 +110,7 @@ export async function createService(config: Config): Promise<Service> {
       stores,
       cleanup,
       checks,
+      notifier,
       settings: {
         showMultipleLocations: config.DEFAULT.show_multiple_locations,
         showImageDirectUrl: config.DEFAULT.show_image_direct_url,
@@ -123,6 +148,7 @@ export async function createService(config: Config): Promise<Service> {
           }
         : null,
       log,
+      notifier,
     });
     const formats = {
       requireImageFormatMatch: config.image_format.require_image_format_match,
@@ -133,7 +159,7 @@ export async function createService(config: Config): Promise<Service> {
     const methods = config.DEFAULT.enabled_import_methods as ImportMethod[];
     const limits = webDownloadLimits(config);
     const web = new WebDownloadSource(new ImportUriFilter(importFilterOptions(config)), limits);
-    const creation = new ImageCreation(attributes, uow.repos.images, access, quotas);
+    const creation = new ImageCreation(attributes, notifier, access, quotas);
     const taskTimeToLiveMs = config.task.task_time_to_live * 3600_000;
     const plugins = buildImportPlugins(config.image_import_opts.image_import_plugins, importPluginOptions(config));
     const runner = new ImportRunner({
@@ -152,9 +178,10 @@ export async function createService(config: Config): Promise<Service> {
       workDir: config.task.work_dir ?? path.join(config.dataDir, 'work'),
       concurrency: config.wsgi.task_pool_threads,
       log,
+      notifier,
     });
     const selfUrl = config.DEFAULT.worker_self_reference_url;
-    const imports = new ImageImport({ uow, access, stores, leases, runner, web, methods, selfUrl, creation, taskTimeToLiveMs });
+    const imports = new ImageImport({ uow, access, stores, leases, runner, web, methods, selfUrl, creation, taskTimeToLiveMs, notifier });
     const imageStaging = new ImageStaging({
       uow,
       access,
@@ -179,12 +206,12 @@ export async function createService(config: Config): Promise<Service> {
       {
         catalogue: new ImageCatalogue(uow.repos.images, access, locations),
         creation,
-        editing: new ImageEditing(uow.repos.images, access, new ImagePatcher(attributes, access, locations), quotas, locations),
-        actions: new ImageActions(uow, access, cleanup, selfUrl),
+        editing: new ImageEditing(uow.repos.images, access, new ImagePatcher(attributes, access, locations), quotas, locations, notifier),
+        actions: new ImageActions(uow, access, cleanup, selfUrl, notifier),
         imageData,
         staging: imageStaging,
         imports,
-        members: new MemberService(access, uow.repos.members, config.DEFAULT.image_member_quota),
+        members: new MemberService(access, uow.repos.members, config.DEFAULT.image_member_quota, notifier),
         tasks,
         stores: new ImageStores(stores, uow, access, cleanup),
         locations,
@@ -221,11 +248,13 @@ export async function createService(config: Config): Promise<Service> {
       tasks.deleteExpired().catch((err: unknown) => log('deleting expired tasks failed', err));
     }, leases.heartbeatMs);
     sweeper.unref();
+    publisher?.start();
 
     return {
       app: server,
       db,
       cleanup,
+      publisher,
       async close() {
         clearInterval(sweeper);
         // Node closes idle keep-alive connections once, when the close begins; one whose last
@@ -239,6 +268,7 @@ export async function createService(config: Config): Promise<Service> {
         }
         await locationImports.close();
         await runner.close();
+        await publisher?.close();
         stores.close();
         await db.destroy();
       },

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { checkImportPluginConfig, IMPORT_PLUGIN_SECTIONS } from './import-plugin-options.js';
 import { parseIni, type IniEntry } from './ini.js';
 import { ConfigError, convertOption, type OptionSpec, type ValueOf } from './option-spec.js';
+import { NOTIFICATION_DEFAULT_OPTIONS, NOTIFICATION_SECTIONS, notificationOptions } from './notification-options.js';
 import { buildStoresConfig, isStoreEntry, RESERVED_STORES, type StoresConfig } from './store-options.js';
 import { parseNetwork } from '../store/address-filter.js';
 import type { DownloadLimits } from '../tasks/bounded-download.js';
@@ -10,6 +11,7 @@ import type { ImportFilterOptions } from '../tasks/import-uri-filter.js';
 
 export { ConfigError } from './option-spec.js';
 export { importPluginOptions } from './import-plugin-options.js';
+export { notificationOptions } from './notification-options.js';
 
 /**
  * Every configuration option Ocellus reads, with Glance's section and option names where Glance
@@ -66,6 +68,8 @@ export const OPTIONS = {
       help: "This node's own URL as other nodes reach it (e.g. http://10.0.0.5:9292). With several nodes and a staging directory that is not shared, an import whose data was staged on another node is forwarded to that node.",
     },
     log_level: { kind: 'string', default: 'info', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], help: 'Log level.' },
+    // transport_url, control_exchange, disabled_notifications, default_publisher_id: notification-options.ts.
+    ...NOTIFICATION_DEFAULT_OPTIONS,
   },
   database: {
     connection: { kind: 'string', default: null, help: 'Database URL; default sqlite:///<data dir>/ocellus.db.' },
@@ -155,6 +159,8 @@ export const OPTIONS = {
   },
   // [image_import_opts], [image_conversion], [inject_metadata_properties]: the import plugins.
   ...IMPORT_PLUGIN_SECTIONS,
+  // [oslo_messaging_notifications], [oslo_messaging_rabbit]: notifications.
+  ...NOTIFICATION_SECTIONS,
 } as const satisfies Record<string, Record<string, OptionSpec>>;
 
 type Options = typeof OPTIONS;
@@ -262,6 +268,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   }
   importFilterOptions(result, setAt); // refuses malformed ports and networks at start
   checkImportPluginConfig(result);
+  notificationOptions(result); // refuses a transport URL that cannot be used
   return result;
 }
 

@@ -1,3 +1,5 @@
+import type { Generated } from 'kysely';
+
 /**
  * The database as Kysely sees it. Portable column types only (varchar, text, integer, bigint,
  * smallint for booleans, bigint epoch milliseconds for timestamps), so the same migrations run
@@ -95,6 +97,20 @@ export interface TasksTable {
   deleted: number;
 }
 
+/** Notifications waiting to be delivered (the outbox): see domain/notifications.ts and notify/. */
+export interface OutboxTable {
+  /** Autoincrement: the delivery order. */
+  seq: Generated<number>;
+  message_id: string;
+  publisher_id: string;
+  event_type: string;
+  priority: string;
+  /** JSON: the event's payload. */
+  payload: string;
+  /** Epoch ms. */
+  created_at: number;
+}
+
 export interface Database {
   images: ImagesTable;
   image_properties: ImagePropertiesTable;
@@ -103,5 +119,6 @@ export interface Database {
   image_members: ImageMembersTable;
   leases: LeasesTable;
   tasks: TasksTable;
+  outbox: OutboxTable;
 }
 

@@ -12,7 +12,8 @@ import { judgeInspection, type FormatCheckSettings } from './format-check.js';
 import type { ImageAccess } from './image-access.js';
 import { plan } from './image-lifecycle.js';
 import type { Leases } from './leases.js';
-import type { UnitOfWork } from './ports.js';
+import type { Notifier } from './notifications.js';
+import type { Repositories, UnitOfWork } from './ports.js';
 
 export interface ImageDataDeps {
   uow: UnitOfWork;
@@ -27,6 +28,8 @@ export interface ImageDataDeps {
   formatCheck?: FormatCheckSettings | null;
   now?: () => number;
   log?: (msg: string, err?: unknown) => void;
+  /** image.prepare, .upload, .activate, .update go with the upload's commits; image.send follows a download. */
+  notifier?: Notifier;
 }
 
 /** A byte range as the client asked for it: `a-b`, `a-` (end null) or the last `suffix` bytes. */
@@ -80,7 +83,10 @@ export class ImageData {
     const attempt = randomUUID();
     const target = { key: id, attempt, project: image.owner, sizeHint: declaredSize };
     const leaseData: UploadLeaseData = { attempt, backend: backend.id, project: image.owner ?? '' };
-    await beginDataWrite(uow, leases, UPLOAD_LEASE, image, leaseData, this.now());
+    const notifier = this.deps.notifier;
+    // Glance's order: the save that starts the upload (image.update), then set_data's image.prepare (with the backend, multi-store only).
+    const prepared = notifier && ((tx: Repositories) => notifier.image(tx, id, 'image.update', ['image.prepare', this.deps.stores.multiStore ? { backend: backend.id } : {}]));
+    await beginDataWrite(uow, leases, UPLOAD_LEASE, image, leaseData, this.now(), prepared);
 
     const held = leases.keep(UPLOAD_LEASE, id, { lost: gone(id), unwanted: gone(id) }, async (repos) => (await repos.images.find(id))?.image.status === 'saving');
     try {
@@ -110,6 +116,7 @@ export class ImageData {
           const won = (await tx.images.transition(id, finish.from, finish.to, facts, now)) && (await tx.leases.release(UPLOAD_LEASE, id, leases.owner));
           if (!won) throw new UploadLost();
           await tx.images.addLocation(id, { url: stored.url, metadata: this.deps.stores.locationMetadata(backend, stored.metadata) }, now);
+          await notifier?.image(tx, id, 'image.upload', 'image.activate', 'image.update');
         })
         .then(
           () => true,
@@ -128,8 +135,10 @@ export class ImageData {
         throw gone(id);
       }
     } catch (err) {
-      await abandonDataWrite(uow, leases, UPLOAD_LEASE, id, this.now()).catch((e: unknown) => this.log(`could not end the failed upload to image ${id}; the cleanup sweep will`, e));
-      throw this.uploadError(err, held.signal, id);
+      const failure = this.uploadError(err, held.signal, id);
+      const failed = notifier && ((tx: Repositories) => notifier.error(tx, 'image.upload', uploadFailure(id, failure)));
+      await abandonDataWrite(uow, leases, UPLOAD_LEASE, id, this.now(), failed).catch((e: unknown) => this.log(`could not end the failed upload to image ${id}; the cleanup sweep will`, e));
+      throw failure;
     } finally {
       held.stop();
     }
@@ -180,6 +189,12 @@ export class ImageData {
     });
     if (found) {
       const stream = span ? found.stream : verifiedDownload(found.stream, image, (msg) => this.log(`image ${id} from store ${found.backend.id}: ${msg}`));
+      const notifier = this.deps.notifier;
+      if (notifier?.wants('image.send')) {
+        // Every byte asked for was read: image.send, in its own transaction, never holding the download up.
+        const length = span ? span.end - span.start + 1 : size;
+        stream.once('end', () => void notifier.sent(image, ctx, length).catch((err: unknown) => this.log(`image.send of image ${id} could not be recorded`, err)));
+      }
       return { kind: 'data', stream, size, checksum: image.checksum, range: span };
     }
     if (unavailable !== undefined) throw new ServiceUnavailable(`The image data of ${id} cannot be read from any of its stores right now.`);
@@ -197,6 +212,12 @@ function resolveRange(r: RangeRequest, size: number): { start: number; end: numb
   const end = r.end === null ? size - 1 : Math.min(r.end, size - 1);
   if (end < r.start) return undefined;
   return { start: r.start, end };
+}
+
+/** The ERROR image.upload's payload: Glance's message for a failed upload. */
+function uploadFailure(id: string, err: Error): string {
+  const cause = err instanceof DomainError ? 'HTTP error' : 'internal error';
+  return `Failed to upload image data for image ${id} due to ${cause}: ${err.message}`;
 }
 
 function tooLarge(cap: number): TooLarge {

@@ -34,6 +34,7 @@ import { plan } from './image-lifecycle.js';
 import type { ImportRequest } from './image-import.js';
 import type { ImportPlugin, RemoteGlanceSource, StagedFile, WebSource } from './import-ports.js';
 import type { Leases } from './leases.js';
+import type { Notifier } from './notifications.js';
 import type { Repositories, UnitOfWork } from './ports.js';
 import type { TaskRecord } from './task-model.js';
 
@@ -96,6 +97,8 @@ export interface ImportRunnerDeps {
   concurrency: number;
   now?: () => number;
   log?: (msg: string, err?: unknown) => void;
+  /** task.run, .processing, .success, .failure and the image's events go with the task's commits. */
+  notifier?: Notifier;
 }
 
 /** This run no longer owns the task (another process took it over, or the image's lock moved on). */
@@ -187,7 +190,15 @@ export class ImportRunner {
     try {
       await this.slot(signal);
       placed = true;
-      await uow.repos.tasks.transition(task.id, 'pending', 'processing', {}, this.now());
+      const notifier = this.deps.notifier;
+      if (notifier?.wants('task.run') || notifier?.wants('task.processing')) {
+        await notifier.run(async (tx) => {
+          await notifier.task(tx, 'task.run', task);
+          if (await tx.tasks.transition(task.id, 'pending', 'processing', {}, this.now())) await notifier.task(tx, 'task.processing', task.id);
+        });
+      } else {
+        await uow.repos.tasks.transition(task.id, 'pending', 'processing', {}, this.now());
+      }
       const source = await this.prepare(task, input, data, credentials, workDir, signal);
       await this.importToStores(task, input, data, source, signal);
       await this.succeed(task);
@@ -336,10 +347,12 @@ export class ImportRunner {
             const current = await this.lockedImage(tx, task, image.id);
             await tx.images.addLocation(image.id, { url: intake.stored.url, metadata: stores.locationMetadata(backend, intake.stored.metadata) }, now);
             await tx.images.setProperties(image.id, { os_glance_importing_to_stores: remaining.join(',') }, now);
-            if (activate && current.status === 'importing') {
+            const activated = activate && current.status === 'importing';
+            if (activated) {
               const step = plan('finish_import', current)!;
               await tx.images.transition(image.id, step.from, step.to, facts, now);
             }
+            await this.deps.notifier?.image(tx, image.id, 'image.upload', ...(activated ? ['image.activate'] : []), 'image.update');
           });
         } catch (err) {
           await deleteIfPresent(backend.store, intake.stored.url).catch((e: unknown) => this.log(`could not remove the data of image ${image.id} from store ${storeId}`, e));
@@ -367,6 +380,7 @@ export class ImportRunner {
     const doomed = await this.owned(task, async (tx, now) => {
       await tx.leases.release(IMPORT_TASK_LEASE, task.id, this.deps.leases.owner);
       await tx.tasks.transition(task.id, 'processing', 'success', { result: { image_id: imageId }, expires_at: now + this.deps.taskTimeToLiveMs }, now);
+      await this.deps.notifier?.task(tx, 'task.success', task.id);
       await tx.images.setProperties(imageId, { os_glance_import_task: null, os_glance_importing_to_stores: '' }, now);
       return tx.images.doomStagedLocations(imageId, now);
     });
@@ -387,6 +401,7 @@ export class ImportRunner {
       if (!(await tx.leases.release(IMPORT_TASK_LEASE, task.id, this.deps.leases.owner))) return [];
       const changes = { message, expires_at: now + this.deps.taskTimeToLiveMs };
       if (!(await tx.tasks.transition(task.id, 'processing', 'failure', changes, now))) await tx.tasks.transition(task.id, 'pending', 'failure', changes, now);
+      await this.deps.notifier?.task(tx, 'task.failure', task.id);
       const image = (await tx.images.find(imageId))?.image;
       if (!image || image.properties.os_glance_import_task !== task.id) return [];
       const failed = new Set((image.properties.os_glance_failed_import ?? '').split(',').filter((s) => s !== ''));
