@@ -108,11 +108,14 @@ export class Notifier {
     return this.settings.enabled;
   }
 
-  /** Whether `eventType` is written: notifications are on and neither it nor its group is disabled (Glance's rule). */
+  /**
+   * Whether `eventType` is written: notifications are on and neither it nor a group it is in
+   * (`image`, `image.member`, `task`) is disabled. Glance's code compares with the first word
+   * only, so its documented `image.member` group disables nothing there; here it does.
+   */
   wants(eventType: string): boolean {
     if (!this.settings.enabled) return false;
-    const group = eventType.split('.', 1)[0]!;
-    return !this.settings.disabled.some((d) => d === eventType || d === group);
+    return !this.settings.disabled.some((d) => d === eventType || eventType.startsWith(`${d}.`));
   }
 
   /**
