@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { after, before, describe, test } from 'node:test';
 import { api, createImage, member, patchImage, startServer, upload, type TestServer } from './support/harness.js';
 import { BrokerProxy, Consumer, deleteOnBroker, eventOf, rabbitUnavailable, RABBIT_HOST, RABBIT_PORT, type Received } from './support/rabbitmq.js';
+import { SqlUnitOfWork } from '../src/db/unit-of-work.js';
 import { freshDatabase } from './support/db-tools.js';
 import { spawnServer, writeChildConfig, type ChildServer } from './support/child-server.js';
 
@@ -258,5 +259,61 @@ describe('a server killed right after a commit', { skip: unavailable }, () => {
     // The dead process's publisher lease expires (3 heartbeats of 1 s), then the new process sends what is left.
     const got = await consumer.waitFor(1, 20_000);
     assert.deepEqual(got.map((r) => [eventOf(r).event_type, eventOf(r).payload.id, eventOf(r).payload.name]), [['image.create', id, 'survivor']]);
+  });
+});
+
+/** A port nothing listens on: the broker is down for these servers (they need no RabbitMQ). */
+async function deadBrokerUrl(): Promise<string> {
+  const proxy = await BrokerProxy.start();
+  await proxy.cut();
+  return `rabbit://guest:guest@127.0.0.1:${proxy.port}/`;
+}
+
+async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`waited ${timeoutMs} ms for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+describe('events that cannot be delivered', () => {
+  test('an event older than outbox_max_age is dropped and counted; younger ones wait', async () => {
+    const server = await startServer(notifyOverrides(names(), await deadBrokerUrl()));
+    try {
+      const day = 86_400_000;
+      const outbox = new SqlUnitOfWork(server.service.db).repos.outbox;
+      await outbox.append({ messageId: randomUUID(), publisherId: 'image.gone', eventType: 'image.create', priority: 'INFO', payload: { id: 'old' }, createdAt: Date.now() - 4 * day });
+      const id = await createImage(server.url, member('p1'));
+      await until('the old event to be dropped', () => server.service.publisher!.counters().dropped === 1);
+      const left = await server.service.db.selectFrom('outbox').select(['event_type', 'payload']).execute();
+      assert.deepEqual(left.map((r) => [r.event_type, (JSON.parse(r.payload) as { id: string }).id]), [['image.create', id]]);
+      assert.equal(server.service.publisher!.counters().sent, 0);
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('[oslo_messaging_notifications] retry: an event is dropped after retry + 1 failed attempts', async () => {
+    const server = await startServer(notifyOverrides(names(), await deadBrokerUrl(), [{ section: 'oslo_messaging_notifications', name: 'retry', value: '1' }]));
+    try {
+      await createImage(server.url, member('p1'));
+      await until('the event to be dropped', () => server.service.publisher!.counters().dropped === 1);
+      assert.deepEqual(await server.service.db.selectFrom('outbox').selectAll().execute(), []);
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('with notifications off (no driver: Glance\'s default) nothing is written', async () => {
+    const server = await startServer();
+    try {
+      const id = await createImage(server.url, member('p1'));
+      assert.equal((await upload(server.url, id, Buffer.from('x'), member('p1'))).status, 204);
+      assert.equal(server.service.publisher, undefined);
+      assert.deepEqual(await server.service.db.selectFrom('outbox').selectAll().execute(), []);
+    } finally {
+      await server.close();
+    }
   });
 });

@@ -43,9 +43,6 @@ export interface PublisherStats {
   publishing: boolean;
 }
 
-/** How often the age limit is applied. */
-const AGE_CHECK_MS = 60_000;
-
 export class NotificationPublisher {
   private readonly now: () => number;
   private readonly pollMs: number;
@@ -61,7 +58,6 @@ export class NotificationPublisher {
   private outageSince: number | null = null;
   /** The first event of the batch that keeps failing, and how many attempts failed. */
   private failing = { seq: -1, attempts: 0 };
-  private lastAgeCheck = 0;
   private readonly stats = { sent: 0, dropped: 0 };
 
   constructor(private readonly deps: PublisherDeps) {
@@ -125,15 +121,19 @@ export class NotificationPublisher {
     const won = (await uow.repos.leases.acquire(leases.record(PUBLISHER_LEASE, PUBLISHER_KEY, {}))) || (await leases.reclaim(PUBLISHER_LEASE)).length > 0;
     if (!won) return undefined;
     this.deps.log.info('this process now publishes the notifications of the outbox');
-    this.lastAgeCheck = 0;
     return leases.keep(PUBLISHER_LEASE, PUBLISHER_KEY, { lost: 'lost', unwanted: 'lost' });
   }
 
   /** One batch delivered and forgotten; true if there may be more right away. */
   private async pass(): Promise<boolean> {
     const outbox = this.deps.uow.repos.outbox;
-    await this.dropExpired();
-    const batch = await outbox.oldest(this.batchSize);
+    let batch = await outbox.oldest(this.batchSize);
+    // The oldest event tells whether any is past the age limit: no extra query otherwise.
+    const cutoff = this.now() - this.deps.maxAgeMs;
+    if (batch.length > 0 && batch[0]!.createdAt < cutoff) {
+      await this.dropOlderThan(cutoff);
+      batch = await outbox.oldest(this.batchSize);
+    }
     if (batch.length === 0) {
       this.recovered();
       return false;
@@ -161,10 +161,8 @@ export class NotificationPublisher {
     return this.deps.retry >= 0 && this.failing.attempts > this.deps.retry;
   }
 
-  private async dropExpired(): Promise<void> {
-    if (this.now() - this.lastAgeCheck < AGE_CHECK_MS) return;
-    this.lastAgeCheck = this.now();
-    const dropped = await this.deps.uow.repos.outbox.dropOlderThan(this.now() - this.deps.maxAgeMs);
+  private async dropOlderThan(cutoff: number): Promise<void> {
+    const dropped = await this.deps.uow.repos.outbox.dropOlderThan(cutoff);
     if (dropped === 0) return;
     this.stats.dropped += dropped;
     this.deps.log.warn(
