@@ -126,6 +126,7 @@ export async function createService(config: Config): Promise<Service> {
       cleanup,
       checks,
       log,
+      notifier,
       settings: {
         hashingAlgorithm: config.DEFAULT.hashing_algorithm,
         doSecureHash: config.DEFAULT.do_secure_hash,
@@ -193,6 +194,7 @@ export async function createService(config: Config): Promise<Service> {
       pluginsChangeData: plugins.length > 0,
       selfUrl,
       log,
+      notifier,
     });
     const tasks = new TaskService({
       tasks: uow.repos.tasks,
@@ -213,7 +215,7 @@ export async function createService(config: Config): Promise<Service> {
         imports,
         members: new MemberService(access, uow.repos.members, config.DEFAULT.image_member_quota, notifier),
         tasks,
-        stores: new ImageStores(stores, uow, access, cleanup),
+        stores: new ImageStores(stores, uow, access, cleanup, notifier),
         locations,
         locationImports,
         imageSchema,

@@ -125,6 +125,31 @@ describe('notifications to RabbitMQ (messagingv2)', { skip: unavailable }, () =>
     assert.match(deleted!.deleted_at as string, /Z$/);
   });
 
+  test('glance-direct import: the staging, the task and the image in Glance\'s order, task payloads without input', async () => {
+    const owner = member('p1');
+    const id = await createImage(server.url, owner, { name: 'imported' });
+    const staged = await api(server.url, 'PUT', `/v2/images/${id}/stage`, { headers: owner, body: Buffer.from('staged bytes'), contentType: 'application/octet-stream' });
+    assert.equal(staged.status, 204, staged.text);
+    assert.equal((await api(server.url, 'POST', `/v2/images/${id}/import`, { headers: owner, json: { method: { name: 'glance-direct' } } })).status, 202);
+    const got = await consumer.waitFor(11);
+    assert.deepEqual(types(got), [
+      'image.create', 'image.update', 'image.update',
+      'task.create', 'image.update',
+      'task.run', 'task.processing',
+      'image.upload', 'image.activate', 'image.update',
+      'task.success',
+    ]);
+    const payloads = got.map((r) => eventOf(r).payload);
+    assert.deepEqual(payloads.slice(1, 3).map((p) => p.status), ['uploading', 'uploading']);
+    assert.equal(payloads[4]!.status, 'importing');
+    assert.deepEqual(payloads[7]!.os_glance_importing_to_stores, []);
+    assert.equal(payloads[8]!.status, 'active');
+    const task = payloads[10]!;
+    assert.deepEqual(Object.keys(task).sort(), ['created_at', 'deleted', 'deleted_at', 'expires_at', 'id', 'message', 'owner', 'result', 'status', 'type', 'updated_at']);
+    assert.deepEqual({ type: task.type, status: task.status, owner: task.owner, result: task.result, message: task.message }, { type: 'api_image_import', status: 'success', owner: 'p1', result: null, message: null });
+    assert.deepEqual(payloads.slice(3).filter((p) => p.type).map((p) => p.status), ['pending', 'pending', 'processing', 'success']);
+  });
+
   test('a failed upload is reported as image.upload at ERROR priority, on the .error routing key', async () => {
     // Declared qcow2, but the bytes are no qcow2: the format check refuses them once they have all arrived.
     const id = await createImage(server.url, member('p1'), { disk_format: 'qcow2' });
