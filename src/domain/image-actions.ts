@@ -60,7 +60,11 @@ export class ImageActions {
     if (step === null) return;
     const notifier = this.notifier;
     const moved = notifier?.wants('image.update')
-      ? await notifier.run(async (tx) => (await tx.images.transition(id, step.from, step.to, step.resets, this.now())) && (await notifier.image(tx, id, 'image.update'), true))
+      ? await notifier.run(async (tx) => {
+          if (!(await tx.images.transition(id, step.from, step.to, step.resets, this.now()))) return false;
+          await notifier.image(tx, id, 'image.update');
+          return true;
+        })
       : await this.uow.repos.images.transition(id, step.from, step.to, step.resets, this.now());
     if (!moved) throw new Conflict(`Image ${id} changed status while being ${action}d; retry.`);
   }

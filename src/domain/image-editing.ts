@@ -74,7 +74,11 @@ export class ImageEditing {
   private saveImage(next: ImageRecord, expected: { status: ImageRecord['status']; updatedAt: number }): Promise<boolean> {
     if (!this.notifier?.wants('image.update')) return this.images.save(next, expected);
     const notifier = this.notifier;
-    return notifier.run(async (tx) => (await tx.images.save(next, expected)) && (await notifier.image(tx, next, 'image.update'), true));
+    return notifier.run(async (tx) => {
+      if (!(await tx.images.save(next, expected))) return false;
+      await notifier.image(tx, next, 'image.update');
+      return true;
+    });
   }
 
   /**

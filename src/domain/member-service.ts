@@ -65,11 +65,12 @@ export class MemberService {
     if (member.length > 255) throw new BadRequest('Member id is longer than 255 characters');
     const now = this.now();
     const rec: MemberRecord = { image_id: imageId, member, status: 'pending', created_at: now, updated_at: now };
-    const outcome = await this.withEvent('image.member.create', async (tx) => {
-      const added = await tx.members.add(rec, this.quota);
-      if (added === 'added') await this.notifier!.member(tx, 'image.member.create', rec);
-      return added;
-    }) ?? (await this.members.add(rec, this.quota));
+    const outcome =
+      (await this.withEvent('image.member.create', async (tx, notifier) => {
+        const added = await tx.members.add(rec, this.quota);
+        if (added === 'added') await notifier.member(tx, 'image.member.create', rec);
+        return added;
+      })) ?? (await this.members.add(rec, this.quota));
     if (outcome === 'duplicate') throw new Conflict(`Member ${member} is duplicated for image ${imageId}`);
     if (outcome === 'over-quota') throw new TooLarge(`Maximum number of members (image_member_quota = ${this.quota}) exceeded for image ${imageId}`);
     return rec;
@@ -92,28 +93,31 @@ export class MemberService {
     }
     const now = this.now();
     const updated: MemberRecord = { ...rec, status: status as MemberStatus, updated_at: now };
-    const changed = await this.withEvent('image.member.update', async (tx) => {
-      if (!(await tx.members.setStatus(imageId, member, updated.status, now))) return false;
-      await this.notifier!.member(tx, 'image.member.update', updated);
-      return true;
-    }) ?? (await this.members.setStatus(imageId, member, updated.status, now));
+    const changed =
+      (await this.withEvent('image.member.update', async (tx, notifier) => {
+        if (!(await tx.members.setStatus(imageId, member, updated.status, now))) return false;
+        await notifier.member(tx, 'image.member.update', updated);
+        return true;
+      })) ?? (await this.members.setStatus(imageId, member, updated.status, now));
     if (!changed) throw memberNotFound(imageId, member);
     return updated;
   }
 
   async remove(ctx: RequestContext, imageId: string, member: string): Promise<void> {
     await this.sharedImage(ctx, imageId, 'delete_member');
-    const removed = await this.withEvent('image.member.delete', async (tx) => {
-      const rec = await tx.members.get(imageId, member);
-      if (!(await tx.members.remove(imageId, member))) return false;
-      await this.notifier!.member(tx, 'image.member.delete', rec, this.now());
-      return true;
-    }) ?? (await this.members.remove(imageId, member));
+    const removed =
+      (await this.withEvent('image.member.delete', async (tx, notifier) => {
+        const rec = await tx.members.get(imageId, member);
+        if (!(await tx.members.remove(imageId, member))) return false;
+        await notifier.member(tx, 'image.member.delete', rec, this.now());
+        return true;
+      })) ?? (await this.members.remove(imageId, member));
     if (!removed) throw memberNotFound(imageId, member);
   }
 
-  /** `work` in one transaction when `eventType` is to be written; undefined (do it without) otherwise. */
-  private async withEvent<T>(eventType: string, work: (tx: Repositories) => Promise<T>): Promise<T | undefined> {
-    return this.notifier?.wants(eventType) ? this.notifier.run(work) : undefined;
+  /** `work` in one transaction with its event when `eventType` is to be written; undefined (do it without) otherwise. */
+  private async withEvent<T>(eventType: string, work: (tx: Repositories, notifier: Notifier) => Promise<T>): Promise<T | undefined> {
+    const notifier = this.notifier;
+    return notifier?.wants(eventType) ? notifier.run((tx) => work(tx, notifier)) : undefined;
   }
 }

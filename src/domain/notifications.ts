@@ -99,15 +99,6 @@ export class Notifier {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** A notifier that writes nothing (tests, tools). */
-  static off(uow: UnitOfWork): Notifier {
-    return new Notifier(uow, { enabled: false, disabled: [], publisherId: 'image.localhost' });
-  }
-
-  get enabled(): boolean {
-    return this.settings.enabled;
-  }
-
   /**
    * Whether `eventType` is written: notifications are on and neither it nor a group it is in
    * (`image`, `image.member`, `task`) is disabled. Glance's code compares with the first word
