@@ -410,6 +410,7 @@ export class ImportRunner {
       if (image.status !== 'importing') return tx.images.doomStagedLocations(imageId, now);
       const step = plan('fail_import', image)!;
       await tx.images.transition(imageId, step.from, step.to, step.resets, now);
+      await this.deps.notifier?.image(tx, imageId, 'image.update');
       return tx.images.doomLocations(imageId, now);
     });
     await this.deps.cleanup.removeBytes(doomed);

@@ -53,6 +53,8 @@ export class NotificationPublisher {
   private closed = false;
   private woken = false;
   private wakeUp: (() => void) | undefined;
+  /** Whether the current wait ends on a commit (only while this process holds the lease). */
+  private wakeable = false;
   private backoffMs = 0;
   /** Since when delivery fails (null: it works). */
   private outageSince: number | null = null;
@@ -74,7 +76,7 @@ export class NotificationPublisher {
   /** Events were committed: look at the outbox now (unless delivery is failing: the backoff holds). */
   wake(): void {
     this.woken = true;
-    if (this.outageSince === null) this.wakeUp?.();
+    if (this.wakeable && this.outageSince === null) this.wakeUp?.();
   }
 
   counters(): PublisherStats {
@@ -95,6 +97,7 @@ export class NotificationPublisher {
 
   private async run(): Promise<void> {
     while (!this.closed) {
+      this.woken = false;
       let delay = this.pollMs;
       try {
         if (!this.held || this.held.signal.aborted) {
@@ -102,7 +105,6 @@ export class NotificationPublisher {
           this.held = await this.claim();
         }
         if (this.held) {
-          this.woken = false;
           const more = await this.pass();
           if (more && !this.closed) continue;
         } else {
@@ -111,7 +113,8 @@ export class NotificationPublisher {
       } catch (err) {
         delay = this.failed(err);
       }
-      await this.sleep(delay);
+      // Without the lease, commits here are another process's to send: only the heartbeat (or close) ends the wait.
+      await this.sleep(delay, this.held !== undefined);
     }
   }
 
@@ -187,9 +190,9 @@ export class NotificationPublisher {
     this.outageSince = null;
   }
 
-  /** Waits `ms`, or less if woken (a commit, or close). */
-  private sleep(ms: number): Promise<void> {
-    if (this.closed || (this.woken && this.outageSince === null)) return Promise.resolve();
+  /** Waits `ms`, or less if `wakeable` and woken by a commit (or by close). */
+  private sleep(ms: number, wakeable: boolean): Promise<void> {
+    if (this.closed || (wakeable && this.woken && this.outageSince === null)) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(done, ms);
       function done() {
@@ -200,6 +203,7 @@ export class NotificationPublisher {
         this.wakeUp = undefined;
         done();
       };
+      this.wakeable = wakeable;
     });
   }
 }
