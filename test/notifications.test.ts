@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { after, before, describe, test } from 'node:test';
-import { api, createImage, member, patchImage, startServer, upload, type TestServer } from './support/harness.js';
+import { api, createImage, member, patchImage, startSecondServer, startServer, upload, type TestServer } from './support/harness.js';
 import { BrokerProxy, Consumer, deleteOnBroker, eventOf, rabbitUnavailable, RABBIT_HOST, RABBIT_PORT, type Received } from './support/rabbitmq.js';
 import { SqlUnitOfWork } from '../src/db/unit-of-work.js';
 import { freshDatabase } from './support/db-tools.js';
@@ -194,6 +194,45 @@ describe('the messaging (v1) driver and disabled_notifications', { skip: unavail
     assert.equal(got[0]!.body['oslo.version'], undefined);
     assert.deepEqual({ publisher: got[0]!.body.publisher_id, name: (got[0]!.body.payload as Record<string, unknown>).name }, { publisher: 'image.node-7', name: 'v1' });
     assert.deepEqual(await server.service.db.selectFrom('outbox').selectAll().execute(), []);
+  });
+});
+
+describe('two nodes on one database', { skip: unavailable }, () => {
+  const n = names();
+  let a: TestServer;
+  let b: TestServer | undefined;
+  let consumer: Consumer;
+  before(async () => {
+    consumer = await Consumer.bind(n.exchange, `${n.topic}.*`);
+    a = await startServer(notifyOverrides(n, brokerUrl));
+    await until('the first node to publish', () => a.service.publisher!.counters().publishing);
+    b = await startSecondServer(a, notifyOverrides(n, brokerUrl));
+  });
+  after(async () => {
+    await b?.close();
+    await a?.close();
+    await consumer?.close();
+    await deleteOnBroker(n.exchange, [`${n.topic}.info`, `${n.topic}.error`]).catch(() => undefined);
+  });
+
+  test('one publishes the events of both, in order; when it stops, the other takes over within a heartbeat', async () => {
+    assert.equal(b!.service.publisher!.counters().publishing, false, 'the lease is the first node\'s');
+    const owner = member('p1');
+    const id = await createImage(b!.url, owner, { name: 'via b' });
+    assert.equal((await patchImage(a.url, id, owner, [{ op: 'replace', path: '/name', value: 'via a' }])).status, 200);
+    assert.equal((await patchImage(b!.url, id, owner, [{ op: 'replace', path: '/name', value: 'via b again' }])).status, 200);
+    const got = await consumer.waitFor(3);
+    assert.deepEqual(got.map((r) => [eventOf(r).event_type, eventOf(r).payload.name]), [['image.create', 'via b'], ['image.update', 'via a'], ['image.update', 'via b again']]);
+    assert.equal(b!.service.publisher!.counters().sent, 0);
+
+    // A clean stop releases the lease: the other node takes it at its next heartbeat, without waiting for it to expire.
+    await a.service.publisher!.close();
+    const t0 = Date.now();
+    await until('the second node to publish', () => b!.service.publisher!.counters().publishing, 15_000);
+    assert.ok(Date.now() - t0 < 6_000, `took over after ${Date.now() - t0} ms`);
+    await createImage(a.url, owner, { name: 'after the handover' });
+    const after = await consumer.waitFor(1);
+    assert.deepEqual(after.map((r) => eventOf(r).payload.name), ['after the handover']);
   });
 });
 
