@@ -44,8 +44,8 @@ import { importFilterOptions, importPluginOptions, webDownloadLimits } from './c
 import path from 'node:path';
 import { notificationOptions } from './config/notification-options.js';
 import { Notifier } from './domain/notifications.js';
-import { buildDrivers } from './notify/drivers.js';
-import { NotificationPublisher } from './notify/publisher.js';
+import type { NotificationPublisher } from './notify/publisher.js';
+import { buildPublisher } from './notify/setup.js';
 
 export interface Service {
   app: FastifyInstance;
@@ -85,22 +85,13 @@ export async function createService(config: Config): Promise<Service> {
     const cleanup = new DataCleanup(uow, stores, leases, log);
     const notify = notificationOptions(config);
     const notifier = new Notifier(uow, notify);
-    const publisher = notify.enabled
-      ? new NotificationPublisher({
-          uow,
-          leases,
-          drivers: buildDrivers({
-            drivers: notify.drivers,
-            amqp: { transport: notify.transport!, exchange: notify.exchange, topics: notify.topics, durable: notify.durable, timeoutMs: 10_000 },
-            logLine: (priority, logger, line) => app?.log[priority === 'ERROR' ? 'error' : priority === 'WARN' ? 'warn' : 'info']({ logger }, line),
-          }),
-          maxAgeMs: notify.maxAgeMs,
-          retry: notify.retry,
-          destination: notify.transport ? `${notify.transport.shown} (exchange ${notify.exchange})` : notify.drivers.join(', '),
-          log: { info: (msg) => app?.log.info(msg), warn: (msg) => log(msg), error: (msg, err) => log(msg, err ?? new Error(msg)) },
-        })
-      : undefined;
-    if (publisher) uow.onEventsCommitted(() => publisher.wake());
+    const publisher = buildPublisher(notify, {
+      uow,
+      commits: uow,
+      leases,
+      log: { info: (msg) => app?.log.info(msg), warn: (msg) => log(msg), error: (msg, err) => log(msg, err ?? new Error(msg)) },
+      logLine: (priority, logger, line) => app?.log[priority === 'ERROR' ? 'error' : priority === 'WARN' ? 'warn' : 'info']({ logger }, line),
+    });
     const access = new ImageAccess(uow.repos.images, policy, protections);
     const quotas = { properties: config.DEFAULT.image_property_quota, tags: config.DEFAULT.image_tag_quota };
     const checks = new LocationChecks({ uow, stores, userStorageQuota: config.DEFAULT.user_storage_quota });

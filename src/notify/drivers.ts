@@ -36,7 +36,8 @@ export class LogDriver implements NotificationDriver {
 
 export interface DriverSettings {
   drivers: readonly string[];
-  amqp: Omit<AmqpDriverSettings, 'version'>;
+  /** The broker settings; null when no messaging driver is configured. */
+  amqp: Omit<AmqpDriverSettings, 'version'> | null;
   logLine: (priority: OutboxEvent['priority'], logger: string, line: string) => void;
 }
 
@@ -44,7 +45,7 @@ export interface DriverSettings {
 export function buildDrivers(s: DriverSettings): NotificationDriver[] {
   const drivers: NotificationDriver[] = [];
   for (const name of new Set(s.drivers)) {
-    if (name === 'messagingv2' || name === 'messaging') drivers.push(new AmqpDriver({ ...s.amqp, version: name === 'messagingv2' ? 2 : 1 }));
+    if ((name === 'messagingv2' || name === 'messaging') && s.amqp) drivers.push(new AmqpDriver({ ...s.amqp, version: name === 'messagingv2' ? 2 : 1 }));
     else if (name === 'log') drivers.push(new LogDriver(s.logLine));
   }
   return drivers;
