@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import os from 'node:os';
 import { test } from 'node:test';
 import { ConfigError, loadConfig, notificationOptions } from '../src/config/options.js';
+import { buildDrivers, LogDriver } from '../src/notify/drivers.js';
 import { pythonUtcTimestamp, routingKey, wireBody } from '../src/notify/envelope.js';
 import { parseTransportUrl } from '../src/notify/transport-url.js';
 
@@ -64,4 +65,15 @@ test("wire format: Python's str(utcnow()) timestamps, <topic>.<priority> keys, t
   assert.equal(v1.event_type, 'image.create');
   assert.equal(v1['oslo.version'], undefined);
   assert.notEqual(v1._unique_id, inner._unique_id, 'each send has its own _unique_id; message_id stays');
+});
+
+test("the log driver: oslo.messaging's LogDriver line — the message as JSON, at its priority, under oslo.messaging.notification.<event_type>", async () => {
+  const lines: [string, string, unknown][] = [];
+  const driver = new LogDriver((priority, logger, line) => lines.push([priority, logger, JSON.parse(line)]));
+  const event = { seq: 7, messageId: 'm-1', publisherId: 'image.h', eventType: 'image.upload', priority: 'ERROR' as const, payload: 'Failed to upload', createdAt: Date.UTC(2026, 0, 1) };
+  await driver.send([event]);
+  assert.deepEqual(lines, [
+    ['ERROR', 'oslo.messaging.notification.image.upload', { message_id: 'm-1', publisher_id: 'image.h', event_type: 'image.upload', priority: 'ERROR', payload: 'Failed to upload', timestamp: '2026-01-01 00:00:00' }],
+  ]);
+  assert.deepEqual(buildDrivers({ drivers: ['log', 'noop', 'log'], amqp: null, logLine: () => undefined }).map((d) => d.name), ['log']);
 });
