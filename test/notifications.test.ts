@@ -131,20 +131,21 @@ describe('notifications to RabbitMQ (messagingv2)', { skip: unavailable }, () =>
     const staged = await api(server.url, 'PUT', `/v2/images/${id}/stage`, { headers: owner, body: Buffer.from('staged bytes'), contentType: 'application/octet-stream' });
     assert.equal(staged.status, 204, staged.text);
     assert.equal((await api(server.url, 'POST', `/v2/images/${id}/import`, { headers: owner, json: { method: { name: 'glance-direct' } } })).status, 202);
-    const got = await consumer.waitFor(11);
+    const got = await consumer.waitFor(12);
     assert.deepEqual(types(got), [
       'image.create', 'image.update', 'image.update',
       'task.create', 'image.update',
       'task.run', 'task.processing',
-      'image.upload', 'image.activate', 'image.update',
+      'image.prepare', 'image.upload', 'image.activate', 'image.update',
       'task.success',
     ]);
     const payloads = got.map((r) => eventOf(r).payload);
     assert.deepEqual(payloads.slice(1, 3).map((p) => p.status), ['uploading', 'uploading']);
     assert.equal(payloads[4]!.status, 'importing');
-    assert.deepEqual(payloads[7]!.os_glance_importing_to_stores, []);
-    assert.equal(payloads[8]!.status, 'active');
-    const task = payloads[10]!;
+    assert.deepEqual([payloads[7]!.status, payloads[7]!.os_glance_importing_to_stores], ['importing', ['file']]);
+    assert.deepEqual(payloads[8]!.os_glance_importing_to_stores, []);
+    assert.equal(payloads[9]!.status, 'active');
+    const task = payloads[11]!;
     assert.deepEqual(Object.keys(task).sort(), ['created_at', 'deleted', 'deleted_at', 'expires_at', 'id', 'message', 'owner', 'result', 'status', 'type', 'updated_at']);
     assert.deepEqual({ type: task.type, status: task.status, owner: task.owner, result: task.result, message: task.message }, { type: 'api_image_import', status: 'success', owner: 'p1', result: null, message: null });
     assert.deepEqual(payloads.slice(3).filter((p) => p.type).map((p) => p.status), ['pending', 'pending', 'processing', 'success']);

@@ -317,6 +317,9 @@ export class ImportRunner {
       try {
         if (!backend) throw new Error(`Store ${storeId} is not configured any more.`);
         const image = await this.image(input.image_id);
+        // Glance's set_data announces each store's write (image.prepare); no change goes with it, so it is written on its own.
+        const notifier = this.deps.notifier;
+        if (notifier?.wants('image.prepare')) await notifier.run((tx) => notifier.image(tx, image, ['image.prepare', stores.multiStore ? { backend: storeId } : {}]));
         const inspector = copy ? null : new FormatInspector();
         const target = { key: image.id, attempt: lease.attempt, project: image.owner, sizeHint: data.size };
         let virtualSize: number | null = null;
