@@ -4,7 +4,7 @@
  * turns them into what the notifier and the publisher need.
  */
 import os from 'node:os';
-import { DRIVER_NAMES } from '../notify/drivers.js';
+import { DRIVER_NAMES, notificationsEnabled } from '../notify/drivers.js';
 import { DEFAULT_TRANSPORT_URL, parseTransportUrl, type TransportUrl } from '../notify/transport-url.js';
 import { ConfigError, type OptionSpec } from './option-spec.js';
 import type { Config } from './options.js';
@@ -70,7 +70,7 @@ export function notificationOptions(config: Config): NotificationOptions {
   }
   if (n.topics.length === 0 && messaging) throw new ConfigError('[oslo_messaging_notifications] topics must not be empty');
   return {
-    enabled: drivers.some((d) => d !== 'noop'),
+    enabled: notificationsEnabled(drivers),
     drivers,
     disabled: [...config.DEFAULT.disabled_notifications],
     publisherId: config.DEFAULT.default_publisher_id ?? `image.${os.hostname()}`,
