@@ -1,10 +1,10 @@
-import type { Generated } from 'kysely';
-
 /**
  * The database as Kysely sees it. Portable column types only (varchar, text, integer, bigint,
  * smallint for booleans, bigint epoch milliseconds for timestamps), so the same migrations run
  * on SQLite, PostgreSQL and MariaDB.
  */
+import type { Generated } from 'kysely';
+
 export interface ImagesTable {
   id: string;
   name: string | null;
