@@ -44,12 +44,18 @@ import { buildImportPlugins } from './tasks/import-plugins.js';
 import { ImportUriFilter } from './tasks/import-uri-filter.js';
 import { importFilterOptions, importPluginOptions, webDownloadLimits } from './config/options.js';
 import path from 'node:path';
+import { notificationOptions } from './config/notification-options.js';
+import { Notifier } from './domain/notifications.js';
+import type { NotificationPublisher } from './notify/publisher.js';
+import { buildPublisher } from './notify/setup.js';
 
 export interface Service {
   app: FastifyInstance;
   db: DatabaseHandle;
   /** Finishes deletions and undoes dead uploads; runs at start-up and on every heartbeat interval. */
   cleanup: DataCleanup;
+  /** Delivers the outbox's notifications; absent when notifications are off. */
+  publisher?: NotificationPublisher;
   /** Stops the sweeps, the HTTP server and the database. */
   close(): Promise<void>;
 }
@@ -79,6 +85,15 @@ export async function createService(config: Config): Promise<Service> {
     const attributes = new ImageAttributes(imageSchema);
     const leases = new Leases(uow, config.DEFAULT.upload_heartbeat_interval * 1000, log);
     const cleanup = new DataCleanup(uow, stores, leases, log);
+    const notify = notificationOptions(config);
+    const notifier = new Notifier(uow, notify);
+    const publisher = buildPublisher(notify, {
+      uow,
+      commits: uow,
+      leases,
+      log: { info: (msg) => app?.log.info(msg), warn: (msg) => log(msg), error: (msg, err) => log(msg, err ?? new Error(msg)) },
+      logLine: (priority, logger, line) => app?.log[priority === 'ERROR' ? 'error' : priority === 'WARN' ? 'warn' : 'info']({ logger }, line),
+    });
     const access = new ImageAccess(uow.repos.images, policy, protections);
     const quotas = { properties: config.DEFAULT.image_property_quota, tags: config.DEFAULT.image_tag_quota };
     const checks = new LocationChecks({ uow, stores, userStorageQuota: config.DEFAULT.user_storage_quota });
@@ -88,6 +103,7 @@ export async function createService(config: Config): Promise<Service> {
       stores,
       cleanup,
       checks,
+      notifier,
       settings: {
         showMultipleLocations: config.DEFAULT.show_multiple_locations,
         showImageDirectUrl: config.DEFAULT.show_image_direct_url,
@@ -103,6 +119,7 @@ export async function createService(config: Config): Promise<Service> {
       cleanup,
       checks,
       log,
+      notifier,
       settings: {
         hashingAlgorithm: config.DEFAULT.hashing_algorithm,
         doSecureHash: config.DEFAULT.do_secure_hash,
@@ -136,6 +153,7 @@ export async function createService(config: Config): Promise<Service> {
           }
         : null,
       log,
+      notifier,
     });
     const formats = {
       requireImageFormatMatch: config.image_format.require_image_format_match,
@@ -146,7 +164,7 @@ export async function createService(config: Config): Promise<Service> {
     const methods = config.DEFAULT.enabled_import_methods as ImportMethod[];
     const limits = webDownloadLimits(config);
     const web = new WebDownloadSource(new ImportUriFilter(importFilterOptions(config)), limits);
-    const creation = new ImageCreation(attributes, uow.repos.images, access, quotas);
+    const creation = new ImageCreation(attributes, notifier, access, quotas);
     const taskTimeToLiveMs = config.task.task_time_to_live * 3600_000;
     const plugins = buildImportPlugins(config.image_import_opts.image_import_plugins, importPluginOptions(config));
     const runner = new ImportRunner({
@@ -165,9 +183,10 @@ export async function createService(config: Config): Promise<Service> {
       workDir: config.task.work_dir ?? path.join(config.dataDir, 'work'),
       concurrency: config.wsgi.task_pool_threads,
       log,
+      notifier,
     });
     const selfUrl = config.DEFAULT.worker_self_reference_url;
-    const imports = new ImageImport({ uow, access, stores, leases, runner, web, methods, selfUrl, creation, taskTimeToLiveMs });
+    const imports = new ImageImport({ uow, access, stores, leases, runner, web, methods, selfUrl, creation, taskTimeToLiveMs, notifier });
     const imageStaging = new ImageStaging({
       uow,
       access,
@@ -179,6 +198,7 @@ export async function createService(config: Config): Promise<Service> {
       pluginsChangeData: plugins.length > 0,
       selfUrl,
       log,
+      notifier,
     });
     const tasks = new TaskService({
       tasks: uow.repos.tasks,
@@ -192,15 +212,15 @@ export async function createService(config: Config): Promise<Service> {
       {
         catalogue: new ImageCatalogue(uow.repos.images, access, locations),
         creation,
-        editing: new ImageEditing(uow.repos.images, access, new ImagePatcher(attributes, access, locations), quotas, locations),
-        actions: new ImageActions(uow, access, cleanup, selfUrl, undefined, caching),
+        editing: new ImageEditing(uow.repos.images, access, new ImagePatcher(attributes, access, locations), quotas, locations, notifier),
+        actions: new ImageActions(uow, access, cleanup, selfUrl, notifier, undefined, caching),
         imageData,
         staging: imageStaging,
         imports,
-        members: new MemberService(access, uow.repos.members, config.DEFAULT.image_member_quota),
+        members: new MemberService(access, uow.repos.members, config.DEFAULT.image_member_quota, notifier),
         tasks,
         caching,
-        stores: new ImageStores(stores, uow, access, cleanup),
+        stores: new ImageStores(stores, uow, access, cleanup, notifier),
         locations,
         locationImports,
         imageSchema,
@@ -237,11 +257,13 @@ export async function createService(config: Config): Promise<Service> {
     const prefetcher = caching.enabled ? setInterval(() => caching.schedulePrefetch(), config.DEFAULT.cache_prefetcher_interval * 1000) : undefined;
     prefetcher?.unref();
     if (caching.enabled) caching.schedulePrefetch();
+    publisher?.start();
 
     return {
       app: server,
       db,
       cleanup,
+      publisher,
       async close() {
         clearInterval(sweeper);
         clearInterval(prefetcher);
@@ -257,6 +279,7 @@ export async function createService(config: Config): Promise<Service> {
         await locationImports.close();
         await runner.close();
         await caching.close();
+        await publisher?.close();
         stores.close();
         await db.destroy();
       },

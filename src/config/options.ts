@@ -3,6 +3,7 @@ import path from 'node:path';
 import { checkImportPluginConfig, IMPORT_PLUGIN_SECTIONS } from './import-plugin-options.js';
 import { parseIni, type IniEntry } from './ini.js';
 import { ConfigError, convertOption, type OptionSpec, type ValueOf } from './option-spec.js';
+import { NOTIFICATION_DEFAULT_OPTIONS, NOTIFICATION_SECTIONS, notificationOptions } from './notification-options.js';
 import { buildStoresConfig, isStoreEntry, RESERVED_STORES, type StoresConfig } from './store-options.js';
 import { parseNetwork } from '../store/address-filter.js';
 import type { DownloadLimits } from '../tasks/bounded-download.js';
@@ -10,6 +11,7 @@ import type { ImportFilterOptions } from '../tasks/import-uri-filter.js';
 
 export { ConfigError } from './option-spec.js';
 export { importPluginOptions } from './import-plugin-options.js';
+export { notificationOptions } from './notification-options.js';
 
 /**
  * Every configuration option Ocellus reads, with Glance's section and option names where Glance
@@ -76,6 +78,8 @@ export const OPTIONS = {
     image_cache_driver: { kind: 'string', default: 'sqlite', choices: ['sqlite', 'centralized_db', 'xattr'], help: "How the cache keeps its index: sqlite (an SQLite file in the cache dir) only; Glance's centralized_db and xattr are read as sqlite, with a warning." },
     image_cache_sqlite_db: { kind: 'string', default: 'cache.db', help: 'File name, in image_cache_dir, of the SQLite index of cached images.' },
     cache_prefetcher_interval: { kind: 'int', default: 300, min: 1, help: 'Seconds between two runs of the in-server prefetcher, which caches the images queued with PUT /v2/cache/{image_id}.' },
+    // transport_url, control_exchange, disabled_notifications, default_publisher_id: notification-options.ts.
+    ...NOTIFICATION_DEFAULT_OPTIONS,
   },
   database: {
     connection: { kind: 'string', default: null, help: 'Database URL; default sqlite:///<data dir>/ocellus.db.' },
@@ -165,6 +169,8 @@ export const OPTIONS = {
   },
   // [image_import_opts], [image_conversion], [inject_metadata_properties]: the import plugins.
   ...IMPORT_PLUGIN_SECTIONS,
+  // [oslo_messaging_notifications], [oslo_messaging_rabbit]: notifications.
+  ...NOTIFICATION_SECTIONS,
 } as const satisfies Record<string, Record<string, OptionSpec>>;
 
 type Options = typeof OPTIONS;
@@ -275,6 +281,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   }
   importFilterOptions(result, setAt); // refuses malformed ports and networks at start
   checkImportPluginConfig(result);
+  notificationOptions(result); // refuses a transport URL that cannot be used
   return result;
 }
 

@@ -4,6 +4,7 @@ import * as m0001 from './migrations/0001-initial.js';
 import * as m0002 from './migrations/0002-members.js';
 import * as m0003 from './migrations/0003-leases.js';
 import * as m0004 from './migrations/0004-tasks.js';
+import * as m0005 from './migrations/0005-outbox.js';
 
 /** Every migration, in order. A new one is a new file in migrations/ and a line here. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -11,6 +12,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0002-members': m0002,
   '0003-leases': m0003,
   '0004-tasks': m0004,
+  '0005-outbox': m0005,
 };
 
 class InCodeMigrationProvider implements MigrationProvider {

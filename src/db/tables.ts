@@ -3,6 +3,8 @@
  * smallint for booleans, bigint epoch milliseconds for timestamps), so the same migrations run
  * on SQLite, PostgreSQL and MariaDB.
  */
+import type { Generated } from 'kysely';
+
 export interface ImagesTable {
   id: string;
   name: string | null;
@@ -95,6 +97,20 @@ export interface TasksTable {
   deleted: number;
 }
 
+/** Notifications waiting to be delivered (the outbox): see domain/notifications.ts and notify/. */
+export interface OutboxTable {
+  /** Autoincrement: the delivery order. */
+  seq: Generated<number>;
+  message_id: string;
+  publisher_id: string;
+  event_type: string;
+  priority: string;
+  /** JSON: the event's payload. */
+  payload: string;
+  /** Epoch ms. */
+  created_at: number;
+}
+
 export interface Database {
   images: ImagesTable;
   image_properties: ImagePropertiesTable;
@@ -103,5 +119,6 @@ export interface Database {
   image_members: ImageMembersTable;
   leases: LeasesTable;
   tasks: TasksTable;
+  outbox: OutboxTable;
 }
 

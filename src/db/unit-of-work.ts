@@ -4,11 +4,12 @@ import { atomically } from './connect.js';
 import { SqlImageRepository } from './image-repository.js';
 import { SqlLeaseRepository } from './lease-repository.js';
 import { SqlMemberRepository } from './member-repository.js';
+import { SqlOutboxRepository } from './outbox-repository.js';
 import { SqlTaskRepository } from './task-repository.js';
 import type { Database } from './tables.js';
 
-function repositories(db: Kysely<Database>): Repositories {
-  return { images: new SqlImageRepository(db), members: new SqlMemberRepository(db), leases: new SqlLeaseRepository(db), tasks: new SqlTaskRepository(db) };
+function repositories(db: Kysely<Database>, eventsWritten: () => void): Repositories {
+  return { images: new SqlImageRepository(db), members: new SqlMemberRepository(db), leases: new SqlLeaseRepository(db), tasks: new SqlTaskRepository(db), outbox: new SqlOutboxRepository(db, eventsWritten) };
 }
 
 /**
@@ -17,12 +18,25 @@ function repositories(db: Kysely<Database>): Repositories {
  */
 export class SqlUnitOfWork implements UnitOfWork {
   readonly repos: Repositories;
+  private readonly eventListeners: (() => void)[] = [];
 
   constructor(private readonly db: Kysely<Database>) {
-    this.repos = repositories(db);
+    this.repos = repositories(db, () => this.eventsCommitted());
   }
 
-  run<T>(work: (tx: Repositories) => Promise<T>): Promise<T> {
-    return atomically(this.db, (trx) => work(trx === this.db ? this.repos : repositories(trx)));
+  /** `listener` is called after every commit that wrote outbox events (the publisher's wake-up call). */
+  onEventsCommitted(listener: () => void): void {
+    this.eventListeners.push(listener);
+  }
+
+  async run<T>(work: (tx: Repositories) => Promise<T>): Promise<T> {
+    let wroteEvents = false;
+    const result = await atomically(this.db, (trx) => work(trx === this.db ? this.repos : repositories(trx, () => (wroteEvents = true))));
+    if (wroteEvents) this.eventsCommitted();
+    return result;
+  }
+
+  private eventsCommitted(): void {
+    for (const listener of this.eventListeners) listener();
   }
 }

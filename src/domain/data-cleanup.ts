@@ -12,7 +12,7 @@ import { Conflict } from './errors.js';
 import type { DoomedLocation, ImageRecord, LocationRecord } from './image-model.js';
 import { plan } from './image-lifecycle.js';
 import type { Leases } from './leases.js';
-import type { UnitOfWork } from './ports.js';
+import type { Repositories, UnitOfWork } from './ports.js';
 
 /** The lease kind of a running upload; its key is the image id. */
 export const UPLOAD_LEASE = 'upload';
@@ -39,15 +39,17 @@ const DATA_WRITES = {
 export type DataWriteKind = keyof typeof DATA_WRITES;
 
 /**
- * Moves the image into the write's status and takes the write's lease, in one transaction;
- * Conflict (409) if the image is not queued any more or another request holds the lease.
+ * Moves the image into the write's status and takes the write's lease, in one transaction (with
+ * the events `emit` writes); Conflict (409) if the image is not queued any more or another
+ * request holds the lease.
  */
-export async function beginDataWrite(uow: UnitOfWork, leases: Leases, kind: DataWriteKind, image: Pick<ImageRecord, 'id' | 'status' | 'disk_format' | 'container_format'>, data: UploadLeaseData, now: number): Promise<void> {
+export async function beginDataWrite(uow: UnitOfWork, leases: Leases, kind: DataWriteKind, image: Pick<ImageRecord, 'id' | 'status' | 'disk_format' | 'container_format'>, data: UploadLeaseData, now: number, emit?: (tx: Repositories) => Promise<void>): Promise<void> {
   const write = DATA_WRITES[kind];
   const step = plan(write.start, image)!;
   const began = await uow.run(async (tx) => {
     if (!(await tx.images.transition(image.id, step.from, step.to, step.resets, now))) return false;
     if (!(await tx.leases.acquire(leases.record(kind, image.id, { ...data })))) throw new Conflict(`Image ${image.id} is being ${write.what} by another request.`);
+    await emit?.(tx);
     return true;
   });
   if (!began) {
@@ -56,13 +58,14 @@ export async function beginDataWrite(uow: UnitOfWork, leases: Leases, kind: Data
   }
 }
 
-/** A failed write: back to queued (if the image is still in the write's status), and its lease ends. */
-export async function abandonDataWrite(uow: UnitOfWork, leases: Leases, kind: DataWriteKind, id: string, now: number): Promise<void> {
+/** A failed write: back to queued (if the image is still in the write's status), and its lease ends, with the events `emit` writes. */
+export async function abandonDataWrite(uow: UnitOfWork, leases: Leases, kind: DataWriteKind, id: string, now: number, emit?: (tx: Repositories) => Promise<void>): Promise<void> {
   const write = DATA_WRITES[kind];
   const step = plan(write.abandon, { status: write.status })!;
   await uow.run(async (tx) => {
     if (!(await tx.leases.release(kind, id, leases.owner))) return;
     await tx.images.transition(id, step.from, step.to, step.resets, now);
+    await emit?.(tx);
   });
 }
 

@@ -6,6 +6,7 @@ import type { ImageAccess } from './image-access.js';
 import type { ImageCaching } from './image-caching.js';
 import { plan } from './image-lifecycle.js';
 import { assertStagedHere } from './stage-host.js';
+import type { Notifier } from './notifications.js';
 import type { UnitOfWork } from './ports.js';
 
 export class ImageActions {
@@ -15,6 +16,8 @@ export class ImageActions {
     private readonly cleanup: DataCleanup,
     /** worker_self_reference_url: an image staged on another node is deleted there (StagedElsewhere). */
     private readonly selfUrl: string | null = null,
+    /** image.delete and image.update (deactivate, reactivate) go with the status change. */
+    private readonly notifier?: Notifier,
     private readonly now: () => number = Date.now,
     /** The node-local image cache: a deleted image's entry on this node goes with it. */
     private readonly caching: ImageCaching | null = null,
@@ -34,7 +37,9 @@ export class ImageActions {
       const now = this.now();
       const doomed = await this.uow.run(async (tx) => {
         if (!(await tx.images.transition(id, step.from, step.to, { deleted_at: now }, now))) return undefined;
-        return tx.images.doomLocations(id, now);
+        const doomed = await tx.images.doomLocations(id, now);
+        await this.notifier?.imageDeleted(tx, image, now);
+        return doomed;
       });
       // Lost a race with a status change (an upload finishing, say): look again.
       if (doomed === undefined) continue;
@@ -57,8 +62,14 @@ export class ImageActions {
     const { image } = await this.access.require(ctx, id, action);
     const step = plan(action, image);
     if (step === null) return;
-    if (!(await this.uow.repos.images.transition(id, step.from, step.to, step.resets, this.now()))) {
-      throw new Conflict(`Image ${id} changed status while being ${action}d; retry.`);
-    }
+    const notifier = this.notifier;
+    const moved = notifier?.wants('image.update')
+      ? await notifier.run(async (tx) => {
+          if (!(await tx.images.transition(id, step.from, step.to, step.resets, this.now()))) return false;
+          await notifier.image(tx, id, 'image.update');
+          return true;
+        })
+      : await this.uow.repos.images.transition(id, step.from, step.to, step.resets, this.now());
+    if (!moved) throw new Conflict(`Image ${id} changed status while being ${action}d; retry.`);
   }
 }

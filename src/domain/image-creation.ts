@@ -6,12 +6,13 @@ import type { ImageAccess } from './image-access.js';
 import type { ImageRecord } from './image-model.js';
 import { checkImageQuotas, type ImageQuotas } from './image-quotas.js';
 import { isReservedProperty, type ImageAttributes } from './image-schema.js';
-import type { ImageRepository } from './ports.js';
+import type { Notifier } from './notifications.js';
 
 export class ImageCreation {
   constructor(
     private readonly attributes: ImageAttributes,
-    private readonly images: ImageRepository,
+    /** image.create goes with the insert. */
+    private readonly notifier: Notifier,
     private readonly access: ImageAccess,
     private readonly quotas: ImageQuotas,
     private readonly now: () => number = Date.now,
@@ -71,7 +72,12 @@ export class ImageCreation {
       locations: [],
     };
     checkImageQuotas(this.quotas, image, null);
-    if (!(await this.images.insert(image))) throw new Conflict(`An image with identifier ${image.id} already exists`);
+    const inserted = await this.notifier.run(async (tx) => {
+      if (!(await tx.images.insert(image))) return false;
+      await this.notifier.image(tx, image, 'image.create');
+      return true;
+    });
+    if (!inserted) throw new Conflict(`An image with identifier ${image.id} already exists`);
     return this.access.readable(ctx, image);
   }
 }

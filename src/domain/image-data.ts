@@ -13,7 +13,9 @@ import type { ImageAccess } from './image-access.js';
 import type { ImageCaching } from './image-caching.js';
 import { plan } from './image-lifecycle.js';
 import type { Leases } from './leases.js';
-import type { UnitOfWork } from './ports.js';
+import type { Notifier } from './notifications.js';
+import type { Repositories, UnitOfWork } from './ports.js';
+import type { ImageRecord } from './image-model.js';
 
 export interface ImageDataDeps {
   uow: UnitOfWork;
@@ -30,6 +32,8 @@ export interface ImageDataDeps {
   caching?: ImageCaching;
   now?: () => number;
   log?: (msg: string, err?: unknown) => void;
+  /** image.prepare, .upload, .activate, .update go with the upload's commits; image.send follows a download. */
+  notifier?: Notifier;
 }
 
 /** A byte range as the client asked for it: `a-b`, `a-` (end null) or the last `suffix` bytes. */
@@ -83,7 +87,10 @@ export class ImageData {
     const attempt = randomUUID();
     const target = { key: id, attempt, project: image.owner, sizeHint: declaredSize };
     const leaseData: UploadLeaseData = { attempt, backend: backend.id, project: image.owner ?? '' };
-    await beginDataWrite(uow, leases, UPLOAD_LEASE, image, leaseData, this.now());
+    const notifier = this.deps.notifier;
+    // Glance's order: the save that starts the upload (image.update), then set_data's image.prepare (with the backend, multi-store only).
+    const prepared = notifier && ((tx: Repositories) => notifier.image(tx, id, 'image.update', ['image.prepare', this.deps.stores.multiStore ? { backend: backend.id } : {}]));
+    await beginDataWrite(uow, leases, UPLOAD_LEASE, image, leaseData, this.now(), prepared);
 
     const held = leases.keep(UPLOAD_LEASE, id, { lost: gone(id), unwanted: gone(id) }, async (repos) => (await repos.images.find(id))?.image.status === 'saving');
     try {
@@ -113,6 +120,7 @@ export class ImageData {
           const won = (await tx.images.transition(id, finish.from, finish.to, facts, now)) && (await tx.leases.release(UPLOAD_LEASE, id, leases.owner));
           if (!won) throw new UploadLost();
           await tx.images.addLocation(id, { url: stored.url, metadata: this.deps.stores.locationMetadata(backend, stored.metadata) }, now);
+          await notifier?.image(tx, id, 'image.upload', 'image.activate', 'image.update');
         })
         .then(
           () => true,
@@ -131,8 +139,10 @@ export class ImageData {
         throw gone(id);
       }
     } catch (err) {
-      await abandonDataWrite(uow, leases, UPLOAD_LEASE, id, this.now()).catch((e: unknown) => this.log(`could not end the failed upload to image ${id}; the cleanup sweep will`, e));
-      throw this.uploadError(err, held.signal, id);
+      const failure = this.uploadError(err, held.signal, id);
+      const failed = notifier && ((tx: Repositories) => notifier.error(tx, 'image.upload', uploadFailure(id, failure)));
+      await abandonDataWrite(uow, leases, UPLOAD_LEASE, id, this.now(), failed).catch((e: unknown) => this.log(`could not end the failed upload to image ${id}; the cleanup sweep will`, e));
+      throw failure;
     } finally {
       held.stop();
     }
@@ -178,7 +188,10 @@ export class ImageData {
       }
     }
     const cached = span ? null : await this.deps.caching?.cachedCopy(image);
-    if (cached) return { kind: 'data', stream: cached, size, checksum: image.checksum };
+    if (cached) {
+      this.reportSent(ctx, image, cached, size);
+      return { kind: 'data', stream: cached, size, checksum: image.checksum };
+    }
     let unavailable: unknown;
     const found = await this.deps.stores.readFirst(image.locations, span, (loc, backend, err) => {
       if (!backend) return this.log(`no configured store holds ${loc.url} (image ${id}); trying its next location`);
@@ -188,10 +201,18 @@ export class ImageData {
     if (found) {
       const report = (msg: string) => this.log(`image ${id} from store ${found.backend.id}: ${msg}`);
       const stream = span ? found.stream : this.deps.caching ? await this.deps.caching.fromStore(image, found.stream, report) : verifiedDownload(found.stream, image, report);
+      this.reportSent(ctx, image, stream, span ? span.end - span.start + 1 : size);
       return { kind: 'data', stream, size, checksum: image.checksum, range: span };
     }
     if (unavailable !== undefined) throw new ServiceUnavailable(`The image data of ${id} cannot be read from any of its stores right now.`);
     return { kind: 'no-data' };
+  }
+
+  /** image.send once every byte asked for was read, in its own transaction, never holding the download up. */
+  private reportSent(ctx: RequestContext, image: ImageRecord, stream: Readable, length: number): void {
+    const notifier = this.deps.notifier;
+    if (!notifier?.wants('image.send')) return;
+    stream.once('end', () => void notifier.sent(image, ctx, length).catch((err: unknown) => this.log(`image.send of image ${image.id} could not be recorded`, err)));
   }
 }
 
@@ -205,6 +226,12 @@ function resolveRange(r: RangeRequest, size: number): { start: number; end: numb
   const end = r.end === null ? size - 1 : Math.min(r.end, size - 1);
   if (end < r.start) return undefined;
   return { start: r.start, end };
+}
+
+/** The ERROR image.upload's payload: Glance's message for a failed upload. */
+function uploadFailure(id: string, err: Error): string {
+  const cause = err instanceof DomainError ? 'HTTP error' : 'internal error';
+  return `Failed to upload image data for image ${id} due to ${cause}: ${err.message}`;
 }
 
 function tooLarge(cap: number): TooLarge {

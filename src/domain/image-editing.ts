@@ -7,6 +7,7 @@ import type { ImageRecord } from './image-model.js';
 import type { ImageLocations, LocationChange } from './image-locations.js';
 import type { ImagePatcher, PatchOp } from './image-patch.js';
 import { checkImageQuotas, type ImageQuotas } from './image-quotas.js';
+import type { Notifier } from './notifications.js';
 import type { ImageRepository } from './ports.js';
 
 export class ImageEditing {
@@ -17,6 +18,8 @@ export class ImageEditing {
     private readonly quotas: ImageQuotas,
     /** The locations' rules and view (the patcher's too); absent, locations are invisible. */
     private readonly locations?: ImageLocations,
+    /** image.update goes with every save. */
+    private readonly notifier?: Notifier,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -37,7 +40,7 @@ export class ImageEditing {
       if (locations && !this.locations) throw new Error('image-editing: the patcher changed locations, but ImageEditing was built without ImageLocations');
       change = locations && this.locations ? await this.locations.prepare(ctx, visible, locations, sizes) : undefined;
       return next;
-    }, (next, expected) => (change && this.locations ? this.locations.save(next, expected, change) : this.images.save(next, expected)));
+    }, (next, expected) => (change && this.locations ? this.locations.save(next, expected, change) : this.saveImage(next, expected)));
     if (!change || !this.locations) return this.shown(ctx, updated, memberId);
     await this.locations.finish(change);
     const fresh = await this.access.find(ctx, id);
@@ -67,6 +70,17 @@ export class ImageEditing {
     });
   }
 
+  /** Saves the image with its image.update (the payload is `next`: no second read). */
+  private saveImage(next: ImageRecord, expected: { status: ImageRecord['status']; updatedAt: number }): Promise<boolean> {
+    if (!this.notifier?.wants('image.update')) return this.images.save(next, expected);
+    const notifier = this.notifier;
+    return notifier.run(async (tx) => {
+      if (!(await tx.images.save(next, expected))) return false;
+      await notifier.image(tx, next, 'image.update');
+      return true;
+    });
+  }
+
   /**
    * Read, change, save — with optimistic concurrency: `change` builds the new version from the
    * current one (null: nothing to do). If another request saved the image in between, the image
@@ -79,7 +93,7 @@ export class ImageEditing {
     id: string,
     rule: string | null,
     change: (visible: VisibleImage) => ImageRecord | null | Promise<ImageRecord | null>,
-    save: (next: ImageRecord, expected: { status: ImageRecord['status']; updatedAt: number }) => Promise<boolean> = (next, expected) => this.images.save(next, expected),
+    save: (next: ImageRecord, expected: { status: ImageRecord['status']; updatedAt: number }) => Promise<boolean> = (next, expected) => this.saveImage(next, expected),
   ): Promise<ImageRecord> {
     for (let attempt = 0; attempt < 30; attempt++) {
       const visible = rule === null ? await this.access.find(ctx, id) : await this.access.require(ctx, id, rule);

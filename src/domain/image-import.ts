@@ -13,6 +13,7 @@ import { plan, type Step } from './image-lifecycle.js';
 import type { WebSource } from './import-ports.js';
 import { IMPORT_TASK_LEASE, type ImportRunner, type ImportTaskInput, type RunnerCredentials } from './import-runner.js';
 import type { Leases } from './leases.js';
+import type { Notifier } from './notifications.js';
 import type { Repositories, UnitOfWork } from './ports.js';
 import type { ImageCreation } from './image-creation.js';
 import { assertStagedHere } from './stage-host.js';
@@ -37,6 +38,8 @@ export interface ImageImportDeps {
   /** [task] task_time_to_live, in ms. */
   taskTimeToLiveMs: number;
   now?: () => number;
+  /** task.create and image.update go with the start of an import. */
+  notifier?: Notifier;
 }
 
 const UUID = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
@@ -142,6 +145,8 @@ export class ImageImport {
       }
       await tx.images.setProperties(id, { os_glance_importing_to_stores: stores.join(','), os_glance_failed_import: failed.join(','), os_glance_stage_host: null }, now);
       await record(tx);
+      await this.deps.notifier?.task(tx, 'task.create', task);
+      await this.deps.notifier?.image(tx, id, 'image.update');
       if (!(await tx.leases.acquire(this.deps.leases.record(IMPORT_TASK_LEASE, task.id, leaseData)))) {
         throw new Conflict(`Task ${task.id} is already running.`);
       }

@@ -16,6 +16,7 @@ import type { ImageChanges, ImageRecord, ImageStatus, LocationRecord } from './i
 import { shownUrl } from '../store/shown-url.js';
 import { digestBytes, hexBytes, type LocationChecks } from './location-checks.js';
 import type { UnitOfWork } from './ports.js';
+import type { Notifier } from './notifications.js';
 
 /** The operator's settings that concern locations in views and PATCH ([DEFAULT] options). */
 export interface LocationSettings {
@@ -35,6 +36,8 @@ export interface ImageLocationsDeps {
   /** The checks every new location passes. */
   checks: LocationChecks;
   settings: LocationSettings;
+  /** image.update goes with a PATCH of the locations. */
+  notifier?: Notifier;
 }
 
 /** What the image view adds for locations; each key only when Glance shows it. */
@@ -290,6 +293,7 @@ export class ImageLocations {
         if (outcome === 'absent') throw locationsChanged(id);
       }
       if (change.step && !(await tx.images.transition(id, change.step.from, change.step.to, change.step.resets, now))) throw locationsChanged(id);
+      await this.deps.notifier?.image(tx, id, 'image.update');
       return true;
     });
   }

@@ -18,6 +18,7 @@ import { checkStaged, type FormatCheckSettings } from './format-check.js';
 import type { ImageAccess } from './image-access.js';
 import { plan } from './image-lifecycle.js';
 import type { Leases } from './leases.js';
+import type { Notifier } from './notifications.js';
 import type { UnitOfWork } from './ports.js';
 
 export interface ImageStagingDeps {
@@ -36,6 +37,8 @@ export interface ImageStagingDeps {
   selfUrl: string | null;
   now?: () => number;
   log?: (msg: string, err?: unknown) => void;
+  /** image.update goes with the staging's start and end (Glance's two saves). */
+  notifier?: Notifier;
 }
 
 /** The staging lost its image (deleted meanwhile) or its lease. */
@@ -61,7 +64,8 @@ export class ImageStaging {
 
     const attempt = randomUUID();
     const lease: UploadLeaseData = { attempt, backend: staging.id, project: image.owner ?? '' };
-    await beginDataWrite(uow, leases, STAGE_LEASE, image, lease, this.now());
+    const notifier = this.deps.notifier;
+    await beginDataWrite(uow, leases, STAGE_LEASE, image, lease, this.now(), notifier && ((tx) => notifier.image(tx, id, 'image.update')));
 
     const held = leases.keep(STAGE_LEASE, id, { lost: gone(id), unwanted: gone(id) }, async (repos) => (await repos.images.find(id))?.image.status === 'uploading');
     try {
@@ -86,6 +90,7 @@ export class ImageStaging {
           if ((await tx.images.find(id))?.image.status !== 'uploading') throw new StageLost();
           await tx.images.addLocation(id, { url: intake.stored.url, metadata: { store: staging.id } }, now, 'staged');
           if (this.deps.selfUrl) await tx.images.setProperties(id, { os_glance_stage_host: this.deps.selfUrl }, now);
+          await notifier?.image(tx, id, 'image.update');
         });
       } catch (err) {
         await deleteIfPresent(staging.store, intake.stored.url).catch((e: unknown) => this.log(`could not remove the staged data of image ${id}`, e));

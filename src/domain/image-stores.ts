@@ -4,6 +4,7 @@ import type { Backend, StoreRegistry } from '../store/registry.js';
 import type { DataCleanup } from './data-cleanup.js';
 import { Conflict, Forbidden, NotFound } from './errors.js';
 import type { ImageAccess } from './image-access.js';
+import type { Notifier } from './notifications.js';
 import type { UnitOfWork } from './ports.js';
 
 export interface StoreSummary {
@@ -25,6 +26,8 @@ export class ImageStores {
     private readonly uow: UnitOfWork,
     private readonly access: ImageAccess,
     private readonly cleanup: DataCleanup,
+    /** image.update goes with the removal of a store's location. */
+    private readonly notifier?: Notifier,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -70,7 +73,14 @@ export class ImageStores {
     if (image.locations.length === 1) throw new Forbidden('Cannot delete image data from the only store containing it. Consider deleting the image instead.');
     const location = image.locations.find((l) => l.metadata.store === storeId);
     if (!location) throw new NotFound(`Image ${imageId} is not stored in store ${storeId}.`);
-    const outcome = await this.uow.repos.images.doomLocation(imageId, location.id, this.now());
+    const notifier = this.notifier;
+    const outcome = notifier?.wants('image.update')
+      ? await notifier.run(async (tx) => {
+          const doomed = await tx.images.doomLocation(imageId, location.id, this.now());
+          if (doomed === 'doomed') await notifier.image(tx, imageId, 'image.update');
+          return doomed;
+        })
+      : await this.uow.repos.images.doomLocation(imageId, location.id, this.now());
     if (outcome === 'last') throw new Forbidden('Cannot delete image data from the only store containing it. Consider deleting the image instead.');
     if (outcome === 'absent') throw new NotFound(`Image ${imageId} is not stored in store ${storeId}.`);
     await this.cleanup.removeBytes([location]);

@@ -34,6 +34,7 @@ import { plan } from './image-lifecycle.js';
 import type { ImportRequest } from './image-import.js';
 import type { ImportPlugin, RemoteGlanceSource, StagedFile, WebSource } from './import-ports.js';
 import type { Leases } from './leases.js';
+import type { Notifier } from './notifications.js';
 import type { Repositories, UnitOfWork } from './ports.js';
 import type { TaskRecord } from './task-model.js';
 
@@ -96,6 +97,8 @@ export interface ImportRunnerDeps {
   concurrency: number;
   now?: () => number;
   log?: (msg: string, err?: unknown) => void;
+  /** task.run, .processing, .success, .failure and the image's events go with the task's commits. */
+  notifier?: Notifier;
 }
 
 /** This run no longer owns the task (another process took it over, or the image's lock moved on). */
@@ -187,7 +190,15 @@ export class ImportRunner {
     try {
       await this.slot(signal);
       placed = true;
-      await uow.repos.tasks.transition(task.id, 'pending', 'processing', {}, this.now());
+      const notifier = this.deps.notifier;
+      if (notifier?.wants('task.run') || notifier?.wants('task.processing')) {
+        await notifier.run(async (tx) => {
+          await notifier.task(tx, 'task.run', task);
+          if (await tx.tasks.transition(task.id, 'pending', 'processing', {}, this.now())) await notifier.task(tx, 'task.processing', task.id);
+        });
+      } else {
+        await uow.repos.tasks.transition(task.id, 'pending', 'processing', {}, this.now());
+      }
       const source = await this.prepare(task, input, data, credentials, workDir, signal);
       await this.importToStores(task, input, data, source, signal);
       await this.succeed(task);
@@ -306,6 +317,9 @@ export class ImportRunner {
       try {
         if (!backend) throw new Error(`Store ${storeId} is not configured any more.`);
         const image = await this.image(input.image_id);
+        // Glance's set_data announces each store's write (image.prepare); no change goes with it, so it is written on its own.
+        const notifier = this.deps.notifier;
+        if (notifier?.wants('image.prepare')) await notifier.run((tx) => notifier.image(tx, image, ['image.prepare', stores.multiStore ? { backend: storeId } : {}]));
         const inspector = copy ? null : new FormatInspector();
         const target = { key: image.id, attempt: lease.attempt, project: image.owner, sizeHint: data.size };
         let virtualSize: number | null = null;
@@ -336,10 +350,12 @@ export class ImportRunner {
             const current = await this.lockedImage(tx, task, image.id);
             await tx.images.addLocation(image.id, { url: intake.stored.url, metadata: stores.locationMetadata(backend, intake.stored.metadata) }, now);
             await tx.images.setProperties(image.id, { os_glance_importing_to_stores: remaining.join(',') }, now);
-            if (activate && current.status === 'importing') {
+            const activated = activate && current.status === 'importing';
+            if (activated) {
               const step = plan('finish_import', current)!;
               await tx.images.transition(image.id, step.from, step.to, facts, now);
             }
+            await this.deps.notifier?.image(tx, image.id, 'image.upload', ...(activated ? ['image.activate'] : []), 'image.update');
           });
         } catch (err) {
           await deleteIfPresent(backend.store, intake.stored.url).catch((e: unknown) => this.log(`could not remove the data of image ${image.id} from store ${storeId}`, e));
@@ -367,6 +383,7 @@ export class ImportRunner {
     const doomed = await this.owned(task, async (tx, now) => {
       await tx.leases.release(IMPORT_TASK_LEASE, task.id, this.deps.leases.owner);
       await tx.tasks.transition(task.id, 'processing', 'success', { result: { image_id: imageId }, expires_at: now + this.deps.taskTimeToLiveMs }, now);
+      await this.deps.notifier?.task(tx, 'task.success', task.id);
       await tx.images.setProperties(imageId, { os_glance_import_task: null, os_glance_importing_to_stores: '' }, now);
       return tx.images.doomStagedLocations(imageId, now);
     });
@@ -387,6 +404,7 @@ export class ImportRunner {
       if (!(await tx.leases.release(IMPORT_TASK_LEASE, task.id, this.deps.leases.owner))) return [];
       const changes = { message, expires_at: now + this.deps.taskTimeToLiveMs };
       if (!(await tx.tasks.transition(task.id, 'processing', 'failure', changes, now))) await tx.tasks.transition(task.id, 'pending', 'failure', changes, now);
+      await this.deps.notifier?.task(tx, 'task.failure', task.id);
       const image = (await tx.images.find(imageId))?.image;
       if (!image || image.properties.os_glance_import_task !== task.id) return [];
       const failed = new Set((image.properties.os_glance_failed_import ?? '').split(',').filter((s) => s !== ''));
@@ -395,6 +413,7 @@ export class ImportRunner {
       if (image.status !== 'importing') return tx.images.doomStagedLocations(imageId, now);
       const step = plan('fail_import', image)!;
       await tx.images.transition(imageId, step.from, step.to, step.resets, now);
+      await this.deps.notifier?.image(tx, imageId, 'image.update');
       return tx.images.doomLocations(imageId, now);
     });
     await this.deps.cleanup.removeBytes(doomed);

@@ -20,6 +20,7 @@ import { SchemaValidator } from './image-schema.js';
 import type { Leases } from './leases.js';
 import { shownUrl } from '../store/shown-url.js';
 import { digestBytes, hexBytes, type LocationChecks } from './location-checks.js';
+import type { Notifier } from './notifications.js';
 import type { Repositories, UnitOfWork } from './ports.js';
 
 /** The operator's settings that concern location imports ([DEFAULT] options). */
@@ -45,6 +46,8 @@ export interface LocationImportsDeps {
   log?: (msg: string, err?: unknown) => void;
   /** Pause between hashing attempts (tests shorten it). */
   retryDelayMs?: number;
+  /** image.update goes with each status change of a location import. */
+  notifier?: Notifier;
 }
 
 /** The lease kind of a POST /locations import that hashes the data; its key is the image id. */
@@ -142,6 +145,7 @@ export class LocationImports {
       await uow.run(async (tx) => {
         if (!(await tx.images.transition(id, step.from, step.to, facts, now))) throw statusChanged(id);
         await tx.images.addLocation(id, location, now);
+        await this.deps.notifier?.image(tx, id, 'image.update');
       });
       return;
     }
@@ -160,6 +164,7 @@ export class LocationImports {
         throw new Conflict(`New operation on image '${id}' is not permitted as prior operation is still in progress`);
       }
       await tx.images.addLocation(id, location, now);
+      await this.deps.notifier?.image(tx, id, 'image.update');
     });
     this.start(id, job);
   }
@@ -239,7 +244,8 @@ export class LocationImports {
         const facts: ImageChanges = { checksum: digests.md5, os_hash_algo: job.algorithm, os_hash_value: digests.multihash };
         const step = plan('finish_import', { status: 'importing' })!;
         await uow.run(async (tx) => {
-          if (await tx.leases.release(LOCATION_IMPORT_LEASE, id, leases.owner)) await tx.images.transition(id, step.from, step.to, facts, now);
+          if (!(await tx.leases.release(LOCATION_IMPORT_LEASE, id, leases.owner))) return;
+          if (await tx.images.transition(id, step.from, step.to, facts, now)) await this.deps.notifier?.image(tx, id, 'image.update');
         });
         return;
       }
@@ -248,7 +254,9 @@ export class LocationImports {
       const doomed = await uow.run(async (tx: Repositories) => {
         if (!(await tx.leases.release(LOCATION_IMPORT_LEASE, id, leases.owner))) return [];
         if (!(await tx.images.transition(id, step.from, step.to, step.resets, now))) return [];
-        return tx.images.doomLocations(id, now);
+        const doomed = await tx.images.doomLocations(id, now);
+        await this.deps.notifier?.image(tx, id, 'image.update');
+        return doomed;
       });
       await this.deps.cleanup.removeBytes(doomed);
     } finally {

@@ -3,7 +3,8 @@ import { BadRequest, Conflict, Forbidden, NotFound, TooLarge } from './errors.js
 import type { ImageAccess, VisibleImage } from './image-access.js';
 import { MEMBER_STATUSES, type ImageRecord, type MemberRecord, type MemberStatus } from './image-model.js';
 import { describeValue } from './image-schema.js';
-import type { MemberRepository } from './ports.js';
+import type { Notifier } from './notifications.js';
+import type { MemberRepository, Repositories } from './ports.js';
 
 /** Glance's membership look-ups show the owner project (and admins) every member, others only their own. */
 function seesAllMembers(ctx: RequestContext, image: ImageRecord): boolean {
@@ -23,6 +24,8 @@ export class MemberService {
     private readonly access: ImageAccess,
     private readonly members: MemberRepository,
     private readonly quota: number,
+    /** image.member.create / .update / .delete go with the change. */
+    private readonly notifier?: Notifier,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -62,7 +65,12 @@ export class MemberService {
     if (member.length > 255) throw new BadRequest('Member id is longer than 255 characters');
     const now = this.now();
     const rec: MemberRecord = { image_id: imageId, member, status: 'pending', created_at: now, updated_at: now };
-    const outcome = await this.members.add(rec, this.quota);
+    const outcome =
+      (await this.withEvent('image.member.create', async (tx, notifier) => {
+        const added = await tx.members.add(rec, this.quota);
+        if (added === 'added') await notifier.member(tx, 'image.member.create', rec);
+        return added;
+      })) ?? (await this.members.add(rec, this.quota));
     if (outcome === 'duplicate') throw new Conflict(`Member ${member} is duplicated for image ${imageId}`);
     if (outcome === 'over-quota') throw new TooLarge(`Maximum number of members (image_member_quota = ${this.quota}) exceeded for image ${imageId}`);
     return rec;
@@ -84,12 +92,32 @@ export class MemberService {
       throw new BadRequest(`Invalid status: ${typeof status === 'string' ? status : describeValue(status)}; must be one of ${MEMBER_STATUSES.join(', ')}`);
     }
     const now = this.now();
-    if (!(await this.members.setStatus(imageId, member, status as MemberStatus, now))) throw memberNotFound(imageId, member);
-    return { ...rec, status: status as MemberStatus, updated_at: now };
+    const updated: MemberRecord = { ...rec, status: status as MemberStatus, updated_at: now };
+    const changed =
+      (await this.withEvent('image.member.update', async (tx, notifier) => {
+        if (!(await tx.members.setStatus(imageId, member, updated.status, now))) return false;
+        await notifier.member(tx, 'image.member.update', updated);
+        return true;
+      })) ?? (await this.members.setStatus(imageId, member, updated.status, now));
+    if (!changed) throw memberNotFound(imageId, member);
+    return updated;
   }
 
   async remove(ctx: RequestContext, imageId: string, member: string): Promise<void> {
     await this.sharedImage(ctx, imageId, 'delete_member');
-    if (!(await this.members.remove(imageId, member))) throw memberNotFound(imageId, member);
+    const removed =
+      (await this.withEvent('image.member.delete', async (tx, notifier) => {
+        const rec = await tx.members.get(imageId, member);
+        if (!(await tx.members.remove(imageId, member))) return false;
+        await notifier.member(tx, 'image.member.delete', rec, this.now());
+        return true;
+      })) ?? (await this.members.remove(imageId, member));
+    if (!removed) throw memberNotFound(imageId, member);
+  }
+
+  /** `work` in one transaction with its event when `eventType` is to be written; undefined (do it without) otherwise. */
+  private async withEvent<T>(eventType: string, work: (tx: Repositories, notifier: Notifier) => Promise<T>): Promise<T | undefined> {
+    const notifier = this.notifier;
+    return notifier?.wants(eventType) ? notifier.run((tx) => work(tx, notifier)) : undefined;
   }
 }

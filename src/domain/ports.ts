@@ -143,12 +143,39 @@ export interface LeaseRepository {
   takeOver(lease: LeaseRecord, owner: string, expiresAt: number): Promise<boolean>;
 }
 
+/** A notification as the outbox keeps it until it is delivered (notifications.ts builds it, notify/ sends it). */
+export interface OutboxEvent {
+  /** Its place in the outbox: events are delivered in this order. */
+  seq: number;
+  /** oslo.messaging's message_id (a UUID): the same on every delivery attempt, so consumers can drop duplicates. */
+  messageId: string;
+  publisherId: string;
+  eventType: string;
+  priority: 'INFO' | 'WARN' | 'ERROR';
+  /** A JSON value (Glance's payload for the event). */
+  payload: unknown;
+  /** Epoch ms: when the change it reports was made. */
+  createdAt: number;
+}
+
+export interface OutboxRepository {
+  /** Adds an event after every other (it is delivered when the transaction it was written in has committed). */
+  append(event: Omit<OutboxEvent, 'seq'>): Promise<void>;
+  /** The `limit` first events still to be delivered, in order. */
+  oldest(limit: number): Promise<OutboxEvent[]>;
+  /** Forgets delivered events. */
+  remove(seqs: number[]): Promise<void>;
+  /** Drops the events written before `cutoff` (epoch ms), delivered or not; returns how many. */
+  dropOlderThan(cutoff: number): Promise<number>;
+}
+
 /** The repositories, bound to one connection or to one transaction. */
 export interface Repositories {
   readonly images: ImageRepository;
   readonly members: MemberRepository;
   readonly leases: LeaseRepository;
   readonly tasks: TaskRepository;
+  readonly outbox: OutboxRepository;
 }
 
 export interface UnitOfWork {
