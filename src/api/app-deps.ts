@@ -11,6 +11,7 @@ import type { ImageStaging } from '../domain/image-staging.js';
 import type { ImageStores } from '../domain/image-stores.js';
 import type { LocationImports } from '../domain/location-imports.js';
 import type { MemberService } from '../domain/member-service.js';
+import type { ProjectLimits } from '../domain/project-limits.js';
 import type { TaskService } from '../domain/task-service.js';
 
 /** What the API layer needs from below, assembled by the server's composition root. */
@@ -32,6 +33,8 @@ export interface ApiDeps {
   locationImports: LocationImports;
   /** The legacy task API (/v2/tasks) and GET /v2/images/{id}/tasks. */
   tasks: TaskService;
+  /** GET /v2/info/usage (unified limits). */
+  projectLimits: ProjectLimits;
   imageSchema: JsonSchema;
   imagesSchema: JsonSchema;
   /** Who is calling: the strategy `[paste_deploy] flavor` selects. */
