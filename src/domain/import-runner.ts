@@ -413,12 +413,21 @@ export class ImportRunner {
     const limits = this.deps.limits;
     if (!limits?.enabled) return;
     const image = await this.image(input.image_id);
-    if (input.import_req.method.name === 'glance-direct') {
-      const staged = (await this.deps.uow.repos.images.stagedLocations(image.id)).at(-1);
-      const size = image.size ?? (staged ? Number(staged.metadata.size ?? 0) : 0);
-      await limits.enforce(task.owner, { image_size_total: mibDelta(size) });
-    } else {
-      await limits.enforce(task.owner, { image_stage_total: mibDelta(image.size), image_count_uploading: 0 });
+    try {
+      if (input.import_req.method.name === 'glance-direct') {
+        const staged = (await this.deps.uow.repos.images.stagedLocations(image.id)).at(-1);
+        const size = image.size ?? (staged ? Number(staged.metadata.size ?? 0) : 0);
+        await limits.enforce(task.owner, { image_size_total: mibDelta(size) });
+      } else {
+        await limits.enforce(task.owner, { image_stage_total: mibDelta(image.size), image_count_uploading: 0 });
+      }
+    } catch (err) {
+      // As Glance's assert_quota: the stores are no longer imported to, but none of them failed.
+      await this.owned(task, async (tx, now) => {
+        await this.lockedImage(tx, task, image.id);
+        await tx.images.setProperties(image.id, { os_glance_importing_to_stores: '' }, now);
+      });
+      throw err;
     }
   }
 
