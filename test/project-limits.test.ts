@@ -21,6 +21,7 @@ import {
   type TestUser,
 } from './support/keystone.js';
 import { runsOn } from './support/test-database.js';
+import { ConfigError, loadConfig } from '../src/config/options.js';
 
 /**
  * Per-project limits from the real Keystone of the tests (unified limits): registered limits
@@ -369,6 +370,13 @@ describe('per-project limits: Keystone unreachable, and limits off', () => {
       for (const sock of sockets) sock.destroy();
       await new Promise((res) => silent.close(res));
     }
+  });
+
+  test('use_keystone_limits without where the limits are: the start is refused, naming what is missing', () => {
+    assert.throws(
+      () => loadConfig({ dataDir: tempDir(), overrides: [{ section: 'DEFAULT', name: 'use_keystone_limits', value: 'true' }, { section: 'oslo_limit', name: 'auth_url', value: 'http://127.0.0.1:5050/v3' }], warn: () => undefined }),
+      (err: Error) => err instanceof ConfigError && err.message === '[DEFAULT] use_keystone_limits = true needs [oslo_limit] username, password, endpoint_id (or endpoint_service_type / endpoint_service_name)',
+    );
   });
 
   test('use_keystone_limits off: GET /v2/info/usage is {"usage": {}}', async () => {
