@@ -95,7 +95,7 @@ export interface ImportRunnerDeps {
   workDir: string;
   /** [wsgi] task_pool_threads: imports run at once in this process. */
   concurrency: number;
-  /** use_keystone_limits: checked when a task starts (not when taken over); over a limit, the task fails and the image is left as before. */
+  /** use_keystone_limits: checked when a task starts (not when taken over); over a limit, the task fails and the image goes back to queued (copy-image: stays active). */
   limits?: ProjectLimits;
   now?: () => number;
   log?: (msg: string, err?: unknown) => void;
