@@ -184,6 +184,8 @@ describe('per-project limits from Keystone', { skip }, () => {
       { section: 'oslo_limit', name: 'system_scope', value: 'all' },
       { section: 'oslo_limit', name: 'endpoint_id', value: endpointId },
       { section: 'oslo_limit', name: 'cache_time', value: '4' },
+      // web-download from loopback (never fetched: its limit stops it first).
+      { section: 'import_filtering_opts', name: 'allowed_networks', value: '127.0.0.1/32' },
     ]);
   });
 
@@ -262,7 +264,7 @@ describe('per-project limits from Keystone', { skip }, () => {
     assert.equal(imp.status, 413);
   });
 
-  test('image_stage_total: glance image-stage over the limit, then the next stage is 413; a glance-direct import over image_size_total fails its task', async () => {
+  test('image_stage_total: glance image-stage over the limit, then the next stage is 413 and a web-download task fails; a glance-direct import over image_size_total fails its task', async () => {
     const t = tenants.stage;
     const create = async (name: string) => {
       const r = await glance(t.token, ['image-create', '--name', name, '--disk-format', 'raw', '--container-format', 'bare']);
@@ -276,6 +278,13 @@ describe('per-project limits from Keystone', { skip }, () => {
     r = await glance(t.token, ['image-stage', '--file', file('s2.raw', 1000), second]);
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /image_stage_total is over limit of 2 due to current usage 3 and delta 0/);
+    assert.equal((await api(s.url, 'GET', `/v2/images/${second}`, { headers: auth(t.token) })).body.status, 'queued');
+    // A web-download stages its data: the API takes it (202), its task fails on image_stage_total.
+    r = await glance(t.token, ['image-import', '--import-method', 'web-download', '--uri', 'http://127.0.0.1/disk.raw', second]);
+    assert.equal(r.code, 0, r.stderr);
+    const web = await waitForTask(t.token, second);
+    assert.equal(web.status, 'failure');
+    assert.match(web.message, /image_stage_total is over limit of 2 due to current usage 3 and delta 0/);
     assert.equal((await api(s.url, 'GET', `/v2/images/${second}`, { headers: auth(t.token) })).body.status, 'queued');
 
     // Importing the staged 3 MiB frees the staging area; with image_size_total lowered to 2, the task fails on it.
@@ -319,6 +328,41 @@ describe('per-project limits from Keystone', { skip }, () => {
     if (Date.now() - filled < 3500) assert.equal(early.status, 413, 'the limit read 4 s ago is still used');
     await new Promise((res) => setTimeout(res, Math.max(0, filled + 4200 - Date.now())));
     assert.equal((await api(s.url, 'POST', '/v2/images', { headers: auth(t.token), json: {} })).status, 201);
+  });
+
+  test('oslo_limit finding the endpoint by service type and region; a wrong password is a 503 saying so', async () => {
+    const env = keystoneFromEnv();
+    if ('skip' in env) throw new Error(env.skip);
+    const type = (await keystoneRequest<{ service: { type: string } }>('GET', `/services/${serviceId}`, { token: await adminToken() })).body.service.type;
+    const common = [
+      { section: 'paste_deploy', name: 'flavor', value: 'keystone' },
+      { section: 'keystone_authtoken', name: 'auth_url', value: env.url },
+      { section: 'keystone_authtoken', name: 'username', value: 'ocellus' },
+      { section: 'keystone_authtoken', name: 'password', value: env.servicePassword },
+      { section: 'keystone_authtoken', name: 'project_name', value: 'service' },
+      { section: 'DEFAULT', name: 'use_keystone_limits', value: 'true' },
+      { section: 'oslo_limit', name: 'auth_url', value: env.url },
+      { section: 'oslo_limit', name: 'username', value: reader.name },
+      { section: 'oslo_limit', name: 'system_scope', value: 'all' },
+      { section: 'oslo_limit', name: 'endpoint_service_type', value: type },
+      { section: 'oslo_limit', name: 'endpoint_region_name', value: 'RegionOne' },
+    ];
+    const byType = await startServer([...common, { section: 'oslo_limit', name: 'password', value: reader.password }]);
+    const wrong = await startServer([...common, { section: 'oslo_limit', name: 'password', value: 'not-the-password' }]);
+    try {
+      const t = tenants.usage;
+      const usage = await api(byType.url, 'GET', '/v2/info/usage', { headers: auth(t.token) });
+      assert.equal(usage.status, 200, usage.text);
+      assert.equal(usage.body.usage.image_count_total.limit, 5);
+      assert.equal(usage.body.usage.image_stage_total.limit, 2);
+      const refused = await api(wrong.url, 'POST', '/v2/images', { headers: auth(t.token), json: { name: 'x' } });
+      assert.equal(refused.status, 503);
+      assert.match(refused.text, new RegExp(`the \\[oslo_limit\\] user ${reader.name} could not authenticate to Keystone \\(401\\)`));
+      assert.deepEqual((await api(wrong.url, 'GET', '/v2/images', { headers: auth(t.token) })).body.images, []);
+    } finally {
+      await byType.close();
+      await wrong.close();
+    }
   });
 
   async function waitForTask(token: string, imageId: string): Promise<{ status: string; message: string }> {
