@@ -31,6 +31,8 @@ import { Leases } from './domain/leases.js';
 import { LocationChecks } from './domain/location-checks.js';
 import { LocationImports } from './domain/location-imports.js';
 import { MemberService } from './domain/member-service.js';
+import { ProjectLimits } from './domain/project-limits.js';
+import { KeystoneLimits, type KeystoneLimitsOptions } from './limits/keystone-limits.js';
 import { TaskPolicy } from './domain/task-policy.js';
 import { TaskService } from './domain/task-service.js';
 import { ImageStores } from './domain/image-stores.js';
@@ -96,6 +98,7 @@ export async function createService(config: Config): Promise<Service> {
     });
     const access = new ImageAccess(uow.repos.images, policy, protections);
     const quotas = { properties: config.DEFAULT.image_property_quota, tags: config.DEFAULT.image_tag_quota };
+    const projectLimits = new ProjectLimits(config.DEFAULT.use_keystone_limits ? new KeystoneLimits(keystoneLimitsOptions(config)) : null, uow.repos.images);
     const checks = new LocationChecks({ uow, stores, userStorageQuota: config.DEFAULT.user_storage_quota });
     const locations = new ImageLocations({
       uow,
@@ -145,6 +148,7 @@ export async function createService(config: Config): Promise<Service> {
       userStorageQuota: config.DEFAULT.user_storage_quota,
       hashingAlgorithm: config.DEFAULT.hashing_algorithm,
       caching,
+      limits: projectLimits,
       formatCheck: config.image_format.inspect_uploads
         ? {
             requireImageFormatMatch: config.image_format.require_image_format_match,
@@ -164,7 +168,7 @@ export async function createService(config: Config): Promise<Service> {
     const methods = config.DEFAULT.enabled_import_methods as ImportMethod[];
     const limits = webDownloadLimits(config);
     const web = new WebDownloadSource(new ImportUriFilter(importFilterOptions(config)), limits);
-    const creation = new ImageCreation(attributes, notifier, access, quotas);
+    const creation = new ImageCreation(attributes, notifier, access, quotas, Date.now, projectLimits);
     const taskTimeToLiveMs = config.task.task_time_to_live * 3600_000;
     const plugins = buildImportPlugins(config.image_import_opts.image_import_plugins, importPluginOptions(config));
     const runner = new ImportRunner({
@@ -182,11 +186,12 @@ export async function createService(config: Config): Promise<Service> {
       taskTimeToLiveMs,
       workDir: config.task.work_dir ?? path.join(config.dataDir, 'work'),
       concurrency: config.wsgi.task_pool_threads,
+      limits: projectLimits,
       log,
       notifier,
     });
     const selfUrl = config.DEFAULT.worker_self_reference_url;
-    const imports = new ImageImport({ uow, access, stores, leases, runner, web, methods, selfUrl, creation, taskTimeToLiveMs, notifier });
+    const imports = new ImageImport({ uow, access, stores, leases, runner, web, methods, selfUrl, creation, taskTimeToLiveMs, notifier, limits: projectLimits });
     const imageStaging = new ImageStaging({
       uow,
       access,
@@ -197,6 +202,7 @@ export async function createService(config: Config): Promise<Service> {
       formats,
       pluginsChangeData: plugins.length > 0,
       selfUrl,
+      limits: projectLimits,
       log,
       notifier,
     });
@@ -220,6 +226,7 @@ export async function createService(config: Config): Promise<Service> {
         members: new MemberService(access, uow.repos.members, config.DEFAULT.image_member_quota, notifier),
         tasks,
         caching,
+        projectLimits,
         stores: new ImageStores(stores, uow, access, cleanup, notifier),
         locations,
         locationImports,
@@ -288,6 +295,30 @@ export async function createService(config: Config): Promise<Service> {
     await db.destroy().catch(() => undefined);
     throw err;
   }
+}
+
+/** `[oslo_limit]`, as the Keystone limits reader takes it. */
+function keystoneLimitsOptions(config: Config): KeystoneLimitsOptions {
+  const l = config.oslo_limit;
+  return {
+    authUrl: l.auth_url!,
+    username: l.username!,
+    password: l.password!,
+    userDomainId: l.user_domain_id,
+    userDomainName: l.user_domain_name,
+    systemScope: l.system_scope,
+    projectId: l.project_id,
+    projectName: l.project_name,
+    projectDomainId: l.project_domain_id,
+    projectDomainName: l.project_domain_name,
+    endpointId: l.endpoint_id,
+    endpointServiceType: l.endpoint_service_type,
+    endpointServiceName: l.endpoint_service_name,
+    endpointRegionName: l.endpoint_region_name,
+    endpointInterface: l.endpoint_interface,
+    cacheTime: l.cache_time,
+    timeout: l.timeout,
+  };
 }
 
 /** The authentication strategy `[paste_deploy] flavor` names, read-only anonymous access around it when allowed. */

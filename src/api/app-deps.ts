@@ -12,6 +12,7 @@ import type { ImageStaging } from '../domain/image-staging.js';
 import type { ImageStores } from '../domain/image-stores.js';
 import type { LocationImports } from '../domain/location-imports.js';
 import type { MemberService } from '../domain/member-service.js';
+import type { ProjectLimits } from '../domain/project-limits.js';
 import type { TaskService } from '../domain/task-service.js';
 
 /** What the API layer needs from below, assembled by the server's composition root. */
@@ -35,6 +36,8 @@ export interface ApiDeps {
   tasks: TaskService;
   /** The node-local image cache's API (/v2/cache…). */
   caching: ImageCaching;
+  /** GET /v2/info/usage (unified limits). */
+  projectLimits: ProjectLimits;
   imageSchema: JsonSchema;
   imagesSchema: JsonSchema;
   /** Who is calling: the strategy `[paste_deploy] flavor` selects. */

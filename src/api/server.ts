@@ -14,6 +14,7 @@ import { memberRoutes } from './member-routes.js';
 import { schemaRoutes } from './schema-routes.js';
 import { storeRoutes } from './store-routes.js';
 import { taskRoutes } from './task-routes.js';
+import { usageRoutes } from './usage-routes.js';
 import { versionNegotiator, versionRoutes } from './versions.js';
 
 declare module 'fastify' {
@@ -164,5 +165,6 @@ export async function buildServer(deps: ApiDeps, opts: ServerOptions): Promise<F
   await app.register(importRoutes(deps));
   await app.register(taskRoutes(deps));
   await app.register(cacheRoutes(deps));
+  await app.register(usageRoutes(deps));
   return app;
 }

@@ -70,6 +70,11 @@ export const OPTIONS = {
       default: null,
       help: "This node's own URL as other nodes reach it (e.g. http://10.0.0.5:9292). With several nodes and a staging directory that is not shared, an import whose data was staged on another node is forwarded to that node.",
     },
+    use_keystone_limits: {
+      kind: 'bool',
+      default: false,
+      help: "Per-project limits from Keystone's unified limits (image_count_total, image_count_uploading, image_size_total, image_stage_total; see [oslo_limit]) instead of user_storage_quota.",
+    },
     log_level: { kind: 'string', default: 'info', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], help: 'Log level.' },
     // The node-local image cache (src/cache, src/domain/image-caching.ts; README "Image cache").
     image_cache_dir: { kind: 'string', default: null, help: "Directory of this node's image cache; set = the cache API (/v2/cache, v2.14/v2.16/v2.18) and its prefetcher are on. A caching flavor ([paste_deploy] flavor = keystone+caching, …) also serves and fills downloads from it (default with such a flavor: <data dir>/image-cache)." },
@@ -136,6 +141,27 @@ export const OPTIONS = {
     memcached_servers: { kind: 'list', default: [], help: 'Accepted for compatibility; Ocellus caches tokens in each process.' },
     region_name: { kind: 'string', default: null, help: 'Accepted for compatibility; unused.' },
     interface: { kind: 'string', default: null, help: 'Accepted for compatibility; unused.' },
+  },
+  // use_keystone_limits: where the limits are and who reads them (oslo.limit's names).
+  oslo_limit: {
+    auth_url: { kind: 'string', default: null, help: 'Keystone endpoint the limits are read from (e.g. http://keystone:5000/v3).' },
+    auth_type: { kind: 'string', default: 'password', choices: ['password', 'v3password'], help: 'How the limits reader authenticates to Keystone.' },
+    username: { kind: 'string', default: null, help: "The user that reads the limits; needs the reader role on the system (as Glance's docs say)." },
+    password: { kind: 'string', default: null, help: "That user's password." },
+    user_domain_id: { kind: 'string', default: null, help: "The user's domain by id (else user_domain_name)." },
+    user_domain_name: { kind: 'string', default: 'Default', help: "The user's domain by name." },
+    system_scope: { kind: 'string', default: null, help: 'Scope of the token: `all` for a system-scoped one (else project_id/project_name).' },
+    project_id: { kind: 'string', default: null, help: 'Project scope of the token, by id.' },
+    project_name: { kind: 'string', default: null, help: 'Project scope of the token, by name (in project_domain_id/name).' },
+    project_domain_id: { kind: 'string', default: null, help: "The project's domain by id (else project_domain_name)." },
+    project_domain_name: { kind: 'string', default: 'Default', help: "The project's domain by name." },
+    endpoint_id: { kind: 'string', default: null, help: "This image service's endpoint id in Keystone: its service and region are those whose limits apply." },
+    endpoint_service_type: { kind: 'string', default: null, help: 'Without endpoint_id: the service type to find the endpoint by (e.g. image).' },
+    endpoint_service_name: { kind: 'string', default: null, help: 'Without endpoint_id: the service name to find the endpoint by (e.g. glance).' },
+    endpoint_region_name: { kind: 'string', default: null, help: 'Without endpoint_id: the region of the endpoint.' },
+    endpoint_interface: { kind: 'string', default: 'public', choices: ['public', 'publicURL', 'internal', 'internalURL', 'admin', 'adminURL'], help: 'Without endpoint_id: the interface of the endpoint.' },
+    timeout: { kind: 'int', default: 10, min: 1, help: 'Seconds to wait for Keystone; beyond, the check fails (503), it never passes.' },
+    cache_time: { kind: 'int', default: 5, min: 0, help: "Ocellus: seconds limits read from Keystone are used before they are read again (registered limits once, a project's per project); 0 = read on every check." },
   },
   token_auth: {
     token_file: { kind: 'string', default: null, help: 'With flavor = token, or empty (beside the admin token): YAML file of token → user_id, project_id, roles (see the README).' },
@@ -252,6 +278,12 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     const k = result.keystone_authtoken;
     const missing = (['auth_url', 'username', 'password', 'project_name'] as const).filter((o) => !k[o]);
     if (missing.length > 0) throw new ConfigError(`[paste_deploy] flavor = keystone needs [keystone_authtoken] ${missing.join(', ')}`);
+  }
+  if (result.DEFAULT.use_keystone_limits) {
+    const l = result.oslo_limit;
+    const missing: string[] = (['auth_url', 'username', 'password'] as const).filter((o) => !l[o]);
+    if (!l.endpoint_id && !l.endpoint_service_type && !l.endpoint_service_name) missing.push('endpoint_id (or endpoint_service_type / endpoint_service_name)');
+    if (missing.length > 0) throw new ConfigError(`[DEFAULT] use_keystone_limits = true needs [oslo_limit] ${missing.join(', ')}`);
   }
   if (flavor === 'token' && !result.token_auth.token_file) throw new ConfigError('[paste_deploy] flavor = token needs [token_auth] token_file');
   if (result.DEFAULT.image_cache_driver !== 'sqlite') {

@@ -15,6 +15,7 @@ import type {
   SortKey,
 } from '../domain/image-model.js';
 import type { ImageRepository } from '../domain/ports.js';
+import type { LimitName } from '../domain/project-limits.js';
 import { atomically, databaseKind, isUniqueViolation, type DatabaseKind } from './connect.js';
 import { listedFor } from './image-visibility-sql.js';
 import type { Database, ImagesTable } from './tables.js';
@@ -23,6 +24,9 @@ type Db = Kysely<Database>;
 type ImageRow = Selectable<ImagesTable>;
 /** An image row with its children aggregated as JSON (a string, or already parsed by the driver). */
 type ImageRowWithChildren = ImageRow & { properties_json: unknown; tags_json: unknown; locations_json?: unknown; viewer_membership?: string | null };
+
+/** Statuses of an image whose data is arriving (Glance's image_count_uploading). */
+const UPLOADING_STATUSES = ['saving', 'uploading', 'importing'] as const;
 
 const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
 const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : num(v));
@@ -319,6 +323,55 @@ export class SqlImageRepository implements ImageRepository {
       .where(owner === null ? sql<SqlBool>`owner is null` : sql<SqlBool>`owner = ${owner}`)
       .executeTakeFirst();
     return num(row?.used ?? 0);
+  }
+
+  async projectUsage(owner: string | null, names: readonly LimitName[]): Promise<Record<LimitName, number>> {
+    const usage: Record<LimitName, number> = { image_count_total: 0, image_count_uploading: 0, image_size_total: 0, image_stage_total: 0 };
+    const ownedBy = owner === null ? sql<SqlBool>`images.owner is null` : sql<SqlBool>`images.owner = ${owner}`;
+    // Being copied to more stores (copy-image): its data is staged meanwhile.
+    const copying = (eb: ExpressionBuilder<Database, 'images'>) =>
+      eb.and([
+        eb.exists(eb.selectFrom('image_properties as p').select('p.image_id').whereRef('p.image_id', '=', 'images.id').where('p.name', '=', 'os_glance_importing_to_stores').where('p.value', '<>', '')),
+        eb('images.status', 'not in', [...UPLOADING_STATUSES, 'killed', 'pending_delete']),
+      ]);
+    const live = this.db.selectFrom('images').where('images.deleted', '=', 0).where(ownedBy);
+    if (names.includes('image_count_total')) {
+      const row = await live.select((eb) => eb.fn.countAll<number>().as('n')).where('images.status', 'not in', ['killed', 'pending_delete']).executeTakeFirst();
+      usage.image_count_total = num(row?.n ?? 0);
+    }
+    if (names.includes('image_count_uploading')) {
+      const row = await live
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where((eb) => eb.or([eb('images.status', 'in', [...UPLOADING_STATUSES]), copying(eb)]))
+        .executeTakeFirst();
+      usage.image_count_uploading = num(row?.n ?? 0);
+    }
+    if (names.includes('image_size_total')) {
+      // size × locations: each store holding a copy counts (pending_delete ones until their bytes are gone).
+      const row = await live
+        .innerJoin('image_locations as l', 'l.image_id', 'images.id')
+        .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('images.size'), sql<number>`0`).as('used'))
+        .where('images.status', 'not in', ['killed', 'pending_delete'])
+        .where('images.size', '>', 0)
+        .where('l.status', 'in', ['active', 'pending_delete'])
+        .executeTakeFirst();
+      usage.image_size_total = num(row?.used ?? 0);
+    }
+    if (names.includes('image_stage_total')) {
+      // Glance counts the image's size; staged data whose image has no size yet counts what was staged.
+      const rows = await live
+        .select(['images.id', 'images.size'])
+        .where((eb) => eb.or([eb('images.status', 'in', ['uploading', 'importing']), copying(eb)]))
+        .execute();
+      const unsized = rows.filter((r) => !(numOrNull(r.size) ?? 0)).map((r) => r.id);
+      let staged = rows.reduce((sum, r) => sum + (numOrNull(r.size) ?? 0), 0);
+      if (unsized.length > 0) {
+        const locs = await this.db.selectFrom('image_locations').select('metadata').where('status', '=', 'staged').where('image_id', 'in', unsized).execute();
+        for (const l of locs) staged += Number(json<{ size?: unknown }>(l.metadata, {}).size ?? 0) || 0;
+      }
+      usage.image_stage_total = staged;
+    }
+    return usage;
   }
 
   async purgeDeleted(cutoff: number, batch: number): Promise<number> {

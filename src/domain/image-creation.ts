@@ -7,6 +7,7 @@ import type { ImageRecord } from './image-model.js';
 import { checkImageQuotas, type ImageQuotas } from './image-quotas.js';
 import { isReservedProperty, type ImageAttributes } from './image-schema.js';
 import type { Notifier } from './notifications.js';
+import type { ProjectLimits } from './project-limits.js';
 
 export class ImageCreation {
   constructor(
@@ -16,6 +17,8 @@ export class ImageCreation {
     private readonly access: ImageAccess,
     private readonly quotas: ImageQuotas,
     private readonly now: () => number = Date.now,
+    /** use_keystone_limits: image_count_total is checked (+1) before the image is recorded. */
+    private readonly limits: ProjectLimits | null = null,
   ) {}
 
   async create(ctx: RequestContext, body: unknown): Promise<ImageRecord> {
@@ -39,6 +42,8 @@ export class ImageCreation {
     for (const k of ['min_ram', 'min_disk'] as const) {
       if (typeof doc[k] === 'number' && (doc[k] as number) < 0) throw new BadRequest(`${k} must be a non-negative integer.`);
     }
+
+    await this.limits?.enforce(ctx.projectId, { image_count_total: 1 });
 
     const now = this.now();
     const properties: Record<string, string> = {};

@@ -16,6 +16,7 @@ import type { Leases } from './leases.js';
 import type { Notifier } from './notifications.js';
 import type { Repositories, UnitOfWork } from './ports.js';
 import type { ImageRecord } from './image-model.js';
+import { mibDelta, type ProjectLimits } from './project-limits.js';
 
 export interface ImageDataDeps {
   uow: UnitOfWork;
@@ -26,6 +27,8 @@ export interface ImageDataDeps {
   /** Bytes a project may store in all; 0 = unlimited. */
   userStorageQuota: number;
   hashingAlgorithm: string;
+  /** use_keystone_limits: image_size_total (declared size) before the upload, image_count_uploading once the image is saving. */
+  limits?: ProjectLimits;
   /** How uploaded bytes are judged by their inspected format; null or absent = not inspected (`[image_format] inspect_uploads = false`). */
   formatCheck?: FormatCheckSettings | null;
   /** The node-local image cache: whole downloads are served from it, and fill it (absent = no cache). */
@@ -66,6 +69,8 @@ export class ImageData {
    */
   async upload(ctx: RequestContext, id: string, body: Readable, declaredSize: number | null, storeId: string | null = null): Promise<void> {
     const { uow, leases } = this.deps;
+    // Glance checks the caller's project's image_size_total first, with the declared size (in MiB) as the delta.
+    await this.deps.limits?.enforce(ctx.projectId, { image_size_total: mibDelta(declaredSize) });
     const backend = this.uploadTarget(storeId);
     const store = backend.store;
     const { image } = await this.deps.access.require(ctx, id, 'upload_image');
@@ -94,6 +99,8 @@ export class ImageData {
 
     const held = leases.keep(UPLOAD_LEASE, id, { lost: gone(id), unwanted: gone(id) }, async (repos) => (await repos.images.find(id))?.image.status === 'saving');
     try {
+      // Counted with this image now saving: over the limit only if others are uploading too.
+      await this.deps.limits?.enforce(ctx.projectId, { image_count_uploading: 0 });
       // The format is learnt from the bytes as they pass (bare containers only: other containers
       // are not disks); it is judged once all have arrived, before anything is committed.
       const formatCheck = this.deps.formatCheck ?? null;

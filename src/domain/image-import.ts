@@ -15,6 +15,7 @@ import { IMPORT_TASK_LEASE, type ImportRunner, type ImportTaskInput, type Runner
 import type { Leases } from './leases.js';
 import type { Notifier } from './notifications.js';
 import type { Repositories, UnitOfWork } from './ports.js';
+import type { ProjectLimits } from './project-limits.js';
 import type { ImageCreation } from './image-creation.js';
 import { assertStagedHere } from './stage-host.js';
 import type { TaskRecord } from './task-model.js';
@@ -37,6 +38,8 @@ export interface ImageImportDeps {
   creation: ImageCreation;
   /** [task] task_time_to_live, in ms. */
   taskTimeToLiveMs: number;
+  /** use_keystone_limits: image_size_total must not be over its limit already (the task checks the rest). */
+  limits?: ProjectLimits;
   now?: () => number;
   /** task.create and image.update go with the start of an import. */
   notifier?: Notifier;
@@ -62,6 +65,7 @@ export class ImageImport {
    */
   async start(ctx: RequestContext, id: string, body: unknown, headerStore: string | null): Promise<void> {
     const req = this.parseBody(body);
+    await this.deps.limits?.enforce(ctx.projectId, { image_size_total: 0 });
     const method = req.method.name as ImportMethod;
     const visible = await this.deps.access.find(ctx, id);
     const image = visible.image;

@@ -20,6 +20,7 @@ import { plan } from './image-lifecycle.js';
 import type { Leases } from './leases.js';
 import type { Notifier } from './notifications.js';
 import type { UnitOfWork } from './ports.js';
+import { mibDelta, type ProjectLimits } from './project-limits.js';
 
 export interface ImageStagingDeps {
   uow: UnitOfWork;
@@ -35,6 +36,8 @@ export interface ImageStagingDeps {
   pluginsChangeData: boolean;
   /** worker_self_reference_url: recorded as os_glance_stage_host so that imports reach this node. */
   selfUrl: string | null;
+  /** use_keystone_limits: image_stage_total (declared size) before staging, image_count_uploading once the image is uploading. */
+  limits?: ProjectLimits;
   now?: () => number;
   log?: (msg: string, err?: unknown) => void;
   /** image.update goes with the staging's start and end (Glance's two saves). */
@@ -56,6 +59,7 @@ export class ImageStaging {
   async stage(ctx: RequestContext, id: string, body: Readable, declaredSize: number | null): Promise<void> {
     const { uow, leases, staging } = this.deps;
     if (!this.deps.enabled) throw new NotFound('The glance-direct import method is not enabled: PUT /stage is not available.');
+    await this.deps.limits?.enforce(ctx.projectId, { image_stage_total: mibDelta(declaredSize) });
     const { image } = await this.deps.access.require(ctx, id, 'modify_image');
     plan('stage', image); // Glance's refusal (409) before anything is read
     const cap = this.deps.imageSizeCap;
@@ -69,6 +73,7 @@ export class ImageStaging {
 
     const held = leases.keep(STAGE_LEASE, id, { lost: gone(id), unwanted: gone(id) }, async (repos) => (await repos.images.find(id))?.image.status === 'uploading');
     try {
+      await this.deps.limits?.enforce(ctx.projectId, { image_count_uploading: 0 });
       const inspector = new FormatInspector();
       const target = { key: id, attempt, project: image.owner, sizeHint: declaredSize };
       // With import plugins, what the data is may still change (decompression, conversion): only its safety is judged now.
@@ -88,7 +93,7 @@ export class ImageStaging {
           const now = this.now();
           if (!(await tx.leases.release(STAGE_LEASE, id, leases.owner))) throw new StageLost();
           if ((await tx.images.find(id))?.image.status !== 'uploading') throw new StageLost();
-          await tx.images.addLocation(id, { url: intake.stored.url, metadata: { store: staging.id } }, now, 'staged');
+          await tx.images.addLocation(id, { url: intake.stored.url, metadata: { store: staging.id, size: intake.size } }, now, 'staged');
           if (this.deps.selfUrl) await tx.images.setProperties(id, { os_glance_stage_host: this.deps.selfUrl }, now);
           await notifier?.image(tx, id, 'image.update');
         });

@@ -36,6 +36,7 @@ import type { ImportPlugin, RemoteGlanceSource, StagedFile, WebSource } from './
 import type { Leases } from './leases.js';
 import type { Notifier } from './notifications.js';
 import type { Repositories, UnitOfWork } from './ports.js';
+import { mibDelta, type ProjectLimits } from './project-limits.js';
 import type { TaskRecord } from './task-model.js';
 
 /** The lease kind of a running import task; its key is the task id. */
@@ -95,6 +96,8 @@ export interface ImportRunnerDeps {
   workDir: string;
   /** [wsgi] task_pool_threads: imports run at once in this process. */
   concurrency: number;
+  /** use_keystone_limits: checked when a task starts (not when taken over); over a limit, the task fails and the image goes back to queued (copy-image: stays active). */
+  limits?: ProjectLimits;
   now?: () => number;
   log?: (msg: string, err?: unknown) => void;
   /** task.run, .processing, .success, .failure and the image's events go with the task's commits. */
@@ -199,6 +202,7 @@ export class ImportRunner {
       } else {
         await uow.repos.tasks.transition(task.id, 'pending', 'processing', {}, this.now());
       }
+      if (data.takeovers === '0') await this.checkLimits(task, input);
       const source = await this.prepare(task, input, data, credentials, workDir, signal);
       await this.importToStores(task, input, data, source, signal);
       await this.succeed(task);
@@ -290,7 +294,7 @@ export class ImportRunner {
       },
     });
     try {
-      const location = { url: intake.stored.url, metadata: { store: staging.id } };
+      const location = { url: intake.stored.url, metadata: { store: staging.id, size: intake.size } };
       await this.owned(task, async (tx, now) => {
         await this.lockedImage(tx, task, image.id);
         await tx.images.addLocation(image.id, location, now, 'staged');
@@ -417,6 +421,33 @@ export class ImportRunner {
       return tx.images.doomLocations(imageId, now);
     });
     await this.deps.cleanup.removeBytes(doomed);
+  }
+
+  /**
+   * Glance's checks once the image is marked for import, for the task's project: glance-direct
+   * stores the staged data (image_size_total, its size as the delta); the others stage data first
+   * (image_stage_total with the image's size, if known) and count as uploading.
+   */
+  private async checkLimits(task: TaskRecord, input: ImportTaskInput): Promise<void> {
+    const limits = this.deps.limits;
+    if (!limits?.enabled) return;
+    const image = await this.image(input.image_id);
+    try {
+      if (input.import_req.method.name === 'glance-direct') {
+        const staged = (await this.deps.uow.repos.images.stagedLocations(image.id)).at(-1);
+        const size = image.size ?? (staged ? Number(staged.metadata.size ?? 0) : 0);
+        await limits.enforce(task.owner, { image_size_total: mibDelta(size) });
+      } else {
+        await limits.enforce(task.owner, { image_stage_total: mibDelta(image.size), image_count_uploading: 0 });
+      }
+    } catch (err) {
+      // As Glance's assert_quota: the stores are no longer imported to, but none of them failed.
+      await this.owned(task, async (tx, now) => {
+        await this.lockedImage(tx, task, image.id);
+        await tx.images.setProperties(image.id, { os_glance_importing_to_stores: '' }, now);
+      });
+      throw err;
+    }
   }
 
   /** Removes what a dead run of `task` was writing: unrecorded staged data and unrecorded objects in its target stores. */

@@ -4,6 +4,7 @@
  * commit together run in one `UnitOfWork.run`.
  */
 import type { TaskChanges, TaskListQuery, TaskRecord, TaskStatus } from './task-model.js';
+import type { LimitName } from './project-limits.js';
 import type { DoomedLocation, ImageStatus, FoundImage, ImageChanges, ImageListQuery, ImageRecord, LocationRecord, MemberRecord, MemberStatus } from './image-model.js';
 
 export interface ImageRepository {
@@ -80,6 +81,15 @@ export interface ImageRepository {
 
   /** Bytes of image data stored for a project (its live images' sizes), for user_storage_quota. */
   storageUsed(owner: string | null): Promise<number>;
+
+  /**
+   * What a project's images use, for the unified limits (Glance's counts), for the resources in
+   * `names` (the others are 0): `image_count_total` its live images (not killed or
+   * pending_delete); `image_size_total` bytes kept in stores (size × locations); `image_stage_total`
+   * bytes in staging (images uploading or importing, or being copied); `image_count_uploading`
+   * images saving, uploading or importing, or being copied (`os_glance_importing_to_stores`).
+   */
+  projectUsage(owner: string | null, names: readonly LimitName[]): Promise<Record<LimitName, number>>;
 
   /**
    * Hard-deletes images soft-deleted before `cutoff` (epoch ms), with their properties, tags,
