@@ -42,6 +42,7 @@ import { buildImportPlugins } from './tasks/import-plugins.js';
 import { ImportUriFilter } from './tasks/import-uri-filter.js';
 import { importFilterOptions, importPluginOptions, webDownloadLimits } from './config/options.js';
 import path from 'node:path';
+import { imageSignatures } from './keys/signature-setup.js';
 
 export interface Service {
   app: FastifyInstance;
@@ -107,6 +108,7 @@ export async function createService(config: Config): Promise<Service> {
         httpRetries: config.DEFAULT.http_retries,
       },
     });
+    const signatures = imageSignatures(config);
     const imageData = new ImageData({
       uow,
       access,
@@ -122,6 +124,7 @@ export async function createService(config: Config): Promise<Service> {
             gptSafetyChecksNonfatal: config.image_format.gpt_safety_checks_nonfatal,
           }
         : null,
+      signatures,
       log,
     });
     const formats = {
@@ -146,6 +149,7 @@ export async function createService(config: Config): Promise<Service> {
       remote: new GlanceDownloadSource(limits, config.glance_download_properties.extra_properties),
       plugins,
       formats,
+      signatures,
       imageSizeCap: config.DEFAULT.image_size_cap,
       hashingAlgorithm: config.DEFAULT.hashing_algorithm,
       taskTimeToLiveMs,

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { checkImportPluginConfig, IMPORT_PLUGIN_SECTIONS } from './import-plugin-options.js';
 import { parseIni, type IniEntry } from './ini.js';
+import { KEY_MANAGER_SECTIONS } from './key-manager-options.js';
 import { ConfigError, convertOption, type OptionSpec, type ValueOf } from './option-spec.js';
 import { buildStoresConfig, isStoreEntry, RESERVED_STORES, type StoresConfig } from './store-options.js';
 import { parseNetwork } from '../store/address-filter.js';
@@ -155,6 +156,8 @@ export const OPTIONS = {
   },
   // [image_import_opts], [image_conversion], [inject_metadata_properties]: the import plugins.
   ...IMPORT_PLUGIN_SECTIONS,
+  // [key_manager], [barbican], [image_signature]: signed images.
+  ...KEY_MANAGER_SECTIONS,
 } as const satisfies Record<string, Record<string, OptionSpec>>;
 
 type Options = typeof OPTIONS;

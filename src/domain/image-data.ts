@@ -11,6 +11,7 @@ import { BadRequest, DomainError, Forbidden, Gone, RangeNotSatisfiable, ServiceU
 import { judgeInspection, type FormatCheckSettings } from './format-check.js';
 import type { ImageAccess } from './image-access.js';
 import { plan } from './image-lifecycle.js';
+import { signatureProperties, type ImageSignatures } from './image-signature.js';
 import type { Leases } from './leases.js';
 import type { UnitOfWork } from './ports.js';
 
@@ -25,6 +26,8 @@ export interface ImageDataDeps {
   hashingAlgorithm: string;
   /** How uploaded bytes are judged by their inspected format; null or absent = not inspected (`[image_format] inspect_uploads = false`). */
   formatCheck?: FormatCheckSettings | null;
+  /** Checks signed images' data (img_signature…); absent = no key manager: a signed image's upload is refused (400). */
+  signatures?: ImageSignatures | null;
   now?: () => number;
   log?: (msg: string, err?: unknown) => void;
 }
@@ -77,6 +80,9 @@ export class ImageData {
       }
     }
 
+    // A signed image: properties, certificate and key checked (400/503) before anything is stored.
+    const signature = await this.signatureCheck(ctx, image.properties);
+
     const attempt = randomUUID();
     const target = { key: id, attempt, project: image.owner, sizeHint: declaredSize };
     const leaseData: UploadLeaseData = { attempt, backend: backend.id, project: image.owner ?? '' };
@@ -95,6 +101,7 @@ export class ImageData {
         hashAlgorithm: nodeAlgorithm(this.deps.hashingAlgorithm),
         observe: inspector ? (chunk) => inspector.feed(chunk) : undefined,
         signal: held.signal,
+        signature,
         beforeCommit: (received) => {
           if (declaredSize !== null && received !== declaredSize) {
             throw new BadRequest(`Uploaded ${received} bytes but the request declared ${declaredSize}; the upload is discarded.`);
@@ -133,6 +140,12 @@ export class ImageData {
     } finally {
       held.stop();
     }
+  }
+
+  private async signatureCheck(ctx: RequestContext, properties: Readonly<Record<string, string>>) {
+    if (this.deps.signatures) return this.deps.signatures.check(ctx, properties);
+    if (signatureProperties(properties)) throw new BadRequest('Signature verification failed: no key manager is configured to verify signed images.');
+    return null;
   }
 
   /** The backend an upload writes to: the `X-Image-Meta-Store` one in multi-store mode, else the default. */
