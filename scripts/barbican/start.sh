@@ -62,7 +62,8 @@ running_pid() {
   echo "$pid"
 }
 
-stamp="$(printf '%s\n' "$port" "$keystone" "$service_password" | sha256sum | cut -c1-64)"
+# What it was started with, this script included: a changed configuration restarts it.
+stamp="$( (printf '%s\n' "$port" "$keystone" "$service_password"; cat "${BASH_SOURCE[0]}") | sha256sum | cut -c1-64)"
 running=0
 if pid="$(running_pid)" && answers; then
   if [ "$(cat "$dir/provisioned" 2>/dev/null)" = "$stamp" ]; then
@@ -70,7 +71,7 @@ if pid="$(running_pid)" && answers; then
     echo "OCELLUS_BARBICAN_URL=$url"
     exit 0
   fi
-  log "already running (pid $pid) at $url with other Keystone settings; restarting it"
+  log "already running (pid $pid) at $url with other settings; restarting it"
   kill -TERM "$pid" 2>/dev/null || true
   for _ in $(seq 50); do [ -d "/proc/$pid" ] || break; sleep 0.2; done
 elif pid="$(running_pid)"; then
@@ -122,6 +123,9 @@ enable = False
 
 [oslo_policy]
 policy_dirs = /etc/barbican/policy.d
+# Secure RBAC: a project's member stores and reads its secrets (the legacy rules want role creator).
+enforce_new_defaults = True
+enforce_scope = True
 EOF
 chmod 600 "$dir/barbican.conf"
 
