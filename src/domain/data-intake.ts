@@ -32,7 +32,7 @@ export interface IntakeOptions {
 
 export interface Intake {
   size: number;
-  digests: { md5: string; multihash: string; signatureValid: boolean | null } | null;
+  digests: { md5: string; multihash: string; signatureValid?: boolean } | null;
   stored: StoredObject;
 }
 

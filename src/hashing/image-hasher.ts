@@ -27,10 +27,10 @@ export class ImageHasher {
     return this.hashes.update(chunk);
   }
 
-  /** Both hex digests, once the workers have hashed everything; `signatureValid`: null without a signature. */
-  async digest(): Promise<{ md5: string; multihash: string; signatureValid: boolean | null }> {
+  /** Both hex digests, once the workers have hashed everything; with a signature, whether it holds. */
+  async digest(): Promise<{ md5: string; multihash: string; signatureValid?: boolean }> {
     const { hex: [md5, multihash], signatureValid } = await this.hashes.verifiedDigest();
-    return { md5: md5!, multihash: multihash!, signatureValid };
+    return { md5: md5!, multihash: multihash!, ...(signatureValid === null ? {} : { signatureValid }) };
   }
 
   /** Abandons the job (a failed upload); the workers go back to the pool. */
