@@ -11,7 +11,7 @@ import { BadRequest, DomainError, Forbidden, Gone, RangeNotSatisfiable, ServiceU
 import { judgeInspection, type FormatCheckSettings } from './format-check.js';
 import type { ImageAccess } from './image-access.js';
 import { plan } from './image-lifecycle.js';
-import { signatureProperties, type ImageSignatures } from './image-signature.js';
+import { noKeyManager, signatureProperties, type ImageSignatures } from './image-signature.js';
 import type { Leases } from './leases.js';
 import type { UnitOfWork } from './ports.js';
 
@@ -144,7 +144,7 @@ export class ImageData {
 
   private async signatureCheck(ctx: RequestContext, properties: Readonly<Record<string, string>>) {
     if (this.deps.signatures) return this.deps.signatures.check(ctx, properties);
-    if (signatureProperties(properties)) throw new BadRequest('Signature verification failed: no key manager is configured to verify signed images.');
+    if (signatureProperties(properties)) throw noKeyManager();
     return null;
   }
 

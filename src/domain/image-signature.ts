@@ -136,6 +136,11 @@ export class ImageSignatures {
   }
 }
 
+/** A signed image where no key manager is configured (ImageSignatures absent: tests that build the domain by hand). */
+export function noKeyManager(): BadRequest {
+  return failed('no key manager is configured to verify signed images.');
+}
+
 /** Glance's answer when the bytes do not match the signature; nothing of them is kept. */
 export function signatureMismatch(id: string): BadRequest {
   return new BadRequest(`Signature verification failed for image ${id}: the data does not match img_signature; nothing was stored.`);

@@ -13,9 +13,8 @@
  * the import plugins on a local copy; write it to each target store, inspected and hashed as it
  * passes (and checked against img_signature when the image is signed: its certificate is fetched
  * when the import is asked for and kept in the task's lease), recording each location as it
- * commits; the last store (every store, with
- * all_stores_must_succeed = false) activates the image; the staged data is removed and the task
- * succeeds. copy-image writes the image's existing data to more stores and checks its hashes.
+ * commits; the last store (every store, with all_stores_must_succeed = false) activates the
+ * image; the staged data is removed and the task succeeds. copy-image writes the image's existing data to more stores and checks its hashes.
  */
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
@@ -29,10 +28,10 @@ import type { Backend, StoreRegistry } from '../store/registry.js';
 import type { DataCleanup } from './data-cleanup.js';
 import { writeInto } from './data-intake.js';
 import { nodeAlgorithm } from './download-verification.js';
-import { BadRequest, TooLarge } from './errors.js';
+import { TooLarge } from './errors.js';
 import { checkStaged, judgeInspection, type FormatCheckSettings } from './format-check.js';
 import type { ImageChanges, ImageRecord, LocationRecord } from './image-model.js';
-import { signatureProperties, type ImageSignatures } from './image-signature.js';
+import { noKeyManager, signatureProperties, type ImageSignatures } from './image-signature.js';
 import type { KeyManagerCaller } from './key-manager.js';
 import type { SignatureJob } from '../hashing/hash-ring.js';
 import { plan } from './image-lifecycle.js';
@@ -145,7 +144,7 @@ export class ImportRunner {
     if (method === 'copy-image') return {};
     const props = signatureProperties(image.properties);
     if (!props) return {};
-    if (!this.deps.signatures) throw new BadRequest(NO_KEY_MANAGER);
+    if (!this.deps.signatures) throw noKeyManager();
     const certificate = await this.deps.signatures.certificate(caller, props.certificateUuid);
     this.deps.signatures.checkWith(props, certificate);
     return { signing_certificate: `${props.certificateUuid} ${certificate.toString('base64')}` };
@@ -399,7 +398,7 @@ export class ImportRunner {
     const props = signatureProperties((await this.image(input.image_id)).properties);
     if (!props) return null;
     const signatures = this.deps.signatures;
-    if (!signatures) throw new BadRequest(NO_KEY_MANAGER);
+    if (!signatures) throw noKeyManager();
     const [uuid, recorded] = (lease.signing_certificate ?? '').split(' ');
     const certificate = uuid === props.certificateUuid && recorded
       ? Buffer.from(recorded, 'base64')
@@ -548,8 +547,6 @@ export class ImportRunner {
     this.waiting.shift()?.();
   }
 }
-
-const NO_KEY_MANAGER = 'Signature verification failed: no key manager is configured to verify signed images.';
 
 function tooLarge(cap: number): TooLarge {
   return new TooLarge(`Image exceeds the maximum size of ${cap} bytes (image_size_cap).`);
