@@ -487,6 +487,8 @@ async function bench(
   // Diagnostics: server CPU seconds per run, and the upload's tail (last byte sent → 204).
   const serverCpuMs = { upload: [] as number[], download: [] as number[] };
   const uploadTailMs: number[] = [];
+  /** Server CPU of the signed uploads: what the signature check costs, whatever else the machine runs. */
+  const signedCpuMs: number[] = [];
   const track = (phase: 'upload' | 'download', r: { maxVmRss: number; vmHwm: number; cpuMs: number }, reset: boolean) => {
     rss[phase].maxVmRss = Math.max(rss[phase].maxVmRss, r.maxVmRss);
     rss[phase].vmHwm = Math.max(rss[phase].vmHwm, r.vmHwm);
@@ -530,7 +532,14 @@ async function bench(
         const del = await apiJson(ocellus.base, 'DELETE', `/v2/images/${lastSigned}`);
         if (del.status !== 204) throw new Error(`delete image: ${del.status}`);
       }
-      const signedUp = await ocellusUpload(ocellus.base, source, expected!, signed);
+      const probe = new ServerProbe(ocellus.pid);
+      probe.start();
+      let signedUp: { ms: number; id: string };
+      try {
+        signedUp = await ocellusUpload(ocellus.base, source, expected!, signed);
+      } finally {
+        signedCpuMs.push(probe.stop().cpuMs);
+      }
       lastSigned = signedUp.id;
       record('ocellusUploadSigned', 'Ocellus signed upload (img_signature)', signedUp.ms);
     };
@@ -595,7 +604,7 @@ async function bench(
   lines.push(`signed upload / upload = ${ratio('ocellusUploadSigned', 'ocellusUpload')} (RSA-PSS over SHA-256 checked beside md5 and sha512)`);
   lines.push(`download / loopback HTTP download (from memory) = ${ratio('ocellusDownload', 'loopbackDownload')}`);
   lines.push(`verified download / trivial node file server = ${ratio('verifiedDownload', 'fileServerDownload')} (what checking md5+sha512 on the read path would leave; md5 alone runs at ${best('md5').toFixed(0)} MiB/s)`);
-  lines.push(`server CPU seconds per GiB (all threads): upload ${perGiB(serverCpuMs.upload)}; download ${perGiB(serverCpuMs.download)}`);
+  lines.push(`server CPU seconds per GiB (all threads): upload ${perGiB(serverCpuMs.upload)}; signed upload ${perGiB(signedCpuMs)}; download ${perGiB(serverCpuMs.download)}`);
   lines.push(`upload tail, last byte sent → 204 (s): ${secs(uploadTailMs)}`);
   for (const p of ['upload', 'download'] as const) {
     lines.push(`server RSS during ${p}: max polled VmRSS ${(rss[p].maxVmRss / MB).toFixed(1)} MB, VmHWM ${(rss[p].vmHwm / MB).toFixed(1)} MB${rss[p].hwmReset ? '' : ' (VmHWM not reset: since process start)'}`);
@@ -617,6 +626,7 @@ async function bench(
       serverCpuSeconds: { upload: serverCpuMs.upload.map((v) => v / 1000), download: serverCpuMs.download.map((v) => v / 1000) },
       serverCpuSecondsPerGiB: {
         upload: serverCpuMs.upload.map((v) => Number((v / 1000 / (size / (1 << 30))).toFixed(2))),
+        signedUpload: signedCpuMs.map((v) => Number((v / 1000 / (size / (1 << 30))).toFixed(2))),
         download: serverCpuMs.download.map((v) => Number((v / 1000 / (size / (1 << 30))).toFixed(2))),
       },
       ratios: {
