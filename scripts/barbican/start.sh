@@ -64,7 +64,6 @@ running_pid() {
 
 # What it was started with, this script included: a changed configuration restarts it.
 stamp="$( (printf '%s\n' "$port" "$keystone" "$service_password"; cat "${BASH_SOURCE[0]}") | sha256sum | cut -c1-64)"
-running=0
 if pid="$(running_pid)" && answers; then
   if [ "$(cat "$dir/provisioned" 2>/dev/null)" = "$stamp" ]; then
     log "already running (pid $pid) at $url"
@@ -140,32 +139,30 @@ from paste import deploy
 application = deploy.loadapp("config:/etc/barbican/barbican-api-paste.ini")
 EOF
 
-if [ "$running" -eq 0 ]; then
-  log "starting uwsgi on $host:$port"
-  : >"$dir/uwsgi.log"
-  # lazy-apps: each worker opens its own SQLite connections (none is shared across the fork).
-  setsid nohup uwsgi \
-    --plugins python3 \
-    --http-socket "$host:$port" \
-    --wsgi-file "$dir/barbican-wsgi.py" \
-    --chdir "$dir" \
-    --master --processes 2 --threads 1 --lazy-apps \
-    --die-on-term --no-orphans \
-    --buffer-size 65535 --add-header "Connection: close" \
-    --procname-prefix-spaced "ocellus-barbican:$port" \
-    --pidfile "$pidfile" \
-    </dev/null >>"$dir/uwsgi.log" 2>&1 &
-  for _ in $(seq 120); do
-    sleep 0.5
-    answers && break
-    if ! kill -0 $! 2>/dev/null; then
-      tail -n 30 "$dir/uwsgi.log" >&2
-      die "uwsgi exited; see $dir/uwsgi.log and $dir/barbican.log"
-    fi
-  done
-  answers || { tail -n 30 "$dir/uwsgi.log" >&2; die "no answer at $url after 60 s; see $dir/uwsgi.log"; }
-  log "up at $url after $((SECONDS - t0)) s (pid $(cat "$pidfile"))"
-fi
+log "starting uwsgi on $host:$port"
+: >"$dir/uwsgi.log"
+# lazy-apps: each worker opens its own SQLite connections (none is shared across the fork).
+setsid nohup uwsgi \
+  --plugins python3 \
+  --http-socket "$host:$port" \
+  --wsgi-file "$dir/barbican-wsgi.py" \
+  --chdir "$dir" \
+  --master --processes 2 --threads 1 --lazy-apps \
+  --die-on-term --no-orphans \
+  --buffer-size 65535 --add-header "Connection: close" \
+  --procname-prefix-spaced "ocellus-barbican:$port" \
+  --pidfile "$pidfile" \
+  </dev/null >>"$dir/uwsgi.log" 2>&1 &
+for _ in $(seq 120); do
+  sleep 0.5
+  answers && break
+  if ! kill -0 $! 2>/dev/null; then
+    tail -n 30 "$dir/uwsgi.log" >&2
+    die "uwsgi exited; see $dir/uwsgi.log and $dir/barbican.log"
+  fi
+done
+answers || { tail -n 30 "$dir/uwsgi.log" >&2; die "no answer at $url after 60 s; see $dir/uwsgi.log"; }
+log "up at $url after $((SECONDS - t0)) s (pid $(cat "$pidfile"))"
 
 # The key-manager service and its public endpoint in the catalogue (Castellan and Ocellus find Barbican there).
 "$py" - "$keystone" "$admin_password" "$url" <<'EOF' >&2

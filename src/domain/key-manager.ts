@@ -6,6 +6,9 @@
 import type { CatalogEntry } from '../auth/context.js';
 import { BadRequest, ServiceUnavailable } from './errors.js';
 
+/** A certificate id a key manager can hold: letters, digits, dashes, underscores (nothing odd reaches a path or a URL). */
+export const CERTIFICATE_ID = /^[A-Za-z0-9_-]{1,128}$/;
+
 /** Who a certificate is fetched for: the caller's token and catalog (a RequestContext is one). */
 export interface KeyManagerCaller {
   readonly authToken: string | null;

@@ -10,7 +10,7 @@ import http from 'node:http';
 import https from 'node:https';
 import fs from 'node:fs';
 import type { CatalogEntry } from '../auth/context.js';
-import { CertificateNotFound, KeyManagerUnavailable, type KeyManager, type KeyManagerCaller, type StoredCertificate } from '../domain/key-manager.js';
+import { CERTIFICATE_ID, CertificateNotFound, KeyManagerUnavailable, type KeyManager, type KeyManagerCaller, type StoredCertificate } from '../domain/key-manager.js';
 
 export interface BarbicanSettings {
   /** [barbican] barbican_endpoint: null = from the caller's catalog. */
@@ -30,7 +30,6 @@ export interface BarbicanSettings {
 
 /** A secret's payload is small: more than this is not a certificate. */
 const MAX_BODY = 1 << 20;
-const SAFE_ID = /^[A-Za-z0-9_-]{1,128}$/;
 
 interface Answer {
   status: number;
@@ -46,7 +45,7 @@ export class BarbicanKeyManager implements KeyManager {
 
   async certificate(uuid: string, caller: KeyManagerCaller): Promise<StoredCertificate> {
     // Not a secret id Barbican could have: unknown, without asking (and nothing odd goes into the URL).
-    if (!SAFE_ID.test(uuid)) throw new CertificateNotFound(uuid);
+    if (!CERTIFICATE_ID.test(uuid)) throw new CertificateNotFound(uuid);
     if (!caller.authToken) throw new KeyManagerUnavailable(uuid, 'the request carries no Keystone token to ask Barbican with');
     const base = `${this.endpoint(uuid, caller.serviceCatalog).replace(/\/+$/, '')}/${this.settings.apiVersion}/secrets/${uuid}`;
     const meta = await this.get(uuid, base, caller.authToken, 'application/json');

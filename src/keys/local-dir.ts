@@ -5,16 +5,13 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { CertificateNotFound, KeyManagerUnavailable, type KeyManager, type StoredCertificate } from '../domain/key-manager.js';
-
-/** A certificate id names a file: letters, digits, dashes and underscores only (no path can be smuggled in). */
-const SAFE_ID = /^[A-Za-z0-9_-]{1,128}$/;
+import { CERTIFICATE_ID, CertificateNotFound, KeyManagerUnavailable, type KeyManager, type StoredCertificate } from '../domain/key-manager.js';
 
 export class LocalCertificateDir implements KeyManager {
   constructor(private readonly dir: string) {}
 
   async certificate(uuid: string): Promise<StoredCertificate> {
-    if (!SAFE_ID.test(uuid)) throw new CertificateNotFound(uuid);
+    if (!CERTIFICATE_ID.test(uuid)) throw new CertificateNotFound(uuid);
     for (const ext of ['.pem', '.der']) {
       try {
         return { bytes: await fs.readFile(path.join(this.dir, uuid + ext)), isCertificate: true };
