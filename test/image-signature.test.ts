@@ -239,7 +239,7 @@ describe('Barbican that cannot answer', () => {
     silent.close();
   });
 
-  test('a silent Barbican is a 503 within the timeout; a refused connection is a 503; nothing is stored', async () => {
+  test('a silent Barbican is a 503 within the timeout; no token to ask with and a refused connection are 503s; nothing is stored', async () => {
     const props = signatureProps(work, rsa, DATA, 'sha256', randomUUID());
     const headers = { ...P1, 'x-auth-token': 'some-token' };
     const t0 = Date.now();
@@ -252,6 +252,21 @@ describe('Barbican that cannot answer', () => {
     assert.equal(none.r.status, 503, none.r.text);
     assert.match(none.r.text, /no Keystone token/);
     assert.deepEqual(storeFiles(s), []);
+
+    // Nothing listens there any more: the connection is refused.
+    const closed = net.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as net.AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    const down = await startServer([{ section: 'barbican', name: 'barbican_endpoint', value: `http://127.0.0.1:${port}` }]);
+    try {
+      const refusedConn = await signedUpload(down, props, DATA, headers);
+      assert.equal(refusedConn.r.status, 503, refusedConn.r.text);
+      assert.match(refusedConn.r.text, /cannot be reached \(ECONNREFUSED\)/);
+      assert.deepEqual(storeFiles(down), []);
+    } finally {
+      await down.close();
+    }
   });
 });
 
