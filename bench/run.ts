@@ -8,7 +8,9 @@
  * as the file store does) to the same client. The same trivial server also streams the file
  * through ImageHasher (md5 and sha512 on worker threads, the last piece held back until both
  * digests match, as a verifying download must): that shows what checking hashes on the read path
- * costs, apart from anything else Ocellus does.
+ * costs, apart from anything else Ocellus does. Each round also uploads the same bytes as a signed
+ * image (img_signature: RSA-PSS over SHA-256, its certificate in a local key manager directory),
+ * checked by the hash workers in the same pass, beside the plain upload.
  *
  *   node dist/bench/run.js [--only reads|throughput] [--size MiB] [--runs N] [--reads-seconds S]
  *                          [--out FILE] [--tmpdir DIR] [--server-node-options=OPTS]
@@ -22,7 +24,8 @@
  * machine is noisy). Ocellus and the plain HTTP peer run as child processes. The benchmark
  * reports; it does not assert: the exit code is 0 even when a target is missed.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { constants, createHash, createSign, randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
@@ -298,8 +301,8 @@ interface Expected { size: number; md5: string; sha512: string }
  * Creates an image and uploads the source file into it; the time covers the PUT only. `tailMs`
  * is the time from the last byte handed to the socket to the answer (mostly the commit's fsync).
  */
-async function ocellusUpload(base: string, file: string, expected: Expected): Promise<{ ms: number; tailMs: number; id: string }> {
-  const created = await apiJson(base, 'POST', '/v2/images', { name: 'b', disk_format: 'raw', container_format: 'bare' });
+async function ocellusUpload(base: string, file: string, expected: Expected, properties: Record<string, string> = {}): Promise<{ ms: number; tailMs: number; id: string }> {
+  const created = await apiJson(base, 'POST', '/v2/images', { name: 'b', disk_format: 'raw', container_format: 'bare', ...properties });
   if (created.status !== 201) throw new Error(`create image: ${created.status} ${JSON.stringify(created.body)}`);
   const id = created.body.id as string;
   const t0 = performance.now();
@@ -324,6 +327,20 @@ async function ocellusDownload(base: string, id: string, expected: Expected, ver
     throw new Error(`download: md5 of the bytes ${got.md5}, content-md5 ${got.headers['content-md5']}, expected ${expected.md5}`);
   }
   return ms;
+}
+
+/**
+ * A signing key and its self-signed certificate (openssl) in `certDir` as `<uuid>.pem`, and the
+ * four img_signature properties of `file` (RSA-PSS, SHA-256, the largest salt, as cursive checks).
+ */
+async function signedProperties(dir: string, certDir: string, file: string): Promise<Record<string, string>> {
+  const uuid = randomUUID();
+  const key = path.join(dir, 'signing.key');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', path.join(certDir, `${uuid}.pem`), '-days', '2', '-subj', '/CN=ocellus-bench'], { stdio: 'ignore' });
+  const signer = createSign('sha256');
+  for await (const chunk of fs.createReadStream(file, { highWaterMark: STREAM_CHUNK })) signer.update(chunk as Buffer);
+  const signature = signer.sign({ key: await fsp.readFile(key), padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_MAX_SIGN });
+  return { img_signature: signature.toString('base64'), img_signature_hash_method: 'SHA-256', img_signature_key_type: 'RSA-PSS', img_signature_certificate_uuid: uuid };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -440,8 +457,15 @@ async function bench(
   }
 
   const peer = await startLoopbackPeer(cleanup, patternFile, source);
+  // Signed uploads go to the same server: its key manager is a local directory of certificates.
+  const certDir = path.join(dir, 'certs');
+  await fsp.mkdir(certDir);
+  const signedConf = path.join(dir, 'signed.conf');
+  await fsp.writeFile(signedConf, `[key_manager]\nbackend = local\ncertificate_dir = ${certDir}\n`);
+  progress('signing the test data (RSA-PSS, SHA-256)');
+  const signed = await signedProperties(dir, certDir, source);
   const ocellusData = path.join(dir, 'ocellus-data');
-  const ocellus = await startOcellus(cleanup, ocellusData, o.serverNodeOptions);
+  const ocellus = await startOcellus(cleanup, ocellusData, o.serverNodeOptions, ['--config', signedConf]);
   auth = { 'x-auth-token': fs.readFileSync(path.join(ocellusData, 'admin-token'), 'utf8').trim() };
   progress(`loopback peer at ${peer}, Ocellus (pid ${ocellus.pid}) at ${ocellus.base}`);
   // The same server with the disk-format inspection of uploads switched off ([image_format]
@@ -463,6 +487,8 @@ async function bench(
   // Diagnostics: server CPU seconds per run, and the upload's tail (last byte sent → 204).
   const serverCpuMs = { upload: [] as number[], download: [] as number[] };
   const uploadTailMs: number[] = [];
+  /** Server CPU of the signed uploads: what the signature check costs, whatever else the machine runs. */
+  const signedCpuMs: number[] = [];
   const track = (phase: 'upload' | 'download', r: { maxVmRss: number; vmHwm: number; cpuMs: number }, reset: boolean) => {
     rss[phase].maxVmRss = Math.max(rss[phase].maxVmRss, r.maxVmRss);
     rss[phase].vmHwm = Math.max(rss[phase].vmHwm, r.vmHwm);
@@ -473,6 +499,7 @@ async function bench(
   let expected: Expected | undefined;
   let lastImage: string | undefined;
   let lastUninspected: string | undefined;
+  let lastSigned: string | undefined;
   for (let round = 1; round <= runs; round++) {
     progress(`round ${round}/${runs}`);
     record('diskWrite', 'disk write (stream + fsync)', await diskWrite(scratch, blocks, size));
@@ -499,6 +526,24 @@ async function bench(
       record('ocellusUploadUninspected', 'Ocellus upload, inspect_uploads = false', plain.ms);
     };
     if (round % 2 === 0) await uploadUninspected();
+    // The signed upload, to the same server beside the plain one: right after it in odd rounds, right before it in even ones.
+    const uploadSigned = async () => {
+      if (lastSigned) {
+        const del = await apiJson(ocellus.base, 'DELETE', `/v2/images/${lastSigned}`);
+        if (del.status !== 204) throw new Error(`delete image: ${del.status}`);
+      }
+      const probe = new ServerProbe(ocellus.pid);
+      probe.start();
+      let signedUp: { ms: number; id: string };
+      try {
+        signedUp = await ocellusUpload(ocellus.base, source, expected!, signed);
+      } finally {
+        signedCpuMs.push(probe.stop().cpuMs);
+      }
+      lastSigned = signedUp.id;
+      record('ocellusUploadSigned', 'Ocellus signed upload (img_signature)', signedUp.ms);
+    };
+    if (round % 2 === 0) await uploadSigned();
 
     if (lastImage) {
       const del = await apiJson(ocellus.base, 'DELETE', `/v2/images/${lastImage}`);
@@ -515,6 +560,7 @@ async function bench(
     lastImage = up.id;
     uploadTailMs.push(up.tailMs);
     record('ocellusUpload', 'Ocellus upload (PUT /file)', up.ms);
+    if (round % 2 === 1) await uploadSigned();
 
     const downSampler = new ServerProbe(ocellus.pid);
     downSampler.start();
@@ -555,9 +601,10 @@ async function bench(
   const perGiB = (ms: number[]) => ms.map((v) => (v / 1000 / (size / (1 << 30))).toFixed(2)).join(', ');
   lines.push('', `min(md5, sha512, disk write) = ${hashOrDisk.toFixed(1)} MiB/s; upload / that = ${(best('ocellusUpload') / hashOrDisk).toFixed(3)}`);
   lines.push(`upload / durable disk write without inspection = ${(best('ocellusUploadUninspected') / best('diskWrite')).toFixed(3)} (with: ${uploadRatio.toFixed(3)}; inspected / uninspected = ${ratio('ocellusUpload', 'ocellusUploadUninspected')})`);
+  lines.push(`signed upload / upload = ${ratio('ocellusUploadSigned', 'ocellusUpload')} (RSA-PSS over SHA-256 checked beside md5 and sha512)`);
   lines.push(`download / loopback HTTP download (from memory) = ${ratio('ocellusDownload', 'loopbackDownload')}`);
   lines.push(`verified download / trivial node file server = ${ratio('verifiedDownload', 'fileServerDownload')} (what checking md5+sha512 on the read path would leave; md5 alone runs at ${best('md5').toFixed(0)} MiB/s)`);
-  lines.push(`server CPU seconds per GiB (all threads): upload ${perGiB(serverCpuMs.upload)}; download ${perGiB(serverCpuMs.download)}`);
+  lines.push(`server CPU seconds per GiB (all threads): upload ${perGiB(serverCpuMs.upload)}; signed upload ${perGiB(signedCpuMs)}; download ${perGiB(serverCpuMs.download)}`);
   lines.push(`upload tail, last byte sent → 204 (s): ${secs(uploadTailMs)}`);
   for (const p of ['upload', 'download'] as const) {
     lines.push(`server RSS during ${p}: max polled VmRSS ${(rss[p].maxVmRss / MB).toFixed(1)} MB, VmHWM ${(rss[p].vmHwm / MB).toFixed(1)} MB${rss[p].hwmReset ? '' : ' (VmHWM not reset: since process start)'}`);
@@ -579,12 +626,14 @@ async function bench(
       serverCpuSeconds: { upload: serverCpuMs.upload.map((v) => v / 1000), download: serverCpuMs.download.map((v) => v / 1000) },
       serverCpuSecondsPerGiB: {
         upload: serverCpuMs.upload.map((v) => Number((v / 1000 / (size / (1 << 30))).toFixed(2))),
+        signedUpload: signedCpuMs.map((v) => Number((v / 1000 / (size / (1 << 30))).toFixed(2))),
         download: serverCpuMs.download.map((v) => Number((v / 1000 / (size / (1 << 30))).toFixed(2))),
       },
       ratios: {
         uploadToMinHashOrDisk: Number((best('ocellusUpload') / hashOrDisk).toFixed(3)),
         uploadUninspectedToDiskWrite: Number((best('ocellusUploadUninspected') / best('diskWrite')).toFixed(3)),
         uploadInspectedToUninspected: Number(ratio('ocellusUpload', 'ocellusUploadUninspected')),
+        uploadSignedToUpload: Number(ratio('ocellusUploadSigned', 'ocellusUpload')),
         downloadToLoopbackFromMemory: Number(ratio('ocellusDownload', 'loopbackDownload')),
         verifiedDownloadToFileServer: Number(ratio('verifiedDownload', 'fileServerDownload')),
       },

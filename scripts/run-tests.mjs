@@ -138,6 +138,46 @@ if (process.env.OCELLUS_TEST_KEYSTONE_URL) {
   process.stdout.write(`\n=== Keystone tests skipped — keystone-manage is not installed; ${keystoneHow}\n`);
 }
 
+// A private Barbican (scripts/barbican/start.sh: Debian's barbican-api under uwsgi, behind the test
+// Keystone) for the signed-image tests; they find it through OCELLUS_TEST_BARBICAN_URL. Started like
+// Keystone: when barbican-api is installed or in CI (where it must work), unless already set.
+function startBarbican() {
+  return new Promise((resolve) => {
+    const env = {
+      ...process.env,
+      OCELLUS_KEYSTONE_URL: process.env.OCELLUS_TEST_KEYSTONE_URL,
+      OCELLUS_KEYSTONE_ADMIN_PASSWORD: process.env.OCELLUS_TEST_KEYSTONE_ADMIN_PASSWORD,
+      OCELLUS_KEYSTONE_SERVICE_PASSWORD: process.env.OCELLUS_TEST_KEYSTONE_SERVICE_PASSWORD,
+    };
+    const child = spawn('bash', [path.join(root, 'scripts', 'barbican', 'start.sh')], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (chunk) => (out += chunk));
+    child.on('error', (err) => resolve({ error: err.message }));
+    child.on('close', (code) => {
+      const m = /^OCELLUS_BARBICAN_URL=(.+)$/m.exec(out);
+      resolve(code === 0 && m ? { url: m[1] } : { error: `scripts/barbican/start.sh exited with ${code}` });
+    });
+  });
+}
+
+if (process.env.OCELLUS_TEST_BARBICAN_URL) {
+  process.stdout.write(`\n=== Barbican: ${process.env.OCELLUS_TEST_BARBICAN_URL} (OCELLUS_TEST_BARBICAN_URL)\n`);
+} else if (process.env.OCELLUS_TEST_KEYSTONE_URL && (fs.existsSync('/usr/bin/barbican-wsgi-api') || process.env.CI)) {
+  process.stdout.write('\n=== Barbican: bash scripts/barbican/start.sh\n');
+  const barbican = await startBarbican();
+  if (barbican.url) {
+    process.env.OCELLUS_TEST_BARBICAN_URL = barbican.url;
+    process.stdout.write(`=== Barbican: ${barbican.url}\n`);
+  } else if (process.env.CI) {
+    process.stdout.write(`=== Barbican: FAILED — ${barbican.error}; the signed-image tests need it\n`);
+    totals.fail += 1;
+  } else {
+    process.stdout.write(`=== Barbican tests skipped — ${barbican.error} (logs in /tmp/ocellus-barbican)\n`);
+  }
+} else {
+  process.stdout.write('\n=== Barbican tests skipped — no Keystone, or barbican-api is not installed (bash scripts/install-test-deps.sh)\n');
+}
+
 const sqliteFiles = filesFor('sqlite');
 if (sqliteFiles.length > 0) add(await run('SQLite (embedded default)', sqliteFiles, { OCELLUS_TEST_DB: 'sqlite' }));
 

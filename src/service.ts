@@ -50,6 +50,7 @@ import { notificationOptions } from './config/notification-options.js';
 import { Notifier } from './domain/notifications.js';
 import type { NotificationPublisher } from './notify/publisher.js';
 import { buildPublisher } from './notify/setup.js';
+import { imageSignatures } from './keys/signature-setup.js';
 
 export interface Service {
   app: FastifyInstance;
@@ -139,6 +140,7 @@ export async function createService(config: Config): Promise<Service> {
       stores,
       log,
     });
+    const signatures = imageSignatures(config);
     const imageData = new ImageData({
       uow,
       access,
@@ -156,6 +158,7 @@ export async function createService(config: Config): Promise<Service> {
             gptSafetyChecksNonfatal: config.image_format.gpt_safety_checks_nonfatal,
           }
         : null,
+      signatures,
       log,
       notifier,
     });
@@ -181,6 +184,7 @@ export async function createService(config: Config): Promise<Service> {
       remote: new GlanceDownloadSource(limits, config.glance_download_properties.extra_properties),
       plugins,
       formats,
+      signatures,
       imageSizeCap: config.DEFAULT.image_size_cap,
       hashingAlgorithm: config.DEFAULT.hashing_algorithm,
       taskTimeToLiveMs,

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { constants, createHash, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { after, test } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { HashPool } from '../src/hashing/hash-pool.js';
@@ -156,4 +156,27 @@ test('a worker that throws or dies fails that job only; the pool replaces it', a
   const e = expected(data, 'sha512');
   assert.deepEqual(await next.digest(), [e.md5, e.multihash]);
   assert.equal(spawned, 3);
+});
+
+test('a signature is checked over the same bytes as the hashes, across ring wrap-arounds, on one or two workers', async () => {
+  const data = randomBytes(RING_BYTES + 54321);
+  const chunks = cut(data, [65536, 1 << 20, 7]);
+  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const ec = generateKeyPairSync('ec', { namedCurve: 'secp384r1' });
+  // PSS with the largest salt: 256 (key bytes) - 32 (sha256) - 2.
+  const pss = { padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 222 };
+  const jobs = [
+    { hash: 'sha256', key: rsa.publicKey, signature: sign('sha256', data, { key: rsa.privateKey, ...pss }), ...pss },
+    { hash: 'sha384', key: ec.publicKey, signature: sign('sha384', data, ec.privateKey) },
+  ];
+  for (const threads of [1, 2] as const) {
+    for (const job of jobs) {
+      const good = await ImageHasher.create('sha512', { threads, signature: job });
+      for (const c of chunks) await good.update(c);
+      assert.deepEqual(await good.digest(), { ...expected(chunks, 'sha512'), signatureValid: true });
+      const bad = await ImageHasher.create('sha512', { threads, signature: job });
+      for (const c of chunks.slice(0, -1)) await bad.update(c);
+      assert.equal((await bad.digest()).signatureValid, false, `${job.hash}, ${threads} thread(s): a missing last chunk`);
+    }
+  }
 });

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { checkImportPluginConfig, IMPORT_PLUGIN_SECTIONS } from './import-plugin-options.js';
 import { parseIni, type IniEntry } from './ini.js';
+import { KEY_MANAGER_SECTIONS } from './key-manager-options.js';
 import { ConfigError, convertOption, type OptionSpec, type ValueOf } from './option-spec.js';
 import { NOTIFICATION_DEFAULT_OPTIONS, NOTIFICATION_SECTIONS, notificationOptions } from './notification-options.js';
 import { buildStoresConfig, isStoreEntry, RESERVED_STORES, type StoresConfig } from './store-options.js';
@@ -197,6 +198,8 @@ export const OPTIONS = {
   ...IMPORT_PLUGIN_SECTIONS,
   // [oslo_messaging_notifications], [oslo_messaging_rabbit]: notifications.
   ...NOTIFICATION_SECTIONS,
+  // [key_manager], [barbican], [image_signature]: signed images.
+  ...KEY_MANAGER_SECTIONS,
 } as const satisfies Record<string, Record<string, OptionSpec>>;
 
 type Options = typeof OPTIONS;

@@ -1,7 +1,9 @@
 /**
  * Bytes into a store writer, as every path that stores image data does it (PUT /stage, and each
  * step of an import): metered against a cap, hashed while they pass when the caller wants hashes,
- * shown to an observer (the format inspector), and committed only when all of it arrived. On any
+ * shown to an observer (the format inspector), checked against the image's signature when it is
+ * signed (on the hash workers, in the same pass), and committed only when all of it arrived and the
+ * signature holds. On any
  * failure the writer is cancelled, so nothing partial is left, and the error goes to the caller.
  */
 import type { Readable } from 'node:stream';
@@ -9,7 +11,9 @@ import { pipeline } from 'node:stream/promises';
 import { ImageHasher } from '../hashing/image-hasher.js';
 import type { BlobStore, BlobWriter, StoredObject, WriteTarget } from '../store/blob-store.js';
 import { StoreFull, StoreUnavailable, StoreWriteDenied } from '../store/blob-store.js';
+import type { SignatureJob } from '../hashing/hash-ring.js';
 import { BadRequest, DomainError, ServiceUnavailable, TooLarge } from './errors.js';
+import { signatureMismatch } from './image-signature.js';
 
 export interface IntakeOptions {
   /** Most bytes accepted; beyond, `overCap(cap)` is thrown. */
@@ -22,11 +26,13 @@ export interface IntakeOptions {
   signal?: AbortSignal;
   /** Runs once every byte has arrived, before the commit (`received`: their count); what it throws cancels the write. */
   beforeCommit?: (received: number) => void;
+  /** img_signature to check over the bytes (needs hashAlgorithm); a mismatch refuses the write before its commit. */
+  signature?: SignatureJob | null;
 }
 
 export interface Intake {
   size: number;
-  digests: { md5: string; multihash: string } | null;
+  digests: { md5: string; multihash: string; signatureValid?: boolean } | null;
   stored: StoredObject;
 }
 
@@ -35,7 +41,8 @@ export async function writeInto(store: BlobStore, target: WriteTarget, source: R
   let hasher: ImageHasher | undefined;
   try {
     writer = await store.createWriter(target);
-    if (o.hashAlgorithm) hasher = await ImageHasher.create(o.hashAlgorithm);
+    if (o.signature && !o.hashAlgorithm) throw new Error('a signature is checked beside the hashes: hashAlgorithm is needed');
+    if (o.hashAlgorithm) hasher = await ImageHasher.create(o.hashAlgorithm, { signature: o.signature ?? undefined });
     const h = hasher;
     let size = 0;
     await pipeline(
@@ -55,6 +62,7 @@ export async function writeInto(store: BlobStore, target: WriteTarget, source: R
     o.beforeCommit?.(size);
     const digests = h ? await h.digest() : null;
     hasher = undefined;
+    if (o.signature && digests?.signatureValid !== true) throw signatureMismatch(target.key);
     const stored = await writer.commit();
     return { size, digests, stored };
   } catch (err) {

@@ -12,6 +12,7 @@ import { judgeInspection, type FormatCheckSettings } from './format-check.js';
 import type { ImageAccess } from './image-access.js';
 import type { ImageCaching } from './image-caching.js';
 import { plan } from './image-lifecycle.js';
+import { noKeyManager, signatureProperties, type ImageSignatures } from './image-signature.js';
 import type { Leases } from './leases.js';
 import type { Notifier } from './notifications.js';
 import type { Repositories, UnitOfWork } from './ports.js';
@@ -33,6 +34,8 @@ export interface ImageDataDeps {
   formatCheck?: FormatCheckSettings | null;
   /** The node-local image cache: whole downloads are served from it, and fill it (absent = no cache). */
   caching?: ImageCaching;
+  /** Checks signed images' data (img_signature…); absent = no key manager: a signed image's upload is refused (400). */
+  signatures?: ImageSignatures | null;
   now?: () => number;
   log?: (msg: string, err?: unknown) => void;
   /** image.prepare, .upload, .activate, .update go with the upload's commits; image.send follows a download. */
@@ -89,6 +92,9 @@ export class ImageData {
       }
     }
 
+    // A signed image: properties, certificate and key checked (400/503) before anything is stored.
+    const signature = await this.signatureCheck(ctx, image.properties);
+
     const attempt = randomUUID();
     const target = { key: id, attempt, project: image.owner, sizeHint: declaredSize };
     const leaseData: UploadLeaseData = { attempt, backend: backend.id, project: image.owner ?? '' };
@@ -112,6 +118,7 @@ export class ImageData {
         hashAlgorithm: nodeAlgorithm(this.deps.hashingAlgorithm),
         observe: inspector ? (chunk) => inspector.feed(chunk) : undefined,
         signal: held.signal,
+        signature,
         beforeCommit: (received) => {
           if (declaredSize !== null && received !== declaredSize) {
             throw new BadRequest(`Uploaded ${received} bytes but the request declared ${declaredSize}; the upload is discarded.`);
@@ -153,6 +160,12 @@ export class ImageData {
     } finally {
       held.stop();
     }
+  }
+
+  private async signatureCheck(ctx: RequestContext, properties: Readonly<Record<string, string>>) {
+    if (this.deps.signatures) return this.deps.signatures.check(ctx, properties);
+    if (signatureProperties(properties)) throw noKeyManager();
+    return null;
   }
 
   /** The backend an upload writes to: the `X-Image-Meta-Store` one in multi-store mode, else the default. */

@@ -11,7 +11,7 @@ import type { ImageAccess } from './image-access.js';
 import type { ImageRecord } from './image-model.js';
 import { plan, type Step } from './image-lifecycle.js';
 import type { WebSource } from './import-ports.js';
-import { IMPORT_TASK_LEASE, type ImportRunner, type ImportTaskInput, type RunnerCredentials } from './import-runner.js';
+import { IMPORT_TASK_LEASE, importInput, type ImportRunner, type ImportTaskInput, type RunnerCredentials } from './import-runner.js';
 import type { Leases } from './leases.js';
 import type { Notifier } from './notifications.js';
 import type { Repositories, UnitOfWork } from './ports.js';
@@ -139,7 +139,7 @@ export class ImageImport {
     const id = image.id;
     const now = this.now();
     const failed = (image.properties.os_glance_failed_import ?? '').split(',').filter((s) => s !== '' && !stores.includes(s));
-    const leaseData = this.deps.runner.leaseData(id, ctx);
+    const leaseData = { ...this.deps.runner.leaseData(id, ctx), ...(await this.deps.runner.signingLease(ctx, image, importInput(task).import_req.method.name)) };
     await this.deps.uow.run(async (tx) => {
       if (step && !(await tx.images.transition(id, step.from, step.to, step.resets, now))) {
         throw new Conflict(`Image ${id} changed status meanwhile; retry the import.`);

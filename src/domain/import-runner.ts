@@ -11,9 +11,10 @@
  * The steps (Glance's api_image_import flow): fetch the data into the staging store
  * (web-download, glance-download; glance-direct staged it already), inspected as it arrives; run
  * the import plugins on a local copy; write it to each target store, inspected and hashed as it
- * passes, recording each location as it commits; the last store (every store, with
- * all_stores_must_succeed = false) activates the image; the staged data is removed and the task
- * succeeds. copy-image writes the image's existing data to more stores and checks its hashes.
+ * passes (and checked against img_signature when the image is signed: its certificate is fetched
+ * when the import is asked for and kept in the task's lease), recording each location as it
+ * commits; the last store (every store, with all_stores_must_succeed = false) activates the
+ * image; the staged data is removed and the task succeeds. copy-image writes the image's existing data to more stores and checks its hashes.
  */
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
@@ -30,6 +31,9 @@ import { nodeAlgorithm } from './download-verification.js';
 import { TooLarge } from './errors.js';
 import { checkStaged, judgeInspection, type FormatCheckSettings } from './format-check.js';
 import type { ImageChanges, ImageRecord, LocationRecord } from './image-model.js';
+import { noKeyManager, signatureProperties, type ImageSignatures } from './image-signature.js';
+import type { KeyManagerCaller } from './key-manager.js';
+import type { SignatureJob } from '../hashing/hash-ring.js';
 import { plan } from './image-lifecycle.js';
 import type { ImportRequest } from './image-import.js';
 import type { ImportPlugin, RemoteGlanceSource, StagedFile, WebSource } from './import-ports.js';
@@ -75,6 +79,8 @@ interface ImportLeaseData {
   takeovers: string;
   /** The caller's roles, comma-separated (inject_image_metadata's ignore_user_roles). */
   roles: string;
+  /** A signed image's certificate, fetched for the caller when the import was asked for: `<uuid> <base64 of its bytes>`. */
+  signing_certificate?: string;
 }
 
 export interface ImportRunnerDeps {
@@ -88,6 +94,8 @@ export interface ImportRunnerDeps {
   remote: RemoteGlanceSource;
   plugins: readonly ImportPlugin[];
   formats: FormatCheckSettings;
+  /** Checks signed images' data; absent = no key manager (a signed image's import is refused). */
+  signatures?: ImageSignatures | null;
   imageSizeCap: number;
   hashingAlgorithm: string;
   /** [task] task_time_to_live, in ms: how long an ended task stays listed. */
@@ -129,6 +137,23 @@ export class ImportRunner {
   leaseData(imageId: string, ctx: RequestContext): Record<string, string> {
     const data: ImportLeaseData = { image: imageId, attempt: randomUUID(), takeovers: '0', roles: ctx.roles.join(',') };
     return { ...data };
+  }
+
+  /**
+   * What the lease of a new import of `image` records for its signature: nothing when the image
+   * is not signed (or the import copies data already verified); else the certificate, fetched and
+   * checked now for the caller — bad properties or an unknown certificate are 400, an unreachable
+   * key manager 503, before the task starts — so that the run, or a process taking it over, needs
+   * no token of the caller's.
+   */
+  async signingLease(caller: KeyManagerCaller, image: ImageRecord, method: string): Promise<Record<string, string>> {
+    if (method === 'copy-image') return {};
+    const props = signatureProperties(image.properties);
+    if (!props) return {};
+    if (!this.deps.signatures) throw noKeyManager();
+    const certificate = await this.deps.signatures.certificate(caller, props.certificateUuid);
+    this.deps.signatures.checkWith(props, certificate);
+    return { signing_certificate: `${props.certificateUuid} ${certificate.toString('base64')}` };
   }
 
   /** Runs a task whose lease (with `leaseData`) this process holds, in the background; at most `concurrency` at once. */
@@ -204,7 +229,8 @@ export class ImportRunner {
       }
       if (data.takeovers === '0') await this.checkLimits(task, input);
       const source = await this.prepare(task, input, data, credentials, workDir, signal);
-      await this.importToStores(task, input, data, source, signal);
+      const signature = await this.signature(input, data, credentials);
+      await this.importToStores(task, input, data, source, signal, signature);
       await this.succeed(task);
     } catch (err) {
       // This process stops, or another one owns the task now: the lease (or its new owner) decides.
@@ -307,7 +333,7 @@ export class ImportRunner {
   }
 
   /** Writes the data to every target store that does not hold the image yet, recording each location as it commits. */
-  private async importToStores(task: TaskRecord, input: ImportTaskInput, lease: ImportLeaseData, data: ImportData, signal: AbortSignal): Promise<void> {
+  private async importToStores(task: TaskRecord, input: ImportTaskInput, lease: ImportLeaseData, data: ImportData, signal: AbortSignal, signature: SignatureJob | null = null): Promise<void> {
     const { stores } = this.deps;
     const copy = input.import_req.method.name === 'copy-image';
     const mustSucceed = input.import_req.all_stores_must_succeed !== false;
@@ -333,6 +359,7 @@ export class ImportRunner {
           hashAlgorithm: nodeAlgorithm(copy && image.os_hash_algo ? image.os_hash_algo : this.deps.hashingAlgorithm),
           observe: inspector ? (c) => inspector.feed(c) : undefined,
           signal,
+          signature,
           beforeCommit: () => {
             if (inspector) virtualSize = judgeInspection(inspector.finish(), image, this.deps.formats, (msg) => this.log(`image ${image.id}: ${msg}`));
           },
@@ -379,6 +406,24 @@ export class ImportRunner {
         if (mustSucceed || failures === targets.length) throw err;
       }
     }
+  }
+
+  /**
+   * The signature check of the data the task stores (null: not signed, or copy-image): with the
+   * certificate recorded in the lease, else (the properties changed, e.g. by glance-download's
+   * metadata step) fetched now with the caller's token when this process has it.
+   */
+  private async signature(input: ImportTaskInput, lease: ImportLeaseData, credentials: RunnerCredentials | null): Promise<SignatureJob | null> {
+    if (input.import_req.method.name === 'copy-image') return null;
+    const props = signatureProperties((await this.image(input.image_id)).properties);
+    if (!props) return null;
+    const signatures = this.deps.signatures;
+    if (!signatures) throw noKeyManager();
+    const [uuid, recorded] = (lease.signing_certificate ?? '').split(' ');
+    const certificate = uuid === props.certificateUuid && recorded
+      ? Buffer.from(recorded, 'base64')
+      : await signatures.certificate({ authToken: credentials?.token ?? null, serviceCatalog: (credentials?.catalog ?? null) as KeyManagerCaller['serviceCatalog'] }, props.certificateUuid);
+    return signatures.checkWith(props, certificate);
   }
 
   /** The task succeeded: its lock and lease end, its staged data goes. */

@@ -10,6 +10,8 @@
  * The writer adds to every available(i) after a copy; reader i subtracts what it hashed. The
  * writer only writes where every reader has finished reading: room = RING_BYTES - max available.
  */
+import type { KeyObject } from 'node:crypto';
+
 export const RING_BYTES = 8 << 20;
 /**
  * A reader sleeps until this many bytes wait for it (or the job ends), and the writer wakes it
@@ -28,17 +30,34 @@ export const STATE_RUNNING = 0;
 export const STATE_DONE = 1;
 export const STATE_ABORTED = 2;
 
+/**
+ * A signature to check over the same bytes (an image's img_signature): the worker feeds a
+ * node:crypto Verify with them alongside its hashes and answers whether the signature holds.
+ */
+export interface SignatureJob {
+  /** The digest the signature was made over (node name, e.g. sha256). */
+  hash: string;
+  /** The signer's public key (a KeyObject crosses to the worker as it is). */
+  key: KeyObject;
+  signature: Uint8Array;
+  /** RSA-PSS: crypto.constants.RSA_PKCS1_PSS_PADDING and the salt length; absent for DSA and ECDSA. */
+  padding?: number;
+  saltLength?: number;
+}
+
 /** The message that starts a job on a hash worker. */
 export interface HashJob {
   /** One or more algorithms, all over the same bytes. */
   algorithms: string[];
+  /** A signature this worker checks over the bytes as well. */
+  signature?: SignatureJob;
   reader: number;
   ring: SharedArrayBuffer;
   control: SharedArrayBuffer;
 }
 
-/** A hash worker's answer to a job. `failed`: the job could not run (e.g. an unknown algorithm); the worker is fine. */
-export type WorkerReply = { type: 'digest'; hex: string[] } | { type: 'aborted' } | { type: 'failed'; message: string };
+/** A hash worker's answer to a job (`signatureValid`: only when the job had a signature). `failed`: the job could not run (e.g. an unknown algorithm); the worker is fine. */
+export type WorkerReply = { type: 'digest'; hex: string[]; signatureValid?: boolean } | { type: 'aborted' } | { type: 'failed'; message: string };
 
 /**
  * The writer's side of a ring (request thread). Reused from job to job by the pool, but only once

@@ -1,3 +1,4 @@
+import type { SignatureJob } from './hash-ring.js';
 import { ParallelHasher } from './parallel-hasher.js';
 
 /**
@@ -12,9 +13,10 @@ export class ImageHasher {
   /**
    * `threads`: 2 (the default) hashes md5 and the multihash on two workers side by side; 1 puts
    * both on one worker (half the threads and memory, for a path that must not take two cores).
+   * `signature`: an img_signature checked over the same bytes, on the multihash's worker.
    */
-  static async create(algorithm: string, options: { threads?: 1 | 2 } = {}): Promise<ImageHasher> {
-    return new ImageHasher(await ParallelHasher.create(['md5', algorithm], { threads: options.threads ?? 2 }));
+  static async create(algorithm: string, options: { threads?: 1 | 2; signature?: SignatureJob } = {}): Promise<ImageHasher> {
+    return new ImageHasher(await ParallelHasher.create(['md5', algorithm], { threads: options.threads ?? 2, signature: options.signature }));
   }
 
   /**
@@ -25,10 +27,10 @@ export class ImageHasher {
     return this.hashes.update(chunk);
   }
 
-  /** Both hex digests, once the workers have hashed everything. */
-  async digest(): Promise<{ md5: string; multihash: string }> {
-    const [md5, multihash] = await this.hashes.digest();
-    return { md5: md5!, multihash: multihash! };
+  /** Both hex digests, once the workers have hashed everything; with a signature, whether it holds. */
+  async digest(): Promise<{ md5: string; multihash: string; signatureValid?: boolean }> {
+    const { hex: [md5, multihash], signatureValid } = await this.hashes.verifiedDigest();
+    return { md5: md5!, multihash: multihash!, ...(signatureValid === null ? {} : { signatureValid }) };
   }
 
   /** Abandons the job (a failed upload); the workers go back to the pool. */

@@ -1,6 +1,6 @@
 import type { Worker } from 'node:worker_threads';
 import { hashPool, type HashPool } from './hash-pool.js';
-import { MAX_READERS, STATE_ABORTED, STATE_DONE, type HashJob, type HashRing, type WorkerReply } from './hash-ring.js';
+import { MAX_READERS, STATE_ABORTED, STATE_DONE, type HashJob, type HashRing, type SignatureJob, type WorkerReply } from './hash-ring.js';
 
 /** How a worker's job ended, as seen from the request thread. `crashed`: the thread died or threw; it is not reused. */
 type Outcome = WorkerReply | { type: 'crashed'; message: string };
@@ -24,6 +24,7 @@ export class ParallelHasher {
     pool: HashPool,
     workers: Worker[],
     readonly algorithms: readonly string[],
+    private readonly signature: SignatureJob | undefined,
   ) {
     ring.reset(workers.length);
     this.outcomes = workers.map((worker, reader) => {
@@ -33,6 +34,8 @@ export class ParallelHasher {
         return o;
       });
       const job: HashJob = { algorithms: algorithms.filter((_, i) => i % workers.length === reader), reader, ring: ring.ring, control: ring.control };
+      // The signature goes to the last worker: with md5 first, that is the one with the faster hash.
+      if (signature && reader === workers.length - 1) job.signature = signature;
       worker.postMessage(job);
       return outcome;
     });
@@ -45,16 +48,17 @@ export class ParallelHasher {
 
   /**
    * `threads` workers share the algorithms (algorithm i goes to worker i % threads); one worker
-   * with several algorithms hashes each step with each in turn.
+   * with several algorithms hashes each step with each in turn. `signature`: checked over the
+   * same bytes by the last worker, beside its hashes (see verifiedDigest).
    */
-  static async create(algorithms: readonly string[], options: { threads?: number; pool?: HashPool } = {}): Promise<ParallelHasher> {
+  static async create(algorithms: readonly string[], options: { threads?: number; pool?: HashPool; signature?: SignatureJob } = {}): Promise<ParallelHasher> {
     if (algorithms.length === 0) throw new RangeError('no hash algorithm');
     const threads = Math.min(options.threads ?? algorithms.length, algorithms.length, MAX_READERS);
     if (!(threads >= 1)) throw new RangeError(`hash threads must be at least 1, not ${options.threads}`);
     const pool = options.pool ?? hashPool;
     const ring = pool.ring();
     const workers = Array.from({ length: threads }, () => pool.worker());
-    return new ParallelHasher(ring, pool, workers, algorithms);
+    return new ParallelHasher(ring, pool, workers, algorithms, options.signature);
   }
 
   /** Adds bytes. The returned promise (if any) resolves once they are all in the ring. */
@@ -66,16 +70,28 @@ export class ParallelHasher {
 
   /** The hex digests, in the order of `algorithms`, once every worker has hashed everything. */
   async digest(): Promise<string[]> {
+    return (await this.verifiedDigest()).hex;
+  }
+
+  /** The hex digests and, when a signature was given, whether it holds (else null). */
+  async verifiedDigest(): Promise<{ hex: string[]; signatureValid: boolean | null }> {
     this.finish(STATE_DONE);
     const outcomes = await Promise.all(this.outcomes);
     const threads = outcomes.length;
-    return this.algorithms.map((_, i) => {
+    let signatureValid: boolean | null = null;
+    if (this.signature) {
+      const o = outcomes[threads - 1]!;
+      if (o.type !== 'digest' || o.signatureValid === undefined) throw new Error(`hash worker failed: signature: ${o.type === 'digest' ? 'no answer' : o.type === 'aborted' ? 'aborted' : o.message}`);
+      signatureValid = o.signatureValid;
+    }
+    const hex = this.algorithms.map((_, i) => {
       const o = outcomes[i % threads]!;
       if (o.type === 'digest') return o.hex[Math.floor(i / threads)]!;
       const why = o.type === 'aborted' ? 'aborted' : o.message;
       const mine = this.algorithms.filter((__, j) => j % threads === i % threads);
       throw new Error(`hash worker failed: ${mine.join(', ')}: ${why}`);
     });
+    return { hex, signatureValid };
   }
 
   /** Abandons the job (a failed upload or download); the workers stop at their next batch. */
