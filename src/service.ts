@@ -180,7 +180,7 @@ export async function createService(config: Config): Promise<Service> {
         catalogue: new ImageCatalogue(uow.repos.images, access, locations),
         creation,
         editing: new ImageEditing(uow.repos.images, access, new ImagePatcher(attributes, access, locations), quotas, locations),
-        actions: new ImageActions(uow, access, cleanup, selfUrl),
+        actions: new ImageActions(uow, access, cleanup, selfUrl, config.DEFAULT.delayed_delete),
         imageData,
         staging: imageStaging,
         imports,

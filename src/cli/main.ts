@@ -4,13 +4,16 @@ import { adminTokenPath, ADMIN_TOKEN_IDENTITY, ensureAdminToken } from '../auth/
 import { authFlavor, ConfigError, loadConfig, type LoadOptions } from '../config/options.js';
 import { createService } from '../service.js';
 import { manage } from './manage.js';
+import { scrub } from './scrub.js';
 
 const USAGE = `Usage: ocellus serve [--host ADDR] [--port N] [--data-dir DIR] [--config FILE] [--log-level LEVEL]
        ocellus manage [--config FILE] [--data-dir DIR] db sync|version|check|purge
+       ocellus scrub [--config FILE] [--data-dir DIR] [--daemon] [--restore ID] [--orphans [--dry-run]]
 
 Commands:
   serve    Run the Image API v2 server (SQLite + filesystem store under the data dir by default).
   manage   Database administration (see 'ocellus manage --help').
+  scrub    Remove the data of delayed deletes, restore one, or remove orphaned data (see 'ocellus scrub --help').
 
 Options:
   --host ADDR        Address to listen on ([DEFAULT] bind_host, default 127.0.0.1)
@@ -121,6 +124,11 @@ export async function main(argv: string[]): Promise<void> {
         return;
       case 'manage': {
         const code = await manage(rest);
+        if (code !== 0) process.exit(code);
+        return;
+      }
+      case 'scrub': {
+        const code = await scrub(rest);
         if (code !== 0) process.exit(code);
         return;
       }

@@ -65,6 +65,15 @@ export const OPTIONS = {
       default: null,
       help: "This node's own URL as other nodes reach it (e.g. http://10.0.0.5:9292). With several nodes and a staging directory that is not shared, an import whose data was staged on another node is forwarded to that node.",
     },
+    delayed_delete: {
+      kind: 'bool',
+      default: false,
+      help: 'DELETE of an image with data makes it `pending_delete` (404 to the API) and keeps its bytes; `ocellus scrub` removes them after scrub_time, `ocellus scrub --restore ID` brings the image back.',
+    },
+    scrub_time: { kind: 'int', default: 0, min: 0, help: 'Seconds an image stays in `pending_delete` before the scrubber removes its data.' },
+    scrub_pool_size: { kind: 'int', default: 1, min: 1, help: 'Images the scrubber removes the data of at once.' },
+    wakeup_time: { kind: 'int', default: 300, min: 0, help: 'Seconds between two passes of `ocellus scrub --daemon`.' },
+    daemon: { kind: 'bool', default: false, help: '`ocellus scrub` runs a pass every wakeup_time seconds instead of once (as --daemon).' },
     log_level: { kind: 'string', default: 'info', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], help: 'Log level.' },
   },
   database: {
