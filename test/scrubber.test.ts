@@ -10,8 +10,8 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { openDatabase } from '../src/db/connect.js';
 import { admin, api, createImage, startServer, type TestServer } from './support/harness.js';
-import { activeImage, imageFile, openScrubber, scrubCli, statusInDb } from './support/scrubbing.js';
-import { digests, download, filesIn, random, startUpload, waitForStatus } from './support/streaming.js';
+import { activeImage, imageFile, openScrubber, scrubCli, spawnScrubDaemon, statusInDb } from './support/scrubbing.js';
+import { digests, download, filesIn, random, startUpload, waitFor, waitForStatus } from './support/streaming.js';
 import { runsOn } from './support/test-database.js';
 
 runsOn('sqlite', 'postgresql');
@@ -117,6 +117,24 @@ describe('DELETE with delayed_delete', () => {
     const both = await scrubCli(server, ['--restore', id, '--daemon']);
     assert.equal(both.status, 2);
     assert.match(both.stderr, /restore and daemon options should not be set together/);
+  });
+
+  test('ocellus scrub --daemon scrubs what is deleted while it runs, and stops cleanly on SIGTERM', async () => {
+    const child = spawnScrubDaemon(server, 'wakeup_time = 1\n');
+    try {
+      const { id } = await activeImage(server);
+      assert.equal((await api(server.url, 'DELETE', `/v2/images/${id}`, { headers: ADMIN })).status, 204);
+      await waitFor('the daemon to scrub the image', () => (fs.existsSync(imageFile(server, id)) ? undefined : true), 10_000);
+      const db = openDatabase(server.dbUrl);
+      try {
+        await waitFor('the image to be deleted', async () => ((await statusInDb(db, id)).status === 'deleted' ? true : undefined));
+      } finally {
+        await db.destroy();
+      }
+    } finally {
+      const code = await child.stop();
+      assert.equal(code, 0, child.output());
+    }
   });
 
   test('a removal that fails is reported (exit 1), stays doomed, and the next pass removes it', async () => {

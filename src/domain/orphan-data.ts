@@ -6,7 +6,8 @@
  * - no location in any status but `deleted` names it (checked before and again after listing the store);
  * - it is older than the grace period (a write that just committed is about to record its location);
  * - the image it was written for is not being written (saving, uploading, importing, or holding
- *   an import lock): its upload, staging or import owns it.
+ *   an import lock): its upload, staging or import owns it;
+ * - its key is an image id (a store may hold other things: they are not ours to judge).
  * Only stores that can list their objects are searched (file — the staging area too —, s3, swift).
  */
 import type { Backend, StoreRegistry } from '../store/registry.js';
@@ -15,6 +16,8 @@ import { deleteIfPresent } from '../store/blob-store.js';
 import type { ImageStatus } from './image-model.js';
 import type { UnitOfWork } from './ports.js';
 
+/** Objects are written under image ids; anything else in a store (another tool's, Glance's DLO segments `<id>-00001`) is not ours to judge. */
+const IMAGE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Locations read per query when collecting what is referenced. */
 const PAGE = 1000;
 /** Statuses of an image whose data is being written (its lease or its task owns the objects). */
@@ -55,7 +58,7 @@ export class OrphanData {
     for (const backend of listable) {
       const kept = before.get(backend.id)!;
       for await (const obj of backend.store.listing!.list()) {
-        if (!kept.has(obj.name) && obj.modifiedAt <= cutoff) candidates.push({ ...obj, backend: backend.id });
+        if (IMAGE_ID.test(obj.key) && !kept.has(obj.name) && obj.modifiedAt <= cutoff) candidates.push({ ...obj, backend: backend.id });
       }
     }
     // A location recorded while the stores were listed (a restore, an import finishing) saves its object.

@@ -42,6 +42,29 @@ export function scrubCli(server: TestServer, args: string[], defaults = ''): Pro
   });
 }
 
+/** `ocellus scrub --daemon` as a child process; `stop()` sends SIGTERM and resolves with its exit code (SIGKILL after 10 s). */
+export function spawnScrubDaemon(server: TestServer, defaults = '') {
+  const dir = tempDir('ocellus-scrub-conf-');
+  const file = path.join(dir, 'scrub.conf');
+  fs.writeFileSync(file, `[DEFAULT]\nupload_heartbeat_interval = 1\n${defaults}\n[database]\nconnection = ${server.dbUrl}\n`);
+  const child = spawn(process.execPath, [OCELLUS_BIN, 'scrub', '--daemon', '--config', file, '--data-dir', server.dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.setEncoding('utf8').on('data', (s: string) => (output += s));
+  child.stderr.setEncoding('utf8').on('data', (s: string) => (output += s));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    output: () => output,
+    async stop(): Promise<number | null> {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      const code = await exited;
+      clearTimeout(t);
+      fs.rmSync(dir, { recursive: true, force: true });
+      return code;
+    },
+  };
+}
+
 /** A scrubber in this process on `server`'s database and stores; `deletes` counts each store delete by URL. */
 export async function openScrubber(server: TestServer, opts: { scrubTimeMs?: number; poolSize?: number; now?: () => number; deletes?: Map<string, number> } = {}) {
   const config = loadConfig({ dataDir: server.dataDir, overrides: [{ section: 'database', name: 'connection', value: server.dbUrl }], warn: () => undefined });
