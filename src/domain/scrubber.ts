@@ -91,7 +91,8 @@ export class Scrubber {
 
   /**
    * `scrub --restore`: a pending_delete image becomes active again, with the locations it kept.
-   * NotFound if there is no such image; Conflict if it is not pending_delete (a scrubber took it first).
+   * Conflict if the image is live (not pending_delete); NotFound if there is no pending_delete
+   * image with that id (never deleted, or a scrubber took it first).
    */
   async restore(id: string): Promise<void> {
     const { uow } = this.deps;
@@ -99,7 +100,7 @@ export class Scrubber {
     if (await uow.repos.images.transition(id, step.from, step.to, step.resets, this.now())) return;
     const live = await uow.repos.images.find(id);
     if (live) throw new Conflict(`cannot restore the image from ${live.image.status} to active (wanted from_state=pending_delete)`);
-    throw new NotFound(`No pending_delete image with ID ${id}`);
+    throw new NotFound(`No pending_delete image with ID ${id} (none was ever deleted with that ID, or a scrubber removed its data already)`);
   }
 
   /**
