@@ -1,5 +1,5 @@
 /**
- * Two scrubbers at once on one PostgreSQL database (as on two nodes): each image is claimed by
+ * Two scrubbers at once on one PostgreSQL (or MariaDB) database (as on two nodes): each image is claimed by
  * one of them with its scrub lease, so no location's data is removed twice. (On SQLite two
  * scrubbers in one process would only wait on each other's write lock; it is the server
  * databases, with real concurrent transactions, that this proves.)
@@ -11,7 +11,7 @@ import { admin, api, startServer, type TestServer } from './support/harness.js';
 import { activeImage, imageFile, openScrubber, statusInDb } from './support/scrubbing.js';
 import { runsOn } from './support/test-database.js';
 
-runsOn('postgresql');
+runsOn('postgresql', 'mariadb');
 
 const ADMIN = admin();
 

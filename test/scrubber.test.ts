@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { openDatabase } from '../src/db/connect.js';
+import { SqlImageRepository } from '../src/db/image-repository.js';
 import { admin, api, createImage, startServer, type TestServer } from './support/harness.js';
 import { activeImage, imageFile, openScrubber, scrubCli, spawnScrubDaemon, statusInDb } from './support/scrubbing.js';
 import { digests, download, filesIn, random, startUpload, waitFor, waitForStatus } from './support/streaming.js';
@@ -47,6 +48,9 @@ describe('DELETE with delayed_delete', () => {
     assert.ok(fs.existsSync(imageFile(server, id)), 'the bytes of a pending_delete image are kept');
     const db = openDatabase(server.dbUrl);
     try {
+      assert.deepEqual(await statusInDb(db, id), { status: 'pending_delete', deleted: 1, locations: ['active'] });
+      // db purge keeps it too: its data is still there, and it may be restored.
+      await new SqlImageRepository(db).purgeDeleted(Date.now() + 86_400_000, 100);
       assert.deepEqual(await statusInDb(db, id), { status: 'pending_delete', deleted: 1, locations: ['active'] });
     } finally {
       await db.destroy();

@@ -113,7 +113,7 @@ export class Scrubber {
     const now = this.now();
     return uow
       .run(async (tx) => {
-        if (!(await tx.leases.acquire(leases.record(SCRUB_LEASE, id, {})))) return false;
+        if (!(await tx.leases.acquire(leases.record(SCRUB_LEASE, id, {})))) throw new LostRace();
         if (step) {
           if (!(await tx.images.transition(id, step.from, step.to, step.resets, now))) throw new LostRace();
           await tx.images.doomLocations(id, now);
@@ -166,5 +166,5 @@ export class Scrubber {
   }
 }
 
-/** The image left pending_delete before the claim committed: a restore or another scrubber came first. */
+/** Another scrubber holds the image, or it left pending_delete before the claim committed (a restore or another scrubber came first). */
 class LostRace extends Error {}
