@@ -10,6 +10,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { openDatabase } from '../src/db/connect.js';
 import { SqlImageRepository } from '../src/db/image-repository.js';
+import { SCRUB_LEASE } from '../src/domain/data-cleanup.js';
 import { admin, api, createImage, startServer, type TestServer } from './support/harness.js';
 import { activeImage, imageFile, openScrubber, scrubCli, spawnScrubDaemon, statusInDb } from './support/scrubbing.js';
 import { digests, download, filesIn, random, startUpload, waitFor, waitForStatus } from './support/streaming.js';
@@ -164,6 +165,27 @@ describe('DELETE with delayed_delete', () => {
       assert.ok(!fs.existsSync(file));
       assert.deepEqual(await statusInDb(db, id), { status: 'deleted', deleted: 1, locations: ['deleted'] });
     } finally {
+      await db.destroy();
+    }
+  });
+
+  test("the API's sweep leaves a doomed location alone while a scrubber's lease on its image lives", async () => {
+    const { id } = await activeImage(server);
+    assert.equal((await api(server.url, 'DELETE', `/v2/images/${id}`, { headers: ADMIN })).status, 204);
+    const db = openDatabase(server.dbUrl);
+    try {
+      // As a scrubber's claim leaves it: deleted, its location doomed, the scrub lease held.
+      await db.updateTable('images').set({ status: 'deleted' }).where('id', '=', id).execute();
+      await db.updateTable('image_locations').set({ status: 'pending_delete' }).where('image_id', '=', id).execute();
+      await db.insertInto('leases').values({ kind: SCRUB_LEASE, lease_key: id, owner: 'another-scrubber', expires_at: Date.now() + 60_000, data: '{}' }).execute();
+      await server.service.cleanup.sweep();
+      assert.ok(fs.existsSync(imageFile(server, id)), 'the scrubber owns the removal');
+      await db.updateTable('leases').set({ expires_at: Date.now() - 1 }).where('kind', '=', SCRUB_LEASE).where('lease_key', '=', id).execute();
+      await server.service.cleanup.sweep();
+      assert.ok(!fs.existsSync(imageFile(server, id)), 'the lease expired: the sweep removes it');
+      assert.deepEqual((await statusInDb(db, id)).locations, ['deleted']);
+    } finally {
+      await db.deleteFrom('leases').where('kind', '=', SCRUB_LEASE).where('lease_key', '=', id).execute();
       await db.destroy();
     }
   });
