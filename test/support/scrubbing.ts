@@ -3,7 +3,7 @@
  * and data directory, a Scrubber in this process (its store deletes counted), images with data.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../../src/config/options.js';
@@ -21,46 +21,61 @@ import { random } from './streaming.js';
 
 const ADMIN = admin();
 
-/** Runs `node bin/ocellus.js scrub ARGS…` against `server`'s database and data directory. */
-export function scrubCli(server: TestServer, args: string[], defaults = ''): Promise<CliResult> {
+/** Scrub processes still running: killed when the test process exits, whatever a test did. */
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
+/**
+ * Starts `node bin/ocellus.js scrub ARGS…` on `server`'s database and data directory (more
+ * `[DEFAULT]` lines in `defaults`); `done` settles when it exits, with what it printed.
+ */
+function spawnScrub(server: TestServer, args: string[], defaults: string): { child: ChildProcess; output: () => CliResult; done: Promise<CliResult> } {
   const dir = tempDir('ocellus-scrub-conf-');
   const file = path.join(dir, 'scrub.conf');
   fs.writeFileSync(file, `[DEFAULT]\nupload_heartbeat_interval = 1\n${defaults}\n[database]\nconnection = ${server.dbUrl}\n`);
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [OCELLUS_BIN, 'scrub', '--config', file, '--data-dir', server.dataDir, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  const child = spawn(process.execPath, [OCELLUS_BIN, 'scrub', '--config', file, '--data-dir', server.dataDir, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+  child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+  const done = new Promise<CliResult>((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (status) => {
-      clearTimeout(timer);
+      running.delete(child);
       fs.rmSync(dir, { recursive: true, force: true });
       resolve({ status, stdout, stderr });
     });
   });
+  return { child, output: () => ({ status: child.exitCode, stdout, stderr }), done };
 }
 
-/** `ocellus scrub --daemon` as a child process; `stop()` sends SIGTERM and resolves with its exit code (SIGKILL after 10 s). */
+/** Runs `ocellus scrub ARGS…` to its end (killed after 60 s). */
+export async function scrubCli(server: TestServer, args: string[], defaults = ''): Promise<CliResult> {
+  const run = spawnScrub(server, args, defaults);
+  const timer = setTimeout(() => run.child.kill('SIGKILL'), 60_000);
+  try {
+    return await run.done;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** `ocellus scrub --daemon`; `stop()` sends SIGTERM and resolves with its exit code (SIGKILL after 10 s). */
 export function spawnScrubDaemon(server: TestServer, defaults = '') {
-  const dir = tempDir('ocellus-scrub-conf-');
-  const file = path.join(dir, 'scrub.conf');
-  fs.writeFileSync(file, `[DEFAULT]\nupload_heartbeat_interval = 1\n${defaults}\n[database]\nconnection = ${server.dbUrl}\n`);
-  const child = spawn(process.execPath, [OCELLUS_BIN, 'scrub', '--daemon', '--config', file, '--data-dir', server.dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout.setEncoding('utf8').on('data', (s: string) => (output += s));
-  child.stderr.setEncoding('utf8').on('data', (s: string) => (output += s));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const run = spawnScrub(server, ['--daemon'], defaults);
   return {
-    output: () => output,
+    output: () => `${run.output().stdout}${run.output().stderr}`,
     async stop(): Promise<number | null> {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      const code = await exited;
-      clearTimeout(t);
-      fs.rmSync(dir, { recursive: true, force: true });
-      return code;
+      if (run.child.exitCode === null && run.child.signalCode === null) run.child.kill('SIGTERM');
+      const timer = setTimeout(() => run.child.kill('SIGKILL'), 10_000);
+      try {
+        return (await run.done).status;
+      } finally {
+        clearTimeout(timer);
+      }
     },
   };
 }
