@@ -1,8 +1,9 @@
 /**
  * Delayed delete and the scrubber: DELETE with delayed_delete (pending_delete, 404, bytes kept,
- * the API's sweep leaves them), `ocellus scrub` (after scrub_time, retried failures, restore, two
- * scrubbers at once: scrubber-races.test.ts) and `ocellus scrub --orphans` on the filesystem store. The CLI runs as a
- * child process on the test server's database and data directory.
+ * the API's sweep leaves them), `ocellus scrub` (after scrub_time, retried failures, restore,
+ * the daemon) and `ocellus scrub --orphans` on the filesystem store; scrubbers racing each other
+ * and restores are in scrubber-races.test.ts. The CLI runs as a child process on the test
+ * server's database and data directory.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
