@@ -223,7 +223,7 @@ export async function createService(config: Config): Promise<Service> {
         catalogue: new ImageCatalogue(uow.repos.images, access, locations),
         creation,
         editing: new ImageEditing(uow.repos.images, access, new ImagePatcher(attributes, access, locations), quotas, locations, notifier),
-        actions: new ImageActions(uow, access, cleanup, selfUrl, notifier, undefined, caching),
+        actions: new ImageActions(uow, access, cleanup, { selfUrl, delayedDelete: config.DEFAULT.delayed_delete, notifier, caching }),
         imageData,
         staging: imageStaging,
         imports,

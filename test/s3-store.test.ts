@@ -332,6 +332,30 @@ describe('s3 store', { skip }, () => {
     assert.ok(store.owns(`s3+http://${host}/some-older-bucket/${key}`), 'images of an earlier bucket stay readable');
   });
 
+  test('listing: the bucket’s committed objects, named as nameOf names their locations (credentials or not); markers are not objects', async () => {
+    const store = await makeStore(SMALL_PARTS);
+    const bucket = buckets.get(store)!;
+    const host = new URL(swift!.s3Endpoint).host;
+    const listAll = async () => {
+      const out = [];
+      for await (const o of store.listing.list()) out.push(o);
+      return out;
+    };
+    assert.deepEqual(await listAll(), [], 'no bucket yet: nothing');
+    const small = await put(store, target(), Buffer.from('four'));
+    const large = await put(store, target(), randomBytes(2 * MIB + 3));
+    await rawClient().send(new PutObjectCommand({ Bucket: bucket, Key: markerKey('some-image', 'some-attempt'), Body: 'upload-id' }));
+    const listed = (await listAll()).sort((x, y) => x.size - y.size);
+    assert.deepEqual(listed.map((o) => [o.url, o.size, o.key]), [[small.url, 4, parseLocation(small.url)!.key], [large.url, 2 * MIB + 3, parseLocation(large.url)!.key]]);
+    for (const o of listed) {
+      assert.equal(store.listing.nameOf(o.url), o.name);
+      assert.ok(Math.abs(o.modifiedAt - Date.now()) < 120_000, `modified ${new Date(o.modifiedAt).toISOString()}`);
+    }
+    const key = parseLocation(small.url)!.key;
+    assert.equal(store.listing.nameOf(`s3://${swift!.s3AccessKey}:${swift!.s3SecretKey}@${host}/${bucket}/${key}`), listed[0]!.name);
+    assert.equal(store.listing.nameOf(`s3+http://elsewhere.example/${bucket}/${key}`), undefined);
+  });
+
   test('errors: refused connection → StoreUnavailable, bad secret → StoreUnavailable, no write permission → StoreWriteDenied', async () => {
     const down = await makeStore({ s3_store_host: 'http://127.0.0.1:1' });
     await assert.rejects(down.size('s3+http://127.0.0.1:1/b/k'), StoreUnavailable);

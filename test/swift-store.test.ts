@@ -199,6 +199,27 @@ describe('swift store', { skip }, () => {
     assert.deepEqual(await store.listObjects(), []);
   });
 
+  test('listing: the objects of the store’s containers (per-project ones too), not their segments; nameOf names their locations alike', async () => {
+    const store = await makeStore({ swift_store_multi_tenant: true });
+    const other = await makeStore();
+    const key = unique('img');
+    const small = await put(store, target(key, 'a', 'projA'), randomBytes(1000));
+    const large = await put(store, target(key, 'b'), randomBytes(2 * MiB + 5));
+    const elsewhere = await put(other, target(unique('img')), Buffer.from('x'));
+    const listed = [];
+    for await (const o of store.listing.list()) listed.push(o);
+    assert.deepEqual(listed.map((o) => o.url).sort(), [small, large].sort());
+    for (const o of listed) {
+      assert.equal(o.key, key);
+      assert.equal(store.listing.nameOf(o.url), o.name);
+      assert.ok(Math.abs(o.modifiedAt - Date.now()) < 120_000, `modified ${new Date(o.modifiedAt).toISOString()}`);
+    }
+    assert.equal(listed.find((o) => o.url === small)!.size, 1000);
+    assert.equal(store.listing.nameOf(elsewhere), undefined, "another store's container is not this store's");
+    for (const url of [small, large]) await store.delete(url);
+    await other.delete(elsewhere);
+  });
+
   test('multiple containers seed: the container is named by the first characters of the key', async () => {
     const store = await makeStore({ swift_store_multiple_containers_seed: 3 });
     const base = String(store.describe().container);

@@ -5,15 +5,18 @@ import { authFlavor, ConfigError, loadConfig, type LoadOptions } from '../config
 import { createService } from '../service.js';
 import { cacheCommand } from './cache.js';
 import { manage } from './manage.js';
+import { scrub } from './scrub.js';
 
 const USAGE = `Usage: ocellus serve [--host ADDR] [--port N] [--data-dir DIR] [--config FILE] [--log-level LEVEL]
        ocellus manage [--config FILE] [--data-dir DIR] db sync|version|check|purge
        ocellus cache [--config FILE] [--data-dir DIR] prefetch|prune|clean
+       ocellus scrub [--config FILE] [--data-dir DIR] [--daemon] [--restore ID] [--orphans [--dry-run]]
 
 Commands:
   serve    Run the Image API v2 server (SQLite + filesystem store under the data dir by default).
   manage   Database administration (see 'ocellus manage --help').
   cache    This node's image cache: prefetch queued images, prune, clean (see 'ocellus cache --help').
+  scrub    Remove the data of delayed deletes, restore one, or remove orphaned data (see 'ocellus scrub --help').
 
 Options:
   --host ADDR        Address to listen on ([DEFAULT] bind_host, default 127.0.0.1)
@@ -129,6 +132,11 @@ export async function main(argv: string[]): Promise<void> {
       }
       case 'cache': {
         const code = await cacheCommand(rest);
+        if (code !== 0) process.exit(code);
+        return;
+      }
+      case 'scrub': {
+        const code = await scrub(rest);
         if (code !== 0) process.exit(code);
         return;
       }

@@ -76,6 +76,15 @@ export const OPTIONS = {
       default: false,
       help: "Per-project limits from Keystone's unified limits (image_count_total, image_count_uploading, image_size_total, image_stage_total; see [oslo_limit]) instead of user_storage_quota.",
     },
+    delayed_delete: {
+      kind: 'bool',
+      default: false,
+      help: 'DELETE of an image with data makes it `pending_delete` (404 to the API) and keeps its bytes; `ocellus scrub` removes them after scrub_time, `ocellus scrub --restore ID` brings the image back.',
+    },
+    scrub_time: { kind: 'int', default: 0, min: 0, help: 'Seconds an image stays in `pending_delete` before the scrubber removes its data.' },
+    scrub_pool_size: { kind: 'int', default: 1, min: 1, help: 'Images the scrubber removes the data of at once.' },
+    wakeup_time: { kind: 'int', default: 300, min: 0, help: 'Seconds between two passes of `ocellus scrub --daemon`.' },
+    daemon: { kind: 'bool', default: false, help: '`ocellus scrub` runs a pass every wakeup_time seconds instead of once (as --daemon).' },
     log_level: { kind: 'string', default: 'info', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], help: 'Log level.' },
     // The node-local image cache (src/cache, src/domain/image-caching.ts; README "Image cache").
     image_cache_dir: { kind: 'string', default: null, help: "Directory of this node's image cache; set = the cache API (/v2/cache, v2.14/v2.16/v2.18) and its prefetcher are on. A caching flavor ([paste_deploy] flavor = keystone+caching, …) also serves and fills downloads from it (default with such a flavor: <data dir>/image-cache)." },

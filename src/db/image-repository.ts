@@ -209,13 +209,17 @@ export class SqlImageRepository implements ImageRepository {
   }
 
   async transition(id: string, from: ImageStatus, to: ImageStatus, changes: ImageChanges, now: number): Promise<boolean> {
-    const gone = to === 'deleted';
+    // pending_delete (delayed delete) is deleted to every read, as in Glance; leaving it for
+    // `deleted` keeps the time of the DELETE, leaving it for `active` (restore) undeletes.
+    const wasGone = from === 'pending_delete';
+    const gone = to === 'deleted' || to === 'pending_delete';
+    const deletion = gone ? (wasGone ? { deleted: 1 } : { deleted: 1, deleted_at: changes.deleted_at ?? now }) : wasGone ? { deleted: 0, deleted_at: null } : {};
     const res = await this.db
       .updateTable('images')
-      .set({ ...toRow(changes), status: to, updated_at: now, ...(gone ? { deleted: 1, deleted_at: changes.deleted_at ?? now } : {}) })
+      .set({ ...toRow(changes), status: to, updated_at: now, ...deletion })
       .where('id', '=', id)
       .where('status', '=', from)
-      .where('deleted', '=', 0)
+      .where('deleted', '=', wasGone ? 1 : 0)
       .executeTakeFirst();
     return Number(res.numUpdatedRows) === 1;
   }
@@ -306,8 +310,58 @@ export class SqlImageRepository implements ImageRepository {
     });
   }
 
-  async doomedLocations(limit: number): Promise<DoomedLocation[]> {
-    const rows = await this.db.selectFrom('image_locations').selectAll().where('status', '=', 'pending_delete').orderBy('updated_at').limit(limit).execute();
+  async doomedLocations(limit: number, skipLeased?: { kind: string; now: number }): Promise<DoomedLocation[]> {
+    const rows = await this.db
+      .selectFrom('image_locations')
+      .selectAll()
+      .where('status', '=', 'pending_delete')
+      .$if(skipLeased !== undefined, (qb) =>
+        qb.where(({ not, exists, selectFrom }) =>
+          not(
+            exists(
+              selectFrom('leases')
+                .select('leases.lease_key')
+                .where('leases.kind', '=', skipLeased!.kind)
+                .whereRef('leases.lease_key', '=', 'image_locations.image_id')
+                .where('leases.expires_at', '>=', skipLeased!.now),
+            ),
+          ),
+        ),
+      )
+      .orderBy('updated_at')
+      .limit(limit)
+      .execute();
+    return rows.map((r) => ({ ...toLocation(r), imageId: r.image_id }));
+  }
+
+  async doomedLocationsOf(imageId: string): Promise<LocationRecord[]> {
+    const rows = await this.db.selectFrom('image_locations').selectAll().where('image_id', '=', imageId).where('status', '=', 'pending_delete').orderBy('created_at').orderBy('id').execute();
+    return rows.map(toLocation);
+  }
+
+  async pendingDeletes(cutoff: number, limit: number): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('images')
+      .select('id')
+      .where('status', '=', 'pending_delete')
+      .where('deleted', '=', 1)
+      .where('deleted_at', '<=', cutoff)
+      .orderBy('deleted_at')
+      .orderBy('id')
+      .limit(limit)
+      .execute();
+    return rows.map((r) => r.id);
+  }
+
+  async keptLocations(afterId: string | null, limit: number): Promise<(LocationRecord & { imageId: string })[]> {
+    const rows = await this.db
+      .selectFrom('image_locations')
+      .selectAll()
+      .where('status', '!=', 'deleted')
+      .$if(afterId !== null, (qb) => qb.where('id', '>', afterId!))
+      .orderBy('id')
+      .limit(limit)
+      .execute();
     return rows.map((r) => ({ ...toLocation(r), imageId: r.image_id }));
   }
 
@@ -383,6 +437,8 @@ export class SqlImageRepository implements ImageRepository {
           .select('id')
           .where('deleted', '=', 1)
           .where('deleted_at', '<', cutoff)
+          // A pending_delete image (delayed delete) still has its bytes, and may be restored.
+          .where('status', '!=', 'pending_delete')
           .where(({ not, exists, selectFrom }) =>
             not(exists(selectFrom('image_locations').select('image_locations.id').whereRef('image_locations.image_id', '=', 'images.id').where('image_locations.status', '=', 'pending_delete'))),
           )

@@ -45,7 +45,10 @@ export interface ImageLocationsTable {
   url: string;
   /** JSON object. */
   metadata: string;
-  /** active; pending_delete (the image is gone, its bytes are still to be removed); deleted. */
+  /**
+   * active; staged; pending_delete (the image is gone, its bytes are still to be removed); deleted.
+   * A pending_delete image's (delayed delete) stay active until the scrubber takes it.
+   */
   status: string;
   created_at: number;
   updated_at: number;

@@ -5,6 +5,8 @@
  * the sweep (at start-up and on an interval, on any node) finishes it. The same sweep takes
  * over uploads and stagings whose process died (expired `upload` and `stage` leases) and undoes
  * them; the two leased writes start and end here too (beginDataWrite, abandonDataWrite).
+ * With delayed delete, a `pending_delete` image's locations stay `active` (restorable): only the
+ * scrubber dooms them, after scrub_time.
  */
 import { deleteIfPresent } from '../store/blob-store.js';
 import type { StoreRegistry } from '../store/registry.js';
@@ -18,6 +20,11 @@ import type { Repositories, UnitOfWork } from './ports.js';
 export const UPLOAD_LEASE = 'upload';
 /** The lease kind of a running PUT /stage; its key is the image id. */
 export const STAGE_LEASE = 'stage';
+/**
+ * The lease kind of a scrubber's work on one image (src/domain/scrubber.ts); its key is the image
+ * id. The sweep leaves the doomed locations of such an image to the scrubber while the lease lives.
+ */
+export const SCRUB_LEASE = 'scrub';
 /** What an upload's (or a staging's) lease records: enough for another process to find and remove what it wrote. */
 export interface UploadLeaseData {
   attempt: string;
@@ -89,11 +96,7 @@ export class DataCleanup {
     let forgotten = 0;
     for (const loc of locations) {
       try {
-        const backend = this.stores.forLocation(loc);
-        // A read-only store's bytes (an http location) are not ours to remove: only the record goes.
-        if (backend?.store.capabilities.write) await deleteIfPresent(backend.store, loc.url);
-        else if (!backend) this.log(`no configured store holds ${loc.url}; forgetting the location`);
-        await this.uow.repos.images.forgetLocation(loc.id, this.now());
+        await this.removeLocation(loc);
         forgotten++;
       } catch (err) {
         this.log(`could not remove the data at ${loc.url}; the next sweep tries again`, err);
@@ -102,12 +105,24 @@ export class DataCleanup {
     return forgotten;
   }
 
+  /**
+   * Removes the bytes of one doomed location and forgets it; rejects (leaving it doomed, for the
+   * next sweep) when the store could not remove them.
+   */
+  async removeLocation(loc: LocationRecord | DoomedLocation): Promise<void> {
+    const backend = this.stores.forLocation(loc);
+    // A read-only store's bytes (an http location) are not ours to remove: only the record goes.
+    if (backend?.store.capabilities.write) await deleteIfPresent(backend.store, loc.url);
+    else if (!backend) this.log(`no configured store holds ${loc.url}; forgetting the location`);
+    await this.uow.repos.images.forgetLocation(loc.id, this.now());
+  }
+
   /** One pass: dead uploads undone, unfinished deletions finished. Returns the image ids it cleaned up. */
   async sweep(): Promise<{ uploads: string[]; deletions: string[] }> {
     const uploads = await this.sweepUploads();
     const deletions: string[] = [];
     for (;;) {
-      const doomed = await this.uow.repos.images.doomedLocations(SWEEP_BATCH);
+      const doomed = await this.uow.repos.images.doomedLocations(SWEEP_BATCH, { kind: SCRUB_LEASE, now: this.now() });
       if (doomed.length === 0) break;
       const forgotten = await this.removeBytes(doomed);
       deletions.push(...doomed.map((l) => l.imageId));

@@ -9,35 +9,57 @@ import { assertStagedHere } from './stage-host.js';
 import type { Notifier } from './notifications.js';
 import type { UnitOfWork } from './ports.js';
 
+export interface ImageActionsOptions {
+  /** worker_self_reference_url: an image staged on another node is deleted there (StagedElsewhere). */
+  selfUrl?: string | null;
+  /** [DEFAULT] delayed_delete: an image with data goes to `pending_delete` and keeps its bytes for the scrubber. */
+  delayedDelete?: boolean;
+  /** image.delete and image.update (deactivate, reactivate) go with the status change. */
+  notifier?: Notifier;
+  /** The node-local image cache: a deleted image's entry on this node goes with it. */
+  caching?: ImageCaching | null;
+  now?: () => number;
+}
+
 export class ImageActions {
+  private readonly selfUrl: string | null;
+  private readonly delayedDelete: boolean;
+  private readonly notifier?: Notifier;
+  private readonly caching: ImageCaching | null;
+  private readonly now: () => number;
+
   constructor(
     private readonly uow: UnitOfWork,
     private readonly access: ImageAccess,
     private readonly cleanup: DataCleanup,
-    /** worker_self_reference_url: an image staged on another node is deleted there (StagedElsewhere). */
-    private readonly selfUrl: string | null = null,
-    /** image.delete and image.update (deactivate, reactivate) go with the status change. */
-    private readonly notifier?: Notifier,
-    private readonly now: () => number = Date.now,
-    /** The node-local image cache: a deleted image's entry on this node goes with it. */
-    private readonly caching: ImageCaching | null = null,
-  ) {}
+    options: ImageActionsOptions = {},
+  ) {
+    this.selfUrl = options.selfUrl ?? null;
+    this.delayedDelete = options.delayedDelete ?? false;
+    this.notifier = options.notifier;
+    this.caching = options.caching ?? null;
+    this.now = options.now ?? Date.now;
+  }
 
   /**
    * DELETE: the image becomes `deleted` and its locations `pending_delete` in one transaction
    * (the intent is on record), then the bytes are removed. If this process dies before they
-   * are, the cleanup sweep of any node finishes the job.
+   * are, the cleanup sweep of any node finishes the job. With delayed_delete, an image with data
+   * becomes `pending_delete` instead (Glance's 400 if it is not active): its locations stay active,
+   * so nothing but the scrubber (`ocellus scrub`, after scrub_time) removes its bytes and a restore
+   * finds them intact; only staged data goes now, as Glance removes it at DELETE.
    */
   async delete(ctx: RequestContext, id: string): Promise<void> {
     for (;;) {
       const { image } = await this.access.require(ctx, id, 'delete_image');
       if (image.protected) throw new Forbidden(`Image ${id} is protected and cannot be deleted.`);
       assertStagedHere(image, this.selfUrl);
-      const step = plan('delete', image)!;
+      const delayed = this.delayedDelete && image.locations.length > 0;
+      const step = plan(delayed ? 'delayed_delete' : 'delete', image)!;
       const now = this.now();
       const doomed = await this.uow.run(async (tx) => {
         if (!(await tx.images.transition(id, step.from, step.to, { deleted_at: now }, now))) return undefined;
-        const doomed = await tx.images.doomLocations(id, now);
+        const doomed = delayed ? await tx.images.doomStagedLocations(id, now) : await tx.images.doomLocations(id, now);
         await this.notifier?.imageDeleted(tx, image, now);
         return doomed;
       });

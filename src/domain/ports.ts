@@ -30,6 +30,8 @@ export interface ImageRepository {
   /**
    * The one compare-and-set of an image's status: `from` → `to` (with `changes`), only if the
    * live image is in `from`. Entering `deleted` also marks the image deleted. False if it was not.
+   * A `pending_delete` image (delayed delete) counts as deleted too, for every read; it is the one
+   * deleted image a transition may start from (to `deleted` by the scrubber, `active` by restore).
    */
   transition(id: string, from: ImageStatus, to: ImageStatus, changes: ImageChanges, now: number): Promise<boolean>;
 
@@ -73,8 +75,23 @@ export interface ImageRepository {
    */
   doomLocation(imageId: string, locationId: string, now: number): Promise<'doomed' | 'last' | 'absent'>;
 
-  /** Locations whose bytes are still to be removed, oldest first. */
-  doomedLocations(limit: number): Promise<DoomedLocation[]>;
+  /**
+   * Locations whose bytes are still to be removed, oldest first — without those of images a live
+   * lease of `skipLeased.kind` (keyed by image id) covers: their remover owns them.
+   */
+  doomedLocations(limit: number, skipLeased?: { kind: string; now: number }): Promise<DoomedLocation[]>;
+
+  /** The doomed (pending_delete) locations of one image, whatever the image's status. */
+  doomedLocationsOf(imageId: string): Promise<LocationRecord[]>;
+
+  /** Ids of images in `pending_delete` (delayed delete) since `cutoff` (epoch ms) or earlier, oldest first. */
+  pendingDeletes(cutoff: number, limit: number): Promise<string[]>;
+
+  /**
+   * One page of the locations whose bytes are still someone's (every status but `deleted`), by
+   * id after `afterId`: what the orphan search must not take.
+   */
+  keptLocations(afterId: string | null, limit: number): Promise<(LocationRecord & { imageId: string })[]>;
 
   /** The bytes of a doomed location are gone: it is `deleted`. */
   forgetLocation(locationId: string, now: number): Promise<void>;
@@ -94,7 +111,7 @@ export interface ImageRepository {
   /**
    * Hard-deletes images soft-deleted before `cutoff` (epoch ms), with their properties, tags,
    * locations and members, `batch` images per transaction; never an image whose bytes are still
-   * to be removed. Returns how many images were purged.
+   * to be removed, nor one in `pending_delete` (delayed delete keeps its bytes). Returns how many images were purged.
    */
   purgeDeleted(cutoff: number, batch: number): Promise<number>;
 }

@@ -70,11 +70,42 @@ export interface BlobStore {
    */
   checkLocation?(url: string): Promise<string | null>;
 
+  /** Optional: enumerates the store's objects, for the scrubber's orphan search (file, s3, swift; not http). */
+  readonly listing?: ObjectListing;
+
   /** Optional: frees kept-alive connections at shutdown. */
   close?(): void;
 
   /** Facts for `GET /v2/info/stores/detail` (`properties`), e.g. `data_dir`, `container`. */
   describe(): Record<string, unknown>;
+}
+
+/**
+ * What a store holds, for finding objects no location records any more (bytes a crash orphaned).
+ * The names `list` gives and `nameOf` computes are the same for one object, whichever spelling
+ * of its URL a location recorded (credentials, scheme variant), so the two can be compared.
+ */
+export interface ObjectListing {
+  /**
+   * Every committed object of this store (as configured: its directories, its bucket, its
+   * containers), page by page, in no particular order. Partial writes and the driver's own
+   * bookkeeping (segments of a manifest, upload markers) are not objects.
+   */
+  list(): AsyncIterable<ListedObject>;
+  /** The name `list` gives the object a location URL names; undefined if the URL names none of this store's objects. */
+  nameOf(url: string): string | undefined;
+}
+
+export interface ListedObject {
+  /** Unique in this store; compared with `nameOf` of recorded locations. */
+  name: string;
+  /** The location URL that reads and deletes it. */
+  url: string;
+  /** The write target key it was written under (the image id). */
+  key: string;
+  size: number;
+  /** When it was last written (epoch ms). */
+  modifiedAt: number;
 }
 
 export interface StoreCapabilities {

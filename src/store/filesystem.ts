@@ -14,6 +14,8 @@ import {
   type BlobStore,
   type BlobWriter,
   type ByteRange,
+  type ListedObject,
+  type ObjectListing,
   type StoreCapabilities,
   type StoredObject,
   type WriteTarget,
@@ -194,6 +196,30 @@ export class FilesystemStore implements BlobStore {
 
   owns(url: string): boolean {
     return this.fileOf(url) !== undefined;
+  }
+
+  /** Objects are the files directly in the data directories (not `.partial`); a file's name is its path. */
+  readonly listing: ObjectListing = {
+    list: () => this.listFiles(),
+    nameOf: (url) => this.fileOf(url),
+  };
+
+  private async *listFiles(): AsyncIterable<ListedObject> {
+    for (const d of this.dirs) {
+      const dir = await fsp.opendir(d.path);
+      for await (const entry of dir) {
+        if (!entry.isFile() || !KEY.test(entry.name) || entry.name.startsWith('.')) continue;
+        const file = path.join(d.path, entry.name);
+        let st: fs.Stats;
+        try {
+          st = await fsp.lstat(file);
+        } catch (err) {
+          if (isErrno(err, 'ENOENT')) continue;
+          throw err;
+        }
+        yield { name: file, url: pathToFileURL(file).href, key: entry.name, size: st.size, modifiedAt: st.mtimeMs };
+      }
+    }
   }
 
   /**

@@ -57,6 +57,11 @@ export class StoreRegistry {
     return this.backends.filter((b) => !b.reserved);
   }
 
+  /** Every configured store, the reserved ones (staging) included. */
+  all(): readonly Backend[] {
+    return this.backends;
+  }
+
   /** The store holding a location's bytes, or undefined if no configured store does. */
   forLocation(loc: LocationRef): Backend | undefined {
     const id = loc.metadata.store;

@@ -7,11 +7,12 @@ import {
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
+  ListObjectsV2Command,
   S3Client,
   type BucketLocationConstraint,
 } from '@aws-sdk/client-s3';
 import type { StoreOptions } from '../config/store-options.js';
-import { StoreError, type BlobStore, type BlobWriter, type ByteRange, type StoreCapabilities, type WriteTarget } from './blob-store.js';
+import { StoreError, type BlobStore, type BlobWriter, type ByteRange, type ListedObject, type ObjectListing, type StoreCapabilities, type WriteTarget } from './blob-store.js';
 import { isNotFound, mapS3Error, s3Code, s3Status } from './s3-errors.js';
 import { formatLocation, isAmazonHost, isDnsCompatibleBucket, parseEndpoint, parseLocation, regionFor, type S3Endpoint, type S3ObjectRef } from './s3-location.js';
 import { MIB, planParts } from './s3-part-sizes.js';
@@ -120,6 +121,37 @@ export class S3Store implements BlobStore {
     if (!this.endpoint) return false;
     const ref = parseLocation(url);
     return ref !== undefined && ref.host === this.endpoint.host;
+  }
+
+  /** The objects of the configured bucket (ListObjectsV2, page by page); the upload markers and any key with a `/` are not image objects. */
+  readonly listing: ObjectListing = {
+    list: () => this.listBucket(),
+    nameOf: (url) => {
+      if (!this.owns(url)) return undefined;
+      const { bucket, key } = this.ref(url);
+      return `${bucket}/${key}`;
+    },
+  };
+
+  private async *listBucket(): AsyncIterable<ListedObject> {
+    const { client, endpoint } = this.ready();
+    const bucket = this.bucket;
+    let token: string | undefined;
+    do {
+      let page;
+      try {
+        page = await client.send(new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }));
+      } catch (err) {
+        if (s3Code(err) === 'NoSuchBucket') return;
+        throw mapS3Error(err, `listing ${bucket}`, { bucket });
+      }
+      for (const o of page.Contents ?? []) {
+        const key = o.Key;
+        if (key === undefined || !NAME.test(key) || key.startsWith('.')) continue;
+        yield { name: `${bucket}/${key}`, url: formatLocation(endpoint, bucket, key), key, size: o.Size ?? 0, modifiedAt: o.LastModified?.getTime() ?? Date.now() };
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
   }
 
   private ref(url: string): S3ObjectRef {

@@ -160,6 +160,24 @@ export class SwiftClient {
     return this.maxObjectSizeValue;
   }
 
+  /**
+   * The entries of a listing (`path`: '' for the account's containers, a container path for its
+   * objects), page by page; none if the account or container is missing.
+   */
+  async *listEntries(path: string, prefix: string): AsyncIterable<SwiftListEntry> {
+    let marker = '';
+    for (;;) {
+      const res = await this.call('GET', path, { query: { format: 'json', prefix, marker, limit: '10000' }, headers: { Accept: 'application/json' } });
+      if (res.status === 404 || res.status === 204) return;
+      if (res.status !== 200) throw statusError(res.status, path ? `container ${path.slice(1)}` : 'account', 'read', res.body.toString());
+      const page = JSON.parse(res.body.toString('utf8')) as SwiftListEntry[];
+      if (page.length === 0) return;
+      yield* page;
+      marker = page[page.length - 1]!.name ?? '';
+      if (!marker) return;
+    }
+  }
+
   /** Every object name in `container` starting with `prefix` (paged listing). [] if the container is missing. */
   async list(container: string, prefix: string): Promise<string[]> {
     const names: string[] = [];
@@ -177,6 +195,14 @@ export class SwiftClient {
     }
   }
 
+}
+
+/** One entry of a JSON listing: a container (name, count, bytes) or an object (name, bytes, last_modified in UTC). */
+export interface SwiftListEntry {
+  name?: string;
+  subdir?: string;
+  bytes?: number;
+  last_modified?: string;
 }
 
 /** Reads (and discards) an error response's body, keeping its start for the message. */

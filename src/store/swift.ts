@@ -7,6 +7,8 @@ import {
   type BlobStore,
   type BlobWriter,
   type ByteRange,
+  type ListedObject,
+  type ObjectListing,
   type StoreCapabilities,
   type StoredObject,
   type WriteTarget,
@@ -162,6 +164,39 @@ export class SwiftStore implements BlobStore {
 
   owns(url: string): boolean {
     return this.base !== '' && parseLocation(url, this.base, (c) => this.isOurContainer(c)) !== undefined;
+  }
+
+  /**
+   * The objects of this store's containers (its own, and with multi-tenant or seeded containers
+   * every `<container>_…` of the account); a name with a `/` is a segment, not an object.
+   */
+  readonly listing: ObjectListing = {
+    list: () => this.listContainers(),
+    nameOf: (url) => {
+      const ref = this.base === '' ? undefined : parseLocation(url, this.base, (c) => this.isOurContainer(c));
+      return ref && `${ref.container}/${ref.name}`;
+    },
+  };
+
+  private async *listContainers(): AsyncIterable<ListedObject> {
+    const own = this.options.swift_store_container;
+    for await (const c of this.client.listEntries('', own)) {
+      const container = c.name;
+      if (container === undefined || !this.isOurContainer(container)) continue;
+      for await (const o of this.client.listEntries(objectPath(container), '')) {
+        const name = o.name;
+        if (name === undefined || name.includes('/')) continue;
+        // Swift's last_modified is UTC without a zone: 2026-01-02T03:04:05.678900.
+        const modified = o.last_modified ? Date.parse(`${o.last_modified.replace(/Z$/, '')}Z`) : Number.NaN;
+        yield {
+          name: `${container}/${name}`,
+          url: locationUrl(this.base, { container, name }),
+          key: name,
+          size: o.bytes ?? 0,
+          modifiedAt: Number.isNaN(modified) ? Date.now() : modified,
+        };
+      }
+    }
   }
 
   private locate(url: string): SwiftObjectRef {
