@@ -67,7 +67,16 @@ export function makeRealImages(dir: string): RealImages {
   convert('vhdx', 'vhdx', 'vhdx');
   convert('vdi', 'vdi', 'vdi');
   const luks = path.join(dir, 'luks.img');
-  qemuImg('create', '-f', 'luks', '--object', 'secret,id=s0,data=secret', '-o', 'key-secret=s0', luks, '1M');
+  // qemu-img times its key derivation by the thread's CPU time; on a busy machine the first round
+  // can measure 0 ms ("Unable to get accurate CPU usage"): that is qemu-img's clock, not the image.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      qemuImg('create', '-f', 'luks', '--object', 'secret,id=s0,data=secret', '-o', 'key-secret=s0', luks, '1M');
+      break;
+    } catch (err) {
+      if (attempt === 5 || !/accurate CPU usage/.test(String((err as { stderr?: string }).stderr))) throw err;
+    }
+  }
   files.luks = { file: luks, format: 'luks', qemuFormat: 'luks' };
   return { dir, files };
 }
