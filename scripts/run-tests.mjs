@@ -57,6 +57,9 @@ function run(label, files, env) {
         const m = new RegExp(`ℹ ${key} (\\d+)`).exec(tail);
         if (m) counts[key] = Number(m[1]);
       }
+      // A test cancelled (its file timed out, or a hook before it failed) did not pass: it counts as failed.
+      const cancelled = /ℹ cancelled (\d+)/.exec(tail);
+      if (cancelled) counts.fail += Number(cancelled[1]);
       if (code !== 0 && counts.fail === 0) counts.fail = 1; // crashed without a summary
       resolve(counts);
     });
