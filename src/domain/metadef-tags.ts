@@ -3,7 +3,7 @@
  * (or adding to them with `X-Openstack-Append`), creating one from its URL, show, rename, delete.
  */
 import type { RequestContext } from '../auth/context.js';
-import { Conflict, Forbidden, NotFound } from './errors.js';
+import { Forbidden, NotFound } from './errors.js';
 import { deletedFields, tagPayload } from './metadef-events.js';
 import { checkedBody } from './metadef-input.js';
 import type { NamespaceRecord, SortDir, TagRecord, TagSortKey } from './metadef-model.js';
