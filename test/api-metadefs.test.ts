@@ -73,7 +73,7 @@ describe(`metadef namespaces on ${testDbKind()}`, () => {
     assert.equal(shown.objects.length, 1);
     assert.equal(shown.objects[0].self, `/v2/metadefs/namespaces/${name}/objects/CPU`);
     assert.deepEqual(shown.objects[0].required, ['cores']);
-    assert.deepEqual(shown.tags, [{ name: 'fast' }, { name: 'small' }]);
+    assert.deepEqual(shown.tags, [{ name: 'small' }, { name: 'fast' }], 'newest first, as Glance lists tags');
     assert.equal(shown.resource_type_associations[0].name, rt);
     assert.match(shown.resource_type_associations[0].created_at, TIMESTAMP);
 

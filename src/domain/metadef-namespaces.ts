@@ -123,7 +123,8 @@ export class MetadefNamespaces extends MetadefService {
       this.repo.associations([ns.id]),
       this.repo.properties(ns.id),
       this.repo.objects(ns.id),
-      this.repo.tags(ns.id, { sortKey: 'created_at', sortDir: 'asc' }),
+      // Glance's tag list order: newest first.
+      this.repo.tags(ns.id, { sortKey: 'created_at', sortDir: 'desc' }),
     ]);
     const prefix = resourceType ? (associations.find((a) => a.name === resourceType)?.prefix ?? null) : null;
     return { namespace: ns, associations, properties, objects, tags, prefix };
