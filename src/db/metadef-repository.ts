@@ -4,7 +4,7 @@
  * decide clashes (two racing creates: one wins, the other is 'duplicate'); every list has a total
  * order ending in the id, so pages are the same on the three databases.
  */
-import { sql, type Expression, type ExpressionBuilder, type Kysely, type SqlBool } from 'kysely';
+import { sql, type Expression, type ExpressionBuilder, type Kysely, type Selectable, type SqlBool } from 'kysely';
 import type {
   AssociationRecord,
   NamespaceFields,
@@ -25,11 +25,9 @@ import type { MetadefRepository } from '../domain/ports.js';
 import { isUniqueViolation } from './connect.js';
 import type { Database, MetadefNamespacesTable, MetadefObjectsTable, MetadefPropertiesTable, MetadefResourceTypesTable, MetadefTagsTable } from './tables.js';
 
-type Row<T> = { [K in keyof T]: T[K] extends import('kysely').Generated<infer V> ? V : T[K] };
-
 const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
 
-const toNamespace = (r: Row<MetadefNamespacesTable>): NamespaceRecord => ({
+const toNamespace = (r: Selectable<MetadefNamespacesTable>): NamespaceRecord => ({
   id: num(r.id),
   namespace: r.namespace,
   display_name: r.display_name,
@@ -41,7 +39,7 @@ const toNamespace = (r: Row<MetadefNamespacesTable>): NamespaceRecord => ({
   updated_at: num(r.updated_at),
 });
 
-const toObject = (r: Row<MetadefObjectsTable>): ObjectRecord => ({
+const toObject = (r: Selectable<MetadefObjectsTable>): ObjectRecord => ({
   id: num(r.id),
   namespace_id: num(r.namespace_id),
   name: r.name,
@@ -52,7 +50,7 @@ const toObject = (r: Row<MetadefObjectsTable>): ObjectRecord => ({
   updated_at: num(r.updated_at),
 });
 
-const toProperty = (r: Row<MetadefPropertiesTable>): PropertyRecord => ({
+const toProperty = (r: Selectable<MetadefPropertiesTable>): PropertyRecord => ({
   id: num(r.id),
   namespace_id: num(r.namespace_id),
   name: r.name,
@@ -61,9 +59,9 @@ const toProperty = (r: Row<MetadefPropertiesTable>): PropertyRecord => ({
   updated_at: num(r.updated_at),
 });
 
-const toTag = (r: Row<MetadefTagsTable>): TagRecord => ({ id: num(r.id), namespace_id: num(r.namespace_id), name: r.name, created_at: num(r.created_at), updated_at: num(r.updated_at) });
+const toTag = (r: Selectable<MetadefTagsTable>): TagRecord => ({ id: num(r.id), namespace_id: num(r.namespace_id), name: r.name, created_at: num(r.created_at), updated_at: num(r.updated_at) });
 
-const toResourceType = (r: Row<MetadefResourceTypesTable>): ResourceTypeRecord => ({
+const toResourceType = (r: Selectable<MetadefResourceTypesTable>): ResourceTypeRecord => ({
   id: num(r.id),
   name: r.name,
   protected: num(r.protected) === 1,

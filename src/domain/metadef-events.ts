@@ -6,8 +6,8 @@
 import { isoSeconds } from './notifications.js';
 import type { AssociationRecord, NamespaceRecord, ObjectRecord, PropertyDefinition, PropertyRecord, TagRecord } from './metadef-model.js';
 
-const OBJECT_PROPERTY_KEYS = ['type', 'title', 'description', 'default', 'minimum', 'maximum', 'enum', 'pattern', 'minLength', 'maxLength', 'confidential', 'items', 'uniqueItems', 'minItems', 'maxItems', 'additionalItems'] as const;
-const PROPERTY_KEYS = OBJECT_PROPERTY_KEYS;
+/** The property attributes Glance's notifications carry (not `operators`, `readonly`). */
+const PROPERTY_KEYS = ['type', 'title', 'description', 'default', 'minimum', 'maximum', 'enum', 'pattern', 'minLength', 'maxLength', 'confidential', 'items', 'uniqueItems', 'minItems', 'maxItems', 'additionalItems'] as const;
 
 /** Python's `value or None`: falsy values (0, '', false, empty lists) read None. */
 function orNone(v: unknown): unknown {
@@ -44,7 +44,7 @@ export function objectPayload(namespace: string, obj: ObjectRecord, oldName = ob
     name_old: oldName,
     properties: Object.entries(obj.properties).map(([name, p]: [string, PropertyDefinition]) => ({
       name,
-      ...Object.fromEntries(OBJECT_PROPERTY_KEYS.map((k) => [k, orNone(p[k])])),
+      ...Object.fromEntries(PROPERTY_KEYS.map((k) => [k, orNone(p[k])])),
     })),
     required: obj.required,
     description: obj.description,
