@@ -5,6 +5,7 @@ import * as m0002 from './migrations/0002-members.js';
 import * as m0003 from './migrations/0003-leases.js';
 import * as m0004 from './migrations/0004-tasks.js';
 import * as m0005 from './migrations/0005-outbox.js';
+import * as m0006 from './migrations/0006-metadefs.js';
 
 /** Every migration, in order. A new one is a new file in migrations/ and a line here. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -13,6 +14,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0003-leases': m0003,
   '0004-tasks': m0004,
   '0005-outbox': m0005,
+  '0006-metadefs': m0006,
 };
 
 class InCodeMigrationProvider implements MigrationProvider {

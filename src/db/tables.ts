@@ -114,6 +114,75 @@ export interface OutboxTable {
   created_at: number;
 }
 
+/** Metadefs (migration 0006, Glance's metadef_* tables): a namespace of definitions. */
+export interface MetadefNamespacesTable {
+  id: Generated<number>;
+  /** Unique. */
+  namespace: string;
+  display_name: string | null;
+  description: string | null;
+  /** public or private. */
+  visibility: string;
+  protected: number;
+  owner: string;
+  created_at: number;
+  updated_at: number;
+}
+
+/** A kind of resource (OS::Glance::Image, OS::Nova::Flavor…) namespaces apply to. */
+export interface MetadefResourceTypesTable {
+  id: Generated<number>;
+  /** Unique. */
+  name: string;
+  protected: number;
+  created_at: number;
+  updated_at: number;
+}
+
+/** A namespace's association with a resource type. */
+export interface MetadefNamespaceResourceTypesTable {
+  resource_type_id: number;
+  namespace_id: number;
+  properties_target: string | null;
+  prefix: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+/** An object of a namespace (unique by name within it). */
+export interface MetadefObjectsTable {
+  id: Generated<number>;
+  namespace_id: number;
+  name: string;
+  description: string | null;
+  /** JSON array of property names, or null. */
+  required: string | null;
+  /** JSON object: the object's `properties`. */
+  json_schema: string;
+  created_at: number;
+  updated_at: number;
+}
+
+/** A property definition of a namespace (unique by name within it). */
+export interface MetadefPropertiesTable {
+  id: Generated<number>;
+  namespace_id: number;
+  name: string;
+  /** JSON object: the property's schema (type, title, enum…), without its name. */
+  json_schema: string;
+  created_at: number;
+  updated_at: number;
+}
+
+/** A tag of a namespace (unique by name within it). */
+export interface MetadefTagsTable {
+  id: Generated<number>;
+  namespace_id: number;
+  name: string;
+  created_at: number;
+  updated_at: number;
+}
+
 export interface Database {
   images: ImagesTable;
   image_properties: ImagePropertiesTable;
@@ -123,5 +192,11 @@ export interface Database {
   leases: LeasesTable;
   tasks: TasksTable;
   outbox: OutboxTable;
+  metadef_namespaces: MetadefNamespacesTable;
+  metadef_resource_types: MetadefResourceTypesTable;
+  metadef_namespace_resource_types: MetadefNamespaceResourceTypesTable;
+  metadef_objects: MetadefObjectsTable;
+  metadef_properties: MetadefPropertiesTable;
+  metadef_tags: MetadefTagsTable;
 }
 
