@@ -92,7 +92,8 @@ describe('metadefs definition files', { skip: missing }, () => {
     assert.equal(loaded.metadef_namespaces!.length, 33);
     assert.ok(loaded.metadef_properties!.length > 100 && loaded.metadef_objects!.length > 20, 'properties and objects loaded');
 
-    const again = await manageCli(['--config', config, 'db', 'load_metadefs', '--path', DEBIAN_METADEFS]);
+    // Glance's legacy spelling, the path as a positional.
+    const again = await manageCli(['--config', config, 'db_load_metadefs', DEBIAN_METADEFS]);
     assert.equal(again.status, 0, again.stderr);
     assert.match(again.stdout, /^33 file\(s\): 33 skipped$/m);
     assert.deepEqual(await rows(db), loaded, 'loading twice leaves every row as it was');
@@ -252,9 +253,25 @@ describe('metadefs definition files', { skip: missing }, () => {
       assert.match(refused.stderr, /--prefer-new and --overwrite only go with --merge/);
     });
 
+    test('two loaders at once: each file is created by one of them and skipped by the other, none fails', async () => {
+      await unloadMetadefs(db);
+      // Two processes, as two operators (or two deployment scripts) would run them.
+      const runs = await Promise.all([0, 1].map(() => manageCli(['--config', config, 'db', 'load_metadefs', '--path', DEBIAN_METADEFS])));
+      const seen = new Map<string, string[]>();
+      for (const run of runs) {
+        assert.equal(run.status, 0, run.stderr);
+        for (const m of run.stdout.matchAll(/^(\S+\.json): namespace \S+ (\w+)$/gm)) seen.set(m[1]!, [...(seen.get(m[1]!) ?? []), m[2]!].sort());
+      }
+      assert.deepEqual([...seen.keys()].sort(), debianFiles);
+      for (const [file, pair] of seen) assert.deepEqual(pair, ['created', 'skipped'], file);
+      assert.equal((await counts(db)).metadef_namespaces, 33);
+      await unloadMetadefs(db);
+    });
+
     test('unload_metadefs removes every namespace and resource type', async () => {
+      await loadMetadefs(db, path.join(dir, 'merge', 'v1.json'));
       assert.ok((await counts(db)).metadef_namespaces > 0);
-      assert.deepEqual(await unloadMetadefs(db), { namespaces: 1, resourceTypes: 2 });
+      assert.deepEqual(await unloadMetadefs(db), { namespaces: 1, resourceTypes: 1 });
       assert.deepEqual(Object.values(await counts(db)), [0, 0, 0, 0, 0, 0]);
     });
   });

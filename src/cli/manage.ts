@@ -53,6 +53,8 @@ export async function manage(args: string[]): Promise<number> {
   }
   // Glance's spellings `db_sync`, `db_version`… are accepted too.
   const words = positionals.flatMap((p) => (p.startsWith('db_') ? ['db', p.slice(3)] : [p]));
+  // Glance's legacy `db_load_metadefs PATH` and `db_export_metadefs PATH`: the path as a positional.
+  const legacyPath = words.length === 3 && /^(load|export)_metadefs$/.test(words[1]!) ? words.pop() : undefined;
   if (words[0] !== 'db' || words.length !== 2) throw new ConfigError(`expected 'db <action>'\n\n${MANAGE_USAGE}`);
   const action = words[1]!;
   const config = loadConfig({ configFile: values.config, dataDir: values['data-dir'] });
@@ -93,7 +95,7 @@ export async function manage(args: string[]): Promise<number> {
         return 0;
       }
       case 'load_metadefs': {
-        const dir = values.path ?? config.DEFAULT.metadata_source_path;
+        const dir = values.path ?? legacyPath ?? config.DEFAULT.metadata_source_path;
         if (!fs.existsSync(dir)) throw new ConfigError(`--path ${dir}: no such file or directory`);
         const options = { merge: values.merge, preferNew: values['prefer-new'] ?? values['prefer_new'], overwrite: values.overwrite };
         let results;
@@ -120,7 +122,7 @@ export async function manage(args: string[]): Promise<number> {
         return 0;
       }
       case 'export_metadefs': {
-        const dir = values.path ?? config.DEFAULT.metadata_source_path;
+        const dir = values.path ?? legacyPath ?? config.DEFAULT.metadata_source_path;
         for (const { file, namespace } of await exportMetadefs(db, dir)) process.stdout.write(`namespace ${namespace} saved in ${path.join(dir, file)}\n`);
         return 0;
       }
