@@ -12,6 +12,9 @@ import type { AuthStrategy } from './auth/strategy.js';
 import { TokenFileAuth } from './auth/token-file.js';
 import { TrustedHeaderAuth } from './auth/trusted-headers.js';
 import { AccessPolicy } from './domain/image-policy.js';
+import { MetadefAccess } from './domain/metadef-access.js';
+import { MetadefBodies } from './domain/metadef-schemas.js';
+import { metadefServices } from './domain/metadef-services.js';
 import { loadPropertyProtections } from './policy/property-protections.js';
 import { PolicyEnforcer } from './policy/enforcer.js';
 import { openDatabase, parseConnectionUrl, redactUrl, type DatabaseHandle } from './db/connect.js';
@@ -228,6 +231,7 @@ export async function createService(config: Config): Promise<Service> {
         staging: imageStaging,
         imports,
         members: new MemberService(access, uow.repos.members, config.DEFAULT.image_member_quota, notifier),
+        metadefs: metadefServices({ uow, access: new MetadefAccess(policy), notifier, bodies: new MetadefBodies() }),
         tasks,
         caching,
         projectLimits,

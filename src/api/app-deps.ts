@@ -12,6 +12,11 @@ import type { ImageStaging } from '../domain/image-staging.js';
 import type { ImageStores } from '../domain/image-stores.js';
 import type { LocationImports } from '../domain/location-imports.js';
 import type { MemberService } from '../domain/member-service.js';
+import type { MetadefNamespaces } from '../domain/metadef-namespaces.js';
+import type { MetadefObjects } from '../domain/metadef-objects.js';
+import type { MetadefProperties } from '../domain/metadef-properties.js';
+import type { MetadefResourceTypes } from '../domain/metadef-resource-types.js';
+import type { MetadefTags } from '../domain/metadef-tags.js';
 import type { ProjectLimits } from '../domain/project-limits.js';
 import type { TaskService } from '../domain/task-service.js';
 
@@ -36,6 +41,8 @@ export interface ApiDeps {
   tasks: TaskService;
   /** The node-local image cache's API (/v2/cache…). */
   caching: ImageCaching;
+  /** The metadata definitions catalogue (/v2/metadefs/…). */
+  metadefs: { namespaces: MetadefNamespaces; objects: MetadefObjects; properties: MetadefProperties; tags: MetadefTags; resourceTypes: MetadefResourceTypes };
   /** GET /v2/info/usage (unified limits). */
   projectLimits: ProjectLimits;
   imageSchema: JsonSchema;

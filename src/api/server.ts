@@ -11,6 +11,8 @@ import { imageRoutes } from './image-routes.js';
 import { importRoutes } from './import-routes.js';
 import { locationRoutes } from './location-routes.js';
 import { memberRoutes } from './member-routes.js';
+import { metadefContentRoutes } from './metadef-content-routes.js';
+import { metadefNamespaceRoutes } from './metadef-namespace-routes.js';
 import { schemaRoutes } from './schema-routes.js';
 import { storeRoutes } from './store-routes.js';
 import { taskRoutes } from './task-routes.js';
@@ -166,5 +168,7 @@ export async function buildServer(deps: ApiDeps, opts: ServerOptions): Promise<F
   await app.register(taskRoutes(deps));
   await app.register(cacheRoutes(deps));
   await app.register(usageRoutes(deps));
+  await app.register(metadefNamespaceRoutes(deps));
+  await app.register(metadefContentRoutes(deps));
   return app;
 }

@@ -4,12 +4,13 @@ import { atomically } from './connect.js';
 import { SqlImageRepository } from './image-repository.js';
 import { SqlLeaseRepository } from './lease-repository.js';
 import { SqlMemberRepository } from './member-repository.js';
+import { SqlMetadefRepository } from './metadef-repository.js';
 import { SqlOutboxRepository } from './outbox-repository.js';
 import { SqlTaskRepository } from './task-repository.js';
 import type { Database } from './tables.js';
 
 function repositories(db: Kysely<Database>, eventsWritten: () => void): Repositories {
-  return { images: new SqlImageRepository(db), members: new SqlMemberRepository(db), leases: new SqlLeaseRepository(db), tasks: new SqlTaskRepository(db), outbox: new SqlOutboxRepository(db, eventsWritten) };
+  return { images: new SqlImageRepository(db), members: new SqlMemberRepository(db), leases: new SqlLeaseRepository(db), tasks: new SqlTaskRepository(db), outbox: new SqlOutboxRepository(db, eventsWritten), metadefs: new SqlMetadefRepository(db) };
 }
 
 /**

@@ -183,7 +183,7 @@ function valueAt(doc: unknown, pointer: string): unknown {
 }
 
 /** A message in the spirit of Glance's (python-jsonschema's), naming the offending property. */
-function explain(err: ErrorObject, doc: unknown, schemaName: string): string {
+export function explainSchemaError(err: ErrorObject, doc: unknown, schemaName: string): string {
   const value = valueAt(doc, err.instancePath);
   const prop = err.instancePath.split('/').filter((s) => s !== '').join('.') || '(document)';
   let reason: string;
@@ -227,7 +227,7 @@ export class SchemaValidator {
   validate(doc: unknown): void {
     if (!this.validateFn(doc)) {
       const err = this.validateFn.errors?.[0];
-      throw new BadRequest(err ? explain(err, doc, String(this.schema.name)) : 'Provided object does not match schema');
+      throw new BadRequest(err ? explainSchemaError(err, doc, String(this.schema.name)) : 'Provided object does not match schema');
     }
   }
 }

@@ -170,6 +170,11 @@ export class Notifier {
     await this.uow.run((tx) => this.append(tx, 'image.send', 'INFO', payload));
   }
 
+  /** A metadefs event (metadef_namespace.*, metadef_object.*…); `payload` (metadef-events.ts) is built only when the event is wanted. */
+  async metadef(tx: Repositories, eventType: string, payload: () => Record<string, unknown>): Promise<void> {
+    if (this.wants(eventType)) await this.append(tx, eventType, 'INFO', payload());
+  }
+
   private append(tx: Repositories, eventType: string, priority: OutboxEvent['priority'], payload: unknown): Promise<void> {
     return tx.outbox.append({ messageId: randomUUID(), publisherId: this.settings.publisherId, eventType, priority, payload, createdAt: this.now() });
   }

@@ -5,6 +5,19 @@
  */
 import type { TaskChanges, TaskListQuery, TaskRecord, TaskStatus } from './task-model.js';
 import type { LimitName } from './project-limits.js';
+import type {
+  AssociationRecord,
+  NamespaceFields,
+  NamespaceListQuery,
+  NamespaceRecord,
+  ObjectFields,
+  ObjectRecord,
+  PropertyDefinition,
+  PropertyRecord,
+  ResourceTypeRecord,
+  TagListQuery,
+  TagRecord,
+} from './metadef-model.js';
 import type { DoomedLocation, ImageStatus, FoundImage, ImageChanges, ImageListQuery, ImageRecord, LocationRecord, MemberRecord, MemberStatus } from './image-model.js';
 
 export interface ImageRepository {
@@ -196,6 +209,58 @@ export interface OutboxRepository {
   dropOlderThan(cutoff: number): Promise<number>;
 }
 
+/**
+ * The metadefs catalogue. Names are unique where Glance makes them unique (a namespace; an
+ * object, property or tag within its namespace; a resource type); an insert or rename onto a
+ * taken name answers 'duplicate' and changes nothing (inside a transaction on PostgreSQL the
+ * transaction is then unusable: the caller ends it). A namespace's children go with it.
+ */
+export interface MetadefRepository {
+  /** One page of namespaces (see NamespaceListQuery): the same order and pages on every database. */
+  listNamespaces(q: NamespaceListQuery): Promise<NamespaceRecord[]>;
+  /** A namespace by name, whoever may see it. */
+  findNamespace(name: string): Promise<NamespaceRecord | undefined>;
+  insertNamespace(fields: NamespaceFields, now: number): Promise<NamespaceRecord | 'duplicate'>;
+  /** Replaces a namespace's attributes (a rename included); 'absent' if it is gone. */
+  updateNamespace(id: number, fields: NamespaceFields, now: number): Promise<NamespaceRecord | 'duplicate' | 'absent'>;
+  /** Deletes a namespace with everything in it; false if it was gone. */
+  deleteNamespace(id: number): Promise<boolean>;
+
+  /** A namespace's objects, by creation (then id). */
+  objects(namespaceId: number): Promise<ObjectRecord[]>;
+  findObject(namespaceId: number, name: string): Promise<ObjectRecord | undefined>;
+  insertObject(namespaceId: number, fields: ObjectFields, now: number): Promise<ObjectRecord | 'duplicate'>;
+  updateObject(id: number, fields: ObjectFields, now: number): Promise<ObjectRecord | 'duplicate' | 'absent'>;
+  deleteObject(id: number): Promise<boolean>;
+  /** Deletes every object of the namespace; returns how many. */
+  deleteObjects(namespaceId: number): Promise<number>;
+
+  /** A namespace's property definitions, by creation (then id). */
+  properties(namespaceId: number): Promise<PropertyRecord[]>;
+  findProperty(namespaceId: number, name: string): Promise<PropertyRecord | undefined>;
+  insertProperty(namespaceId: number, name: string, definition: PropertyDefinition, now: number): Promise<PropertyRecord | 'duplicate'>;
+  updateProperty(id: number, name: string, definition: PropertyDefinition, now: number): Promise<PropertyRecord | 'duplicate' | 'absent'>;
+  deleteProperty(id: number): Promise<boolean>;
+  deleteProperties(namespaceId: number): Promise<number>;
+
+  /** A namespace's tags, one page (every one without a limit). */
+  tags(namespaceId: number, q: TagListQuery): Promise<TagRecord[]>;
+  findTag(namespaceId: number, name: string): Promise<TagRecord | undefined>;
+  insertTag(namespaceId: number, name: string, now: number): Promise<TagRecord | 'duplicate'>;
+  updateTag(id: number, name: string, now: number): Promise<TagRecord | 'duplicate' | 'absent'>;
+  deleteTag(id: number): Promise<boolean>;
+  deleteTags(namespaceId: number): Promise<number>;
+
+  /** Every resource type, by id. */
+  resourceTypes(): Promise<ResourceTypeRecord[]>;
+  findResourceType(name: string): Promise<ResourceTypeRecord | undefined>;
+  insertResourceType(name: string, isProtected: boolean, now: number): Promise<ResourceTypeRecord | 'duplicate'>;
+  /** The resource type associations of these namespaces, by namespace then resource type id. */
+  associations(namespaceIds: number[]): Promise<AssociationRecord[]>;
+  insertAssociation(namespaceId: number, resourceTypeId: number, fields: { prefix: string | null; properties_target: string | null }, now: number): Promise<'added' | 'duplicate'>;
+  deleteAssociation(namespaceId: number, resourceTypeId: number): Promise<boolean>;
+}
+
 /** The repositories, bound to one connection or to one transaction. */
 export interface Repositories {
   readonly images: ImageRepository;
@@ -203,6 +268,7 @@ export interface Repositories {
   readonly leases: LeaseRepository;
   readonly tasks: TaskRepository;
   readonly outbox: OutboxRepository;
+  readonly metadefs: MetadefRepository;
 }
 
 export interface UnitOfWork {
