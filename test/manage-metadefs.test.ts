@@ -7,7 +7,7 @@ import { openDatabase } from '../src/db/connect.js';
 import { loadMetadefs, MetadefLoadOptionsError, readCatalogue, unloadMetadefs, type FileResult } from '../src/db/metadef-catalogue-io.js';
 import { migrateToLatest } from '../src/db/migrate.js';
 import type { Database } from '../src/db/tables.js';
-import { tempDir } from './support/harness.js';
+import { admin, api, member, startServer, tempDir } from './support/harness.js';
 import { freshDatabase, manageCli, writeDbConfig } from './support/db-tools.js';
 import { runsOn } from './support/test-database.js';
 
@@ -153,6 +153,11 @@ describe('metadefs definition files', { skip: missing }, () => {
       write('bad/f-duplicate.json', { namespace: 'OCELLUS::Dup', objects: [{ name: 'o' }, { name: 'o' }] });
       write('bad/g-unknown-field.json', { namespace: 'OCELLUS::Typo', propertes: {} });
       write('bad/h-good.json', good('OCELLUS::Good2'));
+      write('bad/i-long-property-name.json', { namespace: 'OCELLUS::LongName', objects: [{ name: 'o', properties: { ['p'.repeat(81)]: property('P') } }] });
+      // The API's namespace schema applies: its 500-character description.
+      write('bad/j-long-description.json', { namespace: 'OCELLUS::Wordy', description: 'd'.repeat(501) });
+      // Glance's exports write null for an absent prefix: that loads.
+      write('bad/k-nulls.json', { ...good('OCELLUS::Nulls'), display_name: null, resource_type_associations: [{ name: 'OS::Glance::Image', prefix: null, properties_target: null }] });
       const results = outcomes(await loadMetadefs(db, path.join(dir, 'bad')));
       assert.deepEqual(results, {
         'a-good.json': 'created',
@@ -163,18 +168,21 @@ describe('metadefs definition files', { skip: missing }, () => {
         'f-duplicate.json': "error: f-duplicate.json: field objects[1].name: duplicates the name 'o'",
         'g-unknown-field.json': 'error: g-unknown-field.json: field propertes: is not a field of a metadefs namespace file',
         'h-good.json': 'created',
+        'i-long-property-name.json': `error: i-long-property-name.json: field objects[0].properties.${'p'.repeat(81)}: is not a valid property name (1 to 80 characters)`,
+        'j-long-description.json': 'error: j-long-description.json: field description: must NOT have more than 500 characters',
+        'k-nulls.json': 'created',
       });
       assert.match(results['d-not-json.json']!, /^error: d-not-json\.json: is not valid JSON/);
       const namespaces = (await db.selectFrom('metadef_namespaces').select('namespace').orderBy('namespace').execute()).map((r) => r.namespace);
-      assert.deepEqual(namespaces, ['OCELLUS::Good1', 'OCELLUS::Good2']);
+      assert.deepEqual(namespaces, ['OCELLUS::Good1', 'OCELLUS::Good2', 'OCELLUS::Nulls']);
       assert.deepEqual((await db.selectFrom('metadef_resource_types').select('name').execute()).map((r) => r.name), ['OS::Glance::Image']);
-      assert.deepEqual(await counts(db), { metadef_namespaces: 2, metadef_resource_types: 1, metadef_namespace_resource_types: 2, metadef_properties: 2, metadef_objects: 0, metadef_tags: 2 });
+      assert.deepEqual(await counts(db), { metadef_namespaces: 3, metadef_resource_types: 1, metadef_namespace_resource_types: 3, metadef_properties: 3, metadef_objects: 0, metadef_tags: 3 });
 
       // The CLI says it on stderr and exits 1 (the good files load all the same).
       const cli = await manageCli(['--config', config, 'db', 'load_metadefs', '--path', path.join(dir, 'bad')]);
       assert.equal(cli.status, 1);
       assert.match(cli.stderr, /^error: b-bad-type\.json: field objects\[1\]\.properties\.p\.type: must be one of .*; nothing of it was loaded$/m);
-      assert.match(cli.stdout, /^8 file\(s\): 2 skipped, 6 failed$/m);
+      assert.match(cli.stdout, /^11 file\(s\): 3 skipped, 8 failed$/m);
     });
 
     test('--merge adds, --prefer-new also replaces, --overwrite starts afresh; an existing namespace is skipped otherwise', async () => {
@@ -274,5 +282,34 @@ describe('metadefs definition files', { skip: missing }, () => {
       assert.deepEqual(await unloadMetadefs(db), { namespaces: 1, resourceTypes: 1 });
       assert.deepEqual(Object.values(await counts(db)), [0, 0, 0, 0, 0, 0]);
     });
+  });
+
+  test('what loads is what the API serves (the namespace, its properties and objects; visibility as Glance has it)', async () => {
+    const server = await startServer();
+    try {
+      const loaded = await loadMetadefs(server.service.db, DEBIAN_METADEFS);
+      assert.equal(loaded.filter((r) => 'outcome' in r && r.outcome === 'created').length, 33);
+      for (const [file, name] of [['compute-watchdog.json', 'OS::Compute::Watchdog'], ['software-databases.json', 'OS::Software::DBMS']] as const) {
+        const original = normalised(readJson(path.join(DEBIAN_METADEFS, file)));
+        const res = await api(server.url, 'GET', `/v2/metadefs/namespaces/${encodeURIComponent(name)}`, { headers: admin() });
+        assert.equal(res.status, 200, res.text);
+        const body = res.body as Json;
+        for (const key of ['namespace', 'display_name', 'description', 'visibility', 'protected', 'owner'] as const) assert.deepEqual(body[key], original[key], `${file}: ${key}`);
+        assert.deepEqual(body.properties ?? {}, original.properties, `${file}: properties`);
+        const objects = ((body.objects ?? []) as Json[]).map((o) => ({ name: o.name, description: o.description ?? null, properties: o.properties ?? {} }));
+        assert.deepEqual(objects, original.objects, `${file}: objects`);
+        const associations = ((body.resource_type_associations ?? []) as Json[]).map((a) => ({ name: a.name, prefix: a.prefix ?? null, properties_target: a.properties_target ?? null })).sort((a, b) => String(a.name).localeCompare(String(b.name)));
+        assert.deepEqual(associations, original.resource_type_associations, `${file}: resource_type_associations`);
+      }
+      // A file without visibility (operating-system.json) is, as in Glance, seen by its owner (admin) and admins only.
+      const someone = member('metadefs-reader');
+      assert.equal((await api(server.url, 'GET', `/v2/metadefs/namespaces/${encodeURIComponent('OS::OperatingSystem')}`, { headers: someone })).status, 404);
+      assert.equal((await api(server.url, 'GET', `/v2/metadefs/namespaces/${encodeURIComponent('OS::Compute::Watchdog')}`, { headers: someone })).status, 200);
+      const types = await api(server.url, 'GET', '/v2/metadefs/resource_types', { headers: admin() });
+      assert.equal(types.status, 200, types.text);
+      assert.ok(((types.body as Json).resource_types as Json[]).some((t) => t.name === 'OS::Glance::Image'), types.text);
+    } finally {
+      await server.close();
+    }
   });
 });

@@ -7,6 +7,7 @@
  * reads and writes the files.
  */
 import { Ajv, type ErrorObject } from 'ajv';
+import { namespaceSchema } from './metadef-schemas.js';
 
 export type JsonObject = Record<string, unknown>;
 
@@ -56,86 +57,45 @@ export class MetadefFileError extends Error {
   }
 }
 
-const PROPERTY_TYPES = ['array', 'boolean', 'integer', 'number', 'object', 'string', null];
-const name80 = { type: 'string', minLength: 1, maxLength: 80 };
-const optional80 = { type: ['string', 'null'], maxLength: 80 };
+/**
+ * What a file must be: the namespace schema of the API (the one POST /v2/metadefs/namespaces
+ * validates with, src/domain/metadef-schemas.ts), so whatever loads is what the API could have
+ * created; its read-only fields (created_at, self…) are tolerated, so a saved API response loads
+ * too, and any other unknown top-level field is a typo reported rather than silently ignored.
+ */
+const validateNamespace = new Ajv({ strict: false, validateFormats: false, logger: false }).compile({ ...namespaceSchema(), name: undefined, links: undefined });
 
 /**
- * The file format: the namespace schema of Glance's API (glance/api/v2/metadef_namespaces.py),
- * with the lengths of Glance's columns, so that whatever loads is what the API could have created.
- * The API's read-only fields (created_at, self…) are tolerated, so a saved API response loads too;
- * any other unknown top-level field is a typo worth reporting rather than silently ignoring.
+ * And what Glance's columns add to it: names are required and at most 80 characters (the API
+ * checks those one by one, as each item is created), and property names too.
  */
-const FILE_SCHEMA = {
+const name80 = { type: 'string', minLength: 1, maxLength: 80 };
+const named = { type: 'array', items: { type: 'object', required: ['name'], properties: { name: name80 } } };
+const propertyNames = { type: 'object', propertyNames: name80 };
+const validateColumns = new Ajv({ strict: false }).compile({
   type: 'object',
-  required: ['namespace'],
-  additionalProperties: false,
   properties: {
-    namespace: name80,
-    display_name: optional80,
-    description: { type: ['string', 'null'] },
-    visibility: { enum: ['public', 'private', null] },
-    protected: { type: ['boolean', 'null'] },
-    owner: { type: 'string', minLength: 1, maxLength: 255 },
-    resource_type_associations: {
-      type: 'array',
-      items: { type: 'object', required: ['name'], properties: { name: name80, prefix: optional80, properties_target: optional80 } },
-    },
-    properties: { $ref: '#/definitions/properties' },
-    objects: {
-      type: 'array',
-      items: {
-        type: 'object',
-        required: ['name'],
-        properties: {
-          name: name80,
-          description: { type: ['string', 'null'] },
-          required: { $ref: '#/definitions/stringArray' },
-          properties: { $ref: '#/definitions/properties' },
-        },
-      },
-    },
-    tags: { type: 'array', items: { type: 'object', required: ['name'], properties: { name: name80 } } },
-    created_at: {},
-    updated_at: {},
-    schema: {},
-    self: {},
+    namespace: { minLength: 1 },
+    resource_type_associations: named,
+    properties: propertyNames,
+    objects: { ...named, items: { ...named.items, properties: { ...named.items.properties, properties: propertyNames } } },
+    tags: named,
   },
-  definitions: {
-    positiveInteger: { type: 'integer', minimum: 0 },
-    stringArray: { type: 'array', items: { type: 'string' }, uniqueItems: true },
-    properties: {
-      type: 'object',
-      propertyNames: name80,
-      additionalProperties: {
-        type: 'object',
-        required: ['title', 'type'],
-        properties: {
-          name: { type: 'string', maxLength: 80 },
-          title: { type: 'string' },
-          description: { type: 'string' },
-          operators: { type: 'array', items: { type: 'string' } },
-          type: { enum: PROPERTY_TYPES },
-          required: { $ref: '#/definitions/stringArray' },
-          minimum: { type: 'number' },
-          maximum: { type: 'number' },
-          maxLength: { $ref: '#/definitions/positiveInteger' },
-          minLength: { $ref: '#/definitions/positiveInteger' },
-          pattern: { type: 'string' },
-          enum: { type: 'array' },
-          readonly: { type: 'boolean' },
-          items: { type: 'object', properties: { type: { enum: PROPERTY_TYPES }, enum: { type: 'array' } } },
-          maxItems: { $ref: '#/definitions/positiveInteger' },
-          minItems: { $ref: '#/definitions/positiveInteger' },
-          uniqueItems: { type: 'boolean' },
-          additionalItems: { type: 'boolean' },
-        },
-      },
-    },
-  },
-};
+});
 
-const validateFile = new Ajv({ strict: false, allErrors: false }).compile(FILE_SCHEMA);
+/**
+ * A null field of the namespace, or of its associations, objects and tags, is an absent one, as
+ * Glance's loader reads it (`.get()`); Glance's own exports write null for a missing prefix or
+ * properties_target. Property definitions are kept as they are (a `default` may be null).
+ */
+function withoutNulls(doc: unknown): unknown {
+  const strip = (o: unknown): unknown => (o !== null && typeof o === 'object' && !Array.isArray(o) ? Object.fromEntries(Object.entries(o).filter(([, v]) => v !== null)) : o);
+  const top = strip(doc);
+  if (top === null || typeof top !== 'object' || Array.isArray(top)) return top;
+  const out: JsonObject = { ...top };
+  for (const list of ['resource_type_associations', 'objects', 'tags']) if (Array.isArray(out[list])) out[list] = (out[list] as unknown[]).map(strip);
+  return out;
+}
 
 /** `/objects/2/properties/cpu` → `objects[2].properties.cpu`. */
 function fieldPath(instancePath: string): string {
@@ -149,13 +109,13 @@ function fieldPath(instancePath: string): string {
 function explain(err: ErrorObject): { field: string | null; problem: string } {
   const at = fieldPath(err.instancePath);
   const child = (name: string) => (at === '' ? name : `${at}.${name}`);
+  // Ajv names the offending key of a `propertyNames` failure on the error itself.
+  if (err.propertyName !== undefined) return { field: child(err.propertyName), problem: 'is not a valid property name (1 to 80 characters)' };
   switch (err.keyword) {
     case 'required':
       return { field: child(String(err.params.missingProperty)), problem: 'is required' };
     case 'additionalProperties':
       return { field: child(String(err.params.additionalProperty)), problem: 'is not a field of a metadefs namespace file' };
-    case 'propertyNames':
-      return { field: child(String(err.params.propertyName)), problem: 'is not a valid property name (1 to 80 characters)' };
     case 'enum':
       return { field: at, problem: `must be one of ${(err.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}` };
     default:
@@ -181,11 +141,13 @@ export function parseMetadefFile(file: string, text: string): NamespaceDefinitio
   } catch (err) {
     throw new MetadefFileError(file, null, `is not valid JSON (${(err as Error).message})`);
   }
-  if (!validateFile(doc)) {
-    const { field, problem } = explain(validateFile.errors![0]!);
-    throw new MetadefFileError(file, field, problem);
+  const d = withoutNulls(doc) as JsonObject;
+  for (const validate of [validateNamespace, validateColumns]) {
+    if (!validate(d)) {
+      const { field, problem } = explain(validate.errors![0]!);
+      throw new MetadefFileError(file, field, problem);
+    }
   }
-  const d = doc as JsonObject;
   const def: NamespaceDefinition = {
     namespace: d.namespace as string,
     display_name: str(d.display_name),
