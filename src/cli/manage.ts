@@ -98,13 +98,9 @@ export async function manage(args: string[]): Promise<number> {
         const dir = values.path ?? legacyPath ?? config.DEFAULT.metadata_source_path;
         if (!fs.existsSync(dir)) throw new ConfigError(`--path ${dir}: no such file or directory`);
         const options = { merge: values.merge, preferNew: values['prefer-new'] ?? values['prefer_new'], overwrite: values.overwrite };
-        let results;
-        try {
-          results = await loadMetadefs(db, dir, options);
-        } catch (err) {
-          if (err instanceof MetadefLoadOptionsError) throw new ConfigError(err.message);
-          throw err;
-        }
+        const results = await loadMetadefs(db, dir, options).catch((err: unknown) => {
+          throw err instanceof MetadefLoadOptionsError ? new ConfigError(err.message) : err;
+        });
         if (results.length === 0) throw new ConfigError(`--path ${dir}: no .json definition files there`);
         const tally = new Map<string, number>();
         for (const r of results) {
