@@ -6,6 +6,7 @@ import type { Kysely } from 'kysely';
 import { openDatabase } from '../src/db/connect.js';
 import { loadMetadefs, MetadefLoadOptionsError, readCatalogue, unloadMetadefs, type FileResult } from '../src/db/metadef-catalogue-io.js';
 import { migrateToLatest } from '../src/db/migrate.js';
+import { exportFileName } from '../src/domain/metadef-files.js';
 import type { Database } from '../src/db/tables.js';
 import { admin, api, member, startServer, tempDir } from './support/harness.js';
 import { freshDatabase, manageCli, writeDbConfig } from './support/db-tools.js';
@@ -66,6 +67,14 @@ async function counts(db: Kysely<Database>): Promise<Record<string, number>> {
 }
 
 const outcomes = (results: FileResult[]) => Object.fromEntries(results.map((r) => [r.file, 'error' in r ? `error: ${r.error.message}` : r.outcome]));
+
+test("export file names: Glance's (the display name's letters and digits), numbered on a clash instead of overwriting", () => {
+  const taken = new Set<string>();
+  assert.equal(exportFileName({ namespace: 'OS::Compute::Libvirt', display_name: 'libvirt Driver Options' }, taken), 'libvirtDriverOptions.json');
+  assert.equal(exportFileName({ namespace: 'X::Y', display_name: 'libvirt-Driver_Options!' }, taken), 'libvirtDriverOptions-2.json');
+  assert.equal(exportFileName({ namespace: 'OCELLUS::Näme', display_name: null }, taken), 'OCELLUSNäme.json');
+  assert.equal(exportFileName({ namespace: '::', display_name: '__' }, taken), 'namespace.json');
+});
 
 describe('metadefs definition files', { skip: missing }, () => {
   let database: Awaited<ReturnType<typeof freshDatabase>>;
