@@ -1,8 +1,11 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, databaseUrl, loadConfig } from '../config/options.js';
 import { openDatabase, redactUrl } from '../db/connect.js';
 import { SqlImageRepository } from '../db/image-repository.js';
 import { migrateToLatest, schemaStatus } from '../db/migrate.js';
+import { exportMetadefs, loadMetadefs, MetadefLoadOptionsError, unloadMetadefs } from '../db/metadef-catalogue-io.js';
 
 export const MANAGE_USAGE = `Usage: ocellus manage [--config FILE] [--data-dir DIR] db <action>
 
@@ -13,6 +16,15 @@ Actions:
   db purge --age-in-days N [--max-rows M]
                            hard-delete images soft-deleted more than N days ago (default 30),
                            M per transaction (default 100); live images are never touched
+  db load_metadefs [--path DIR] [--merge [--prefer-new | --overwrite]]
+                           load Glance's metadefs definition files (*.json of DIR, default
+                           [DEFAULT] metadata_source_path), one transaction per file; an existing
+                           namespace is skipped, or with --merge gets what the file adds
+                           (--prefer-new: and takes the file's version of what exists;
+                           --overwrite: is replaced whole). Exit 1 if a file was malformed.
+  db unload_metadefs       delete every namespace and resource type of the metadefs catalogue
+  db export_metadefs [--path DIR]
+                           write each namespace to DIR/<display name>.json, Glance's format
 `;
 
 export async function manage(args: string[]): Promise<number> {
@@ -25,6 +37,11 @@ export async function manage(args: string[]): Promise<number> {
       'age_in_days': { type: 'string' },
       'max-rows': { type: 'string' },
       'max_rows': { type: 'string' },
+      path: { type: 'string' },
+      merge: { type: 'boolean' },
+      'prefer-new': { type: 'boolean' },
+      'prefer_new': { type: 'boolean' },
+      overwrite: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     allowPositionals: true,
@@ -36,6 +53,8 @@ export async function manage(args: string[]): Promise<number> {
   }
   // Glance's spellings `db_sync`, `db_version`… are accepted too.
   const words = positionals.flatMap((p) => (p.startsWith('db_') ? ['db', p.slice(3)] : [p]));
+  // Glance's legacy `db_load_metadefs PATH` and `db_export_metadefs PATH`: the path as a positional.
+  const legacyPath = words.length === 3 && /^(load|export)_metadefs$/.test(words[1]!) ? words.pop() : undefined;
   if (words[0] !== 'db' || words.length !== 2) throw new ConfigError(`expected 'db <action>'\n\n${MANAGE_USAGE}`);
   const action = words[1]!;
   const config = loadConfig({ configFile: values.config, dataDir: values['data-dir'] });
@@ -73,6 +92,34 @@ export async function manage(args: string[]): Promise<number> {
         const rows = intArg(values['max-rows'] ?? values['max_rows'], '--max-rows', 100, 1);
         const purged = await new SqlImageRepository(db).purgeDeleted(Date.now() - days * 86_400_000, rows);
         process.stdout.write(`purged ${purged} image(s) deleted more than ${days} day(s) ago\n`);
+        return 0;
+      }
+      case 'load_metadefs': {
+        const dir = values.path ?? legacyPath ?? config.DEFAULT.metadata_source_path;
+        if (!fs.existsSync(dir)) throw new ConfigError(`--path ${dir}: no such file or directory`);
+        const options = { merge: values.merge, preferNew: values['prefer-new'] ?? values['prefer_new'], overwrite: values.overwrite };
+        const results = await loadMetadefs(db, dir, options).catch((err: unknown) => {
+          throw err instanceof MetadefLoadOptionsError ? new ConfigError(err.message) : err;
+        });
+        if (results.length === 0) throw new ConfigError(`--path ${dir}: no .json definition files there`);
+        const tally = new Map<string, number>();
+        for (const r of results) {
+          const outcome = 'error' in r ? 'failed' : r.outcome;
+          tally.set(outcome, (tally.get(outcome) ?? 0) + 1);
+          if ('error' in r) process.stderr.write(`error: ${r.error.message}; nothing of it was loaded\n`);
+          else process.stdout.write(`${r.file}: namespace ${r.namespace} ${r.outcome}\n`);
+        }
+        process.stdout.write(`${results.length} file(s): ${[...tally].map(([o, n]) => `${n} ${o}`).join(', ')}\n`);
+        return tally.has('failed') ? 1 : 0;
+      }
+      case 'unload_metadefs': {
+        const removed = await unloadMetadefs(db);
+        process.stdout.write(`removed ${removed.namespaces} namespace(s) and ${removed.resourceTypes} resource type(s)\n`);
+        return 0;
+      }
+      case 'export_metadefs': {
+        const dir = values.path ?? legacyPath ?? config.DEFAULT.metadata_source_path;
+        for (const { file, namespace } of await exportMetadefs(db, dir)) process.stdout.write(`namespace ${namespace} saved in ${path.join(dir, file)}\n`);
         return 0;
       }
       default:

@@ -85,6 +85,8 @@ export const OPTIONS = {
     scrub_pool_size: { kind: 'int', default: 1, min: 1, help: 'Images the scrubber removes the data of at once.' },
     wakeup_time: { kind: 'int', default: 300, min: 0, help: 'Seconds between two passes of `ocellus scrub --daemon`.' },
     daemon: { kind: 'bool', default: false, help: '`ocellus scrub` runs a pass every wakeup_time seconds instead of once (as --daemon).' },
+    // `ocellus manage db load_metadefs / export_metadefs` (src/db/metadef-catalogue-io.ts).
+    metadata_source_path: { kind: 'string', default: '/etc/glance/metadefs/', help: 'Directory of the metadefs definition files (Glance\'s JSON format) that `ocellus manage db load_metadefs` loads and `export_metadefs` writes, unless --path says otherwise.' },
     log_level: { kind: 'string', default: 'info', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], help: 'Log level.' },
     // The node-local image cache (src/cache, src/domain/image-caching.ts; README "Image cache").
     image_cache_dir: { kind: 'string', default: null, help: "Directory of this node's image cache; set = the cache API (/v2/cache, v2.14/v2.16/v2.18) and its prefetcher are on. A caching flavor ([paste_deploy] flavor = keystone+caching, …) also serves and fills downloads from it (default with such a flavor: <data dir>/image-cache)." },
