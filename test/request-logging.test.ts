@@ -30,6 +30,7 @@ async function serverLogging(level: string) {
         throw new NotFound(`No image found with ID ${id}`);
       },
     },
+    metadefs: {},
     limits: { apiLimitMax: 1000, limitParamDefault: 25, maxRequestIdLength: 64, maxJsonBodySize: 65536 },
     publicEndpoint: null,
     features: NO_FEATURES,
