@@ -5,6 +5,8 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { SqlUnitOfWork } from '../src/db/unit-of-work.js';
+import { UPLOAD_LEASE } from '../src/domain/data-cleanup.js';
 import { api, createImage, member, startServer, tempDir, upload, type TestServer } from './support/harness.js';
 import { download, random, waitFor } from './support/streaming.js';
 import { runsOn } from './support/test-database.js';
@@ -131,12 +133,16 @@ test('[metrics] bind_port: its own listener, not the API port; each service has 
     // On the API port /metrics is no route: 404, after authentication as for any unknown path.
     assert.equal((await fetch(`${server.url}/metrics`, { headers: P1 })).status, 404);
     const id = await createImage(server.url, P1);
-    assert.ok(id);
+    // An upload lease of a process that died: the next cleanup sweep takes it over.
+    const dead = { kind: UPLOAD_LEASE, key: id, owner: crypto.randomUUID(), expiresAt: Date.now() - 1, data: { attempt: crypto.randomUUID(), backend: 'file', project: 'p1' } };
+    assert.equal(await new SqlUnitOfWork(server.service.db).repos.leases.acquire(dead), true);
+    await server.service.cleanup.sweep();
     const s = await scrape(`http://127.0.0.1:${listener.address.port}`);
     assert.equal(s.status, 200);
     assert.equal(sample(s.text, 'http_requests_total', { route: '/v2/images', method: 'POST', status: '201' }), 1);
     // The API port's /metrics is no route there.
     assert.equal(sample(s.text, 'http_requests_total', { route: 'unmatched', method: 'GET', status: '404' }), 1);
+    assert.equal(sample(s.text, 'ocellus_lease_takeovers_total', { kind: UPLOAD_LEASE }), 1);
     assert.equal(sample(s.text, 'ocellus_image_bytes_received_total', { store: 'file' }), undefined, 'another service’s counters');
     assert.equal((await fetch(`http://127.0.0.1:${listener.address.port}/v2/images`)).status, 404);
   } finally {

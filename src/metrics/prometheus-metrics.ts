@@ -61,6 +61,29 @@ export class PrometheusMetrics implements DomainMetrics {
         scrape()?.log(`metrics: could not read ${what}`, err);
       }
     };
+    // First: read before this scrape's own queries below wait for a connection.
+    new Gauge({
+      name: 'ocellus_db_pool_connections',
+      help: 'Database pool connections by state: open, idle, waiting (callers waiting for one); absent for SQLite.',
+      labelNames: ['state'],
+      registers,
+      collect() {
+        const use = scrape()?.poolUse();
+        if (!use) return;
+        this.set({ state: 'open' }, use.open);
+        this.set({ state: 'idle' }, use.idle);
+        this.set({ state: 'waiting' }, use.waiting);
+      },
+    });
+    new Gauge({
+      name: 'ocellus_db_pool_max_connections',
+      help: '[database] max_pool_size: the connections a pool may open.',
+      registers,
+      collect() {
+        const s = scrape();
+        if (s) this.set(s.poolMax);
+      },
+    });
     new Gauge({
       name: 'ocellus_tasks',
       help: 'Tasks (not deleted) by status, in the shared database.',
@@ -100,28 +123,6 @@ export class PrometheusMetrics implements DomainMetrics {
     publisherCounter('ocellus_notifications_sent_total', 'Notifications this process delivered.', (p) => p.sent);
     publisherCounter('ocellus_notifications_dropped_total', 'Notifications this process dropped undelivered (too old, or out of retries).', (p) => p.dropped);
     publisherCounter('ocellus_notification_delivery_failures_total', 'Delivery attempts of this process that failed (message bus unreachable, …).', (p) => p.failures);
-    new Gauge({
-      name: 'ocellus_db_pool_connections',
-      help: 'Database pool connections by state: open, idle, waiting (callers waiting for one); absent for SQLite.',
-      labelNames: ['state'],
-      registers,
-      collect() {
-        const use = scrape()?.poolUse();
-        if (!use) return;
-        this.set({ state: 'open' }, use.open);
-        this.set({ state: 'idle' }, use.idle);
-        this.set({ state: 'waiting' }, use.waiting);
-      },
-    });
-    new Gauge({
-      name: 'ocellus_db_pool_max_connections',
-      help: '[database] max_pool_size: the connections a pool may open.',
-      registers,
-      collect() {
-        const s = scrape();
-        if (s) this.set(s.poolMax);
-      },
-    });
     new Gauge({
       name: 'ocellus_image_cache_bytes',
       help: "Bytes of the complete entries in this node's image cache.",
