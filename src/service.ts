@@ -223,6 +223,7 @@ export async function createService(config: Config): Promise<Service> {
       limits: projectLimits,
       log,
       notifier,
+      metrics,
     });
     const tasks = new TaskService({
       tasks: uow.repos.tasks,

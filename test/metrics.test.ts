@@ -3,6 +3,7 @@
 // gone when disabled. Node-local counters: one database is enough.
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { SqlUnitOfWork } from '../src/db/unit-of-work.js';
@@ -93,6 +94,7 @@ describe('metrics after a workload (noauth, image cache on)', () => {
 
   test('image bytes by store, in flight back to zero, cache hits, misses and size', () => {
     assert.equal(sample(text, 'ocellus_image_bytes_received_total', { store: 'file' }), data.length + staged.length);
+    assert.equal(sample(text, 'ocellus_image_bytes_received_total', { store: 'os_glance_staging_store' }), staged.length);
     assert.equal(sample(text, 'ocellus_image_bytes_sent_total', { store: 'file' }), data.length);
     assert.equal(sample(text, 'ocellus_image_bytes_sent_total', { store: 'cache' }), data.length);
     for (const kind of ['upload', 'import', 'download']) assert.equal(sample(text, 'ocellus_operations_in_flight', { kind }), 0, kind);
@@ -137,13 +139,22 @@ test('[metrics] bind_port: its own listener, not the API port; each service has 
     const dead = { kind: UPLOAD_LEASE, key: id, owner: crypto.randomUUID(), expiresAt: Date.now() - 1, data: { attempt: crypto.randomUUID(), backend: 'file', project: 'p1' } };
     assert.equal(await new SqlUnitOfWork(server.service.db).repos.leases.acquire(dead), true);
     await server.service.cleanup.sweep();
+    // A store that cannot read an object (a symlink now, which the file driver refuses to follow): 503, a file read error.
+    const broken = await createImage(server.url, P1, { disk_format: 'raw', container_format: 'bare' });
+    assert.equal((await upload(server.url, broken, random(10), P1)).status, 204);
+    const object = path.join(server.dataDir, 'images', broken);
+    fs.rmSync(object);
+    fs.symlinkSync('/dev/null', object);
+    assert.equal((await download(server.url, broken, P1)).status, 503);
     const s = await scrape(`http://127.0.0.1:${listener.address.port}`);
     assert.equal(s.status, 200);
-    assert.equal(sample(s.text, 'http_requests_total', { route: '/v2/images', method: 'POST', status: '201' }), 1);
+    assert.equal(sample(s.text, 'http_requests_total', { route: '/v2/images', method: 'POST', status: '201' }), 2);
+    assert.equal(sample(s.text, 'http_requests_total', { route: '/v2/images/{id}/file', method: 'GET', status: '503' }), 1);
     // The API port's /metrics is no route there.
     assert.equal(sample(s.text, 'http_requests_total', { route: 'unmatched', method: 'GET', status: '404' }), 1);
     assert.equal(sample(s.text, 'ocellus_lease_takeovers_total', { kind: UPLOAD_LEASE }), 1);
-    assert.equal(sample(s.text, 'ocellus_image_bytes_received_total', { store: 'file' }), undefined, 'another service’s counters');
+    assert.equal(sample(s.text, 'ocellus_store_errors_total', { driver: 'file', operation: 'read' }), 1);
+    assert.equal(sample(s.text, 'ocellus_image_bytes_received_total', { store: 'file' }), 10, 'this service’s bytes only');
     assert.equal((await fetch(`http://127.0.0.1:${listener.address.port}/v2/images`)).status, 404);
   } finally {
     await server.close();
