@@ -1,8 +1,9 @@
 /**
  * What the domain reports to whoever measures the service (Prometheus in src/metrics/): image
  * bytes received and sent by store, uploads/imports/downloads in flight, store errors by driver,
- * task status changes, lease takeovers and image cache hits and misses. The domain calls these
- * once per operation or per stream end, never per chunk; `noMetrics` measures nothing.
+ * lease takeovers and image cache hits and misses (tasks by status are read from the database at
+ * scrape time). The domain calls these once per operation or per stream end, never per chunk;
+ * `noMetrics` measures nothing.
  */
 import type { Readable } from 'node:stream';
 
