@@ -54,6 +54,9 @@ import { Notifier } from './domain/notifications.js';
 import type { NotificationPublisher } from './notify/publisher.js';
 import { buildPublisher } from './notify/setup.js';
 import { imageSignatures } from './keys/signature-setup.js';
+import { PrometheusMetrics } from './metrics/prometheus-metrics.js';
+import { listenForScrapes, type MetricsListener } from './metrics/metrics-listener.js';
+import { poolUse, type QueryObserver } from './db/connect.js';
 
 export interface Service {
   app: FastifyInstance;
@@ -62,6 +65,8 @@ export interface Service {
   cleanup: DataCleanup;
   /** Delivers the outbox's notifications; absent when notifications are off. */
   publisher?: NotificationPublisher;
+  /** `[metrics] bind_port`'s own listener for /metrics, when set. */
+  metricsListener?: MetricsListener;
   /** Stops the sweeps, the HTTP server and the database. */
   close(): Promise<void>;
 }
@@ -82,14 +87,17 @@ export async function createService(config: Config): Promise<Service> {
     : undefined;
   const auth = authStrategy(config, (creds) => rules.enforce('context_is_admin', {}, creds), (msg) => log(msg));
 
-  const db = await openConfiguredDatabase(config);
+  const metrics = config.metrics.enabled ? new PrometheusMetrics() : undefined;
+  const metricsPort = config.metrics.bind_port as number | null;
+  const db = await openConfiguredDatabase(config, metrics && ((seconds, failed) => metrics.query(seconds, failed)));
+  let metricsListener: MetricsListener | undefined;
   try {
     const stores = await StoreRegistry.open(config.stores, log);
 
     const uow = new SqlUnitOfWork(db);
     const imageSchema = buildImageSchema({ disk: config.image_format.disk_formats, container: config.image_format.container_formats });
     const attributes = new ImageAttributes(imageSchema);
-    const leases = new Leases(uow, config.DEFAULT.upload_heartbeat_interval * 1000, log);
+    const leases = new Leases(uow, config.DEFAULT.upload_heartbeat_interval * 1000, log, Date.now, metrics);
     const cleanup = new DataCleanup(uow, stores, leases, log);
     const notify = notificationOptions(config);
     const notifier = new Notifier(uow, notify);
@@ -142,6 +150,7 @@ export async function createService(config: Config): Promise<Service> {
       access,
       stores,
       log,
+      metrics,
     });
     const signatures = imageSignatures(config);
     const imageData = new ImageData({
@@ -164,6 +173,7 @@ export async function createService(config: Config): Promise<Service> {
       signatures,
       log,
       notifier,
+      metrics,
     });
     const formats = {
       requireImageFormatMatch: config.image_format.require_image_format_match,
@@ -196,6 +206,7 @@ export async function createService(config: Config): Promise<Service> {
       limits: projectLimits,
       log,
       notifier,
+      metrics,
     });
     const selfUrl = config.DEFAULT.worker_self_reference_url;
     const imports = new ImageImport({ uow, access, stores, leases, runner, web, methods, selfUrl, creation, taskTimeToLiveMs, notifier, limits: projectLimits });
@@ -212,6 +223,7 @@ export async function createService(config: Config): Promise<Service> {
       limits: projectLimits,
       log,
       notifier,
+      metrics,
     });
     const tasks = new TaskService({
       tasks: uow.repos.tasks,
@@ -252,10 +264,21 @@ export async function createService(config: Config): Promise<Service> {
         healthcheck: async () => {
           await sql`select 1`.execute(db);
         },
+        metrics: metrics && { http: metrics, serveOnApiPort: metricsPort === null },
       },
       { logger: logLevel === 'silent' ? false : { level: logLevel } },
     );
     app = server;
+    metrics?.readFrom({
+      taskCounts: () => uow.repos.tasks.countByStatus(),
+      outboxDepth: () => uow.repos.outbox.depth(),
+      poolUse: () => poolUse(db),
+      poolMax: config.database.max_pool_size,
+      publisher: () => publisher?.counters() ?? null,
+      cacheSize: () => caching.size(),
+      log,
+    });
+    if (metrics && metricsPort !== null) metricsListener = await listenForScrapes(metrics, config.metrics.bind_host ?? config.DEFAULT.bind_host, metricsPort, log);
 
     // Uploads that died with an earlier process and deletions it left half done, before serving; then on every heartbeat.
     // Location imports a dead process left are taken over (hashed again) the same way.
@@ -279,6 +302,7 @@ export async function createService(config: Config): Promise<Service> {
       db,
       cleanup,
       publisher,
+      metricsListener,
       async close() {
         clearInterval(sweeper);
         clearInterval(prefetcher);
@@ -295,11 +319,13 @@ export async function createService(config: Config): Promise<Service> {
         await runner.close();
         await caching.close();
         await publisher?.close();
+        await metricsListener?.close();
         stores.close();
         await db.destroy();
       },
     };
   } catch (err) {
+    await metricsListener?.close();
     await db.destroy().catch(() => undefined);
     throw err;
   }
@@ -374,9 +400,9 @@ function flavorStrategy(config: Config, isAdmin: AdminCheck, log: (msg: string) 
  * `auto_sync = true`); otherwise the operator runs `ocellus manage db sync`, and the server
  * refuses to start until then. Credentials never appear in errors.
  */
-export async function openConfiguredDatabase(config: Config): Promise<DatabaseHandle> {
+export async function openConfiguredDatabase(config: Config, observeQuery?: QueryObserver): Promise<DatabaseHandle> {
   const url = databaseUrl(config);
-  const db = openDatabase(url, { maxPoolSize: config.database.max_pool_size, poolTimeout: config.database.pool_timeout });
+  const db = openDatabase(url, { maxPoolSize: config.database.max_pool_size, poolTimeout: config.database.pool_timeout }, observeQuery);
   try {
     const autoSync = config.database.auto_sync === '' ? parseConnectionUrl(url).kind === 'sqlite' : config.database.auto_sync === 'true';
     if (autoSync) await migrateToLatest(db);

@@ -19,6 +19,7 @@ import type { MetadefResourceTypes } from '../domain/metadef-resource-types.js';
 import type { MetadefTags } from '../domain/metadef-tags.js';
 import type { ProjectLimits } from '../domain/project-limits.js';
 import type { TaskService } from '../domain/task-service.js';
+import type { HttpMetrics } from './metrics-routes.js';
 
 /** What the API layer needs from below, assembled by the server's composition root. */
 export interface ApiDeps {
@@ -55,6 +56,8 @@ export interface ApiDeps {
   features: ApiFeatures;
   /** Resolves if the metadata database answers. */
   healthcheck: () => Promise<void>;
+  /** `[metrics]`: requests counted and timed, and GET /metrics served here unless it has its own listener (absent = off). */
+  metrics?: { http: HttpMetrics; serveOnApiPort: boolean };
 }
 
 /**

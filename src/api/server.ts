@@ -8,6 +8,7 @@ import { sendError } from './error-render.js';
 import { cacheRoutes } from './cache-routes.js';
 import { imageDataRoutes } from './image-data-routes.js';
 import { imageRoutes } from './image-routes.js';
+import { registerMetrics } from './metrics-routes.js';
 import { importRoutes } from './import-routes.js';
 import { locationRoutes } from './location-routes.js';
 import { memberRoutes } from './member-routes.js';
@@ -157,6 +158,7 @@ export async function buildServer(deps: ApiDeps, opts: ServerOptions): Promise<F
     return sendError(request, reply, 404, 'The resource could not be found.');
   });
 
+  if (deps.metrics) registerMetrics(app, deps.metrics.http, deps.metrics.serveOnApiPort);
   await app.register(versionRoutes(deps));
   await app.register(schemaRoutes(deps));
   await app.register(imageRoutes(deps));

@@ -46,6 +46,8 @@ export function versionNegotiator(features: ApiFeatures): (url: string, accept: 
     const [, first = '', ...rest] = path.split('/');
     if (first === 'versions' && rest.length === 0) return url;
     if (first === 'healthcheck' && rest.length === 0) return url;
+    // The Prometheus exposition (metrics-routes.ts), when served on the API port; else 404.
+    if (first === 'metrics' && rest.length === 0) return url;
     if (first === '') return CHOICES_PATH + query;
     const tail = rest.length > 0 ? `/${rest.join('/')}` : '';
     if (accept?.startsWith(VND)) {

@@ -125,6 +125,11 @@ export const OPTIONS = {
   wsgi: {
     task_pool_threads: { kind: 'int', default: 16, min: 1, help: 'Imports one process runs at once; more wait (pending) until one ends.' },
   },
+  metrics: {
+    enabled: { kind: 'bool', default: true, help: 'Ocellus: Prometheus metrics at GET /metrics, without authentication (false: no metrics, /metrics is 404).' },
+    bind_host: { kind: 'string', default: null, help: 'Ocellus: address of a listener of its own for /metrics (with bind_port); unset = [DEFAULT] bind_host.' },
+    bind_port: { kind: 'int', default: null, min: 0, max: 65535, help: 'Ocellus: port of a listener of its own for /metrics; unset = /metrics is served on the API port.' },
+  },
   paste_deploy: {
     flavor: {
       kind: 'string',

@@ -57,7 +57,25 @@ export function parseConnectionUrl(url: string): DatabaseTarget {
   );
 }
 
-function dialectFor(target: DatabaseTarget, pool: PoolOptions): Dialect {
+/** Connections of a pool: open ones, idle ones, and callers waiting for one. */
+export interface PoolUse {
+  open: number;
+  idle: number;
+  waiting: number;
+}
+
+/** Sees every query's duration (seconds) and whether it failed: the metrics' hook. */
+export type QueryObserver = (seconds: number, failed: boolean) => void;
+
+/** How to read each handle's pool use (PostgreSQL and MariaDB; SQLite has one connection and no pool). */
+const poolReaders = new WeakMap<object, () => PoolUse>();
+
+/** The pool use of a handle from openDatabase, or null for SQLite. */
+export function poolUse(db: DatabaseHandle): PoolUse | null {
+  return poolReaders.get(db)?.() ?? null;
+}
+
+function dialectFor(target: DatabaseTarget, pool: PoolOptions, poolReader: (read: () => PoolUse) => void): Dialect {
   switch (target.kind) {
     case 'sqlite': {
       if (target.file !== ':memory:') fs.mkdirSync(path.dirname(target.file), { recursive: true });
@@ -83,28 +101,40 @@ function dialectFor(target: DatabaseTarget, pool: PoolOptions): Dialect {
       // event of the pool, which has already dropped it; unhandled, it would end the process.
       // The next query simply opens a new connection.
       pgPool.on('error', () => undefined);
+      poolReader(() => ({ open: pgPool.totalCount, idle: pgPool.idleCount, waiting: pgPool.waitingCount }));
       return new PostgresDialect({ pool: pgPool });
     }
-    case 'mysql':
-      return new MysqlDialect({
-        pool: createPool({
-          uri: target.url,
-          connectionLimit: pool.maxPoolSize,
-          connectTimeout: pool.poolTimeout * 1000,
-          // Numbers, not strings, for BIGINT and SUM(); and affected rows count matched rows, so a
-          // compare-and-set that writes identical values still reports success.
-          supportBigNumbers: false,
-          decimalNumbers: true,
-          flags: ['FOUND_ROWS'],
-          charset: 'utf8mb4',
-          timezone: 'Z',
-        }),
+    case 'mysql': {
+      const mysqlPool = createPool({
+        uri: target.url,
+        connectionLimit: pool.maxPoolSize,
+        connectTimeout: pool.poolTimeout * 1000,
+        // Numbers, not strings, for BIGINT and SUM(); and affected rows count matched rows, so a
+        // compare-and-set that writes identical values still reports success.
+        supportBigNumbers: false,
+        decimalNumbers: true,
+        flags: ['FOUND_ROWS'],
+        charset: 'utf8mb4',
+        timezone: 'Z',
       });
+      // mysql2 keeps its pool's connections in fields it does not type; read them defensively.
+      const internals = mysqlPool as unknown as { _allConnections?: { length: number }; _freeConnections?: { length: number }; _connectionQueue?: { length: number } };
+      poolReader(() => ({ open: internals._allConnections?.length ?? 0, idle: internals._freeConnections?.length ?? 0, waiting: internals._connectionQueue?.length ?? 0 }));
+      return new MysqlDialect({ pool: mysqlPool });
+    }
   }
 }
 
-export function openDatabase(connection: string, pool: PoolOptions = { maxPoolSize: 5, poolTimeout: 30 }): DatabaseHandle {
-  return new Kysely<Database>({ dialect: dialectFor(parseConnectionUrl(connection), pool) });
+export function openDatabase(connection: string, pool: PoolOptions = { maxPoolSize: 5, poolTimeout: 30 }, observeQuery?: QueryObserver): DatabaseHandle {
+  let reader: (() => PoolUse) | undefined;
+  const dialect = dialectFor(parseConnectionUrl(connection), pool, (read) => (reader = read));
+  const db = new Kysely<Database>({
+    dialect,
+    // Kysely times every query it runs; its log hook hands the duration over, for queries and errors alike.
+    log: observeQuery ? (event) => observeQuery(event.queryDurationMillis / 1000, event.level === 'error') : undefined,
+  });
+  if (reader) poolReaders.set(db, reader);
+  return db;
 }
 
 /** Which SQL dialect a handle speaks (migrations differ in a few details, e.g. collations). */

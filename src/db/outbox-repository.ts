@@ -47,4 +47,9 @@ export class SqlOutboxRepository implements OutboxRepository {
     const res = await this.db.deleteFrom('outbox').where('created_at', '<', cutoff).executeTakeFirst();
     return Number(res.numDeletedRows);
   }
+
+  async depth(): Promise<number> {
+    const row = await this.db.selectFrom('outbox').select((eb) => eb.fn.countAll().as('n')).executeTakeFirst();
+    return Number(row?.n ?? 0);
+  }
 }

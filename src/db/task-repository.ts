@@ -165,4 +165,9 @@ export class SqlTaskRepository implements TaskRepository {
       .executeTakeFirst();
     return Number(res.numUpdatedRows);
   }
+
+  async countByStatus(): Promise<Record<string, number>> {
+    const rows = await this.db.selectFrom('tasks').select(['status', (eb) => eb.fn.countAll().as('n')]).where('deleted', '=', 0).groupBy('status').execute();
+    return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
+  }
 }

@@ -15,6 +15,7 @@ import { recordedDigest, verifiedDownload } from './download-verification.js';
 import { BadRequest, Conflict, imageNotFound, NotFound } from './errors.js';
 import { visibleTo, type ImageAccess, type VisibleImage } from './image-access.js';
 import type { ImageRepository } from './ports.js';
+import type { DomainMetrics } from './metrics-port.js';
 
 export interface ImageCachingDeps {
   /** null: no `image_cache_dir` — the cache API answers 404 after its policy check, as Glance. */
@@ -25,6 +26,8 @@ export interface ImageCachingDeps {
   access: ImageAccess;
   stores: StoreRegistry;
   log?: (msg: string, err?: unknown) => void;
+  /** Counts the hits and misses of downloads served through the cache (absent = not counted). */
+  metrics?: DomainMetrics;
 }
 
 export interface CacheState {
@@ -58,12 +61,22 @@ export class ImageCaching {
   async cachedCopy(image: CacheableImage): Promise<Readable | null> {
     const cache = this.downloadCache(image);
     if (!cache) return null;
+    let copy: Readable | null = null;
     try {
-      return await cache.open(image.id, recordedDigest(image)!.value, image.size!);
+      copy = await cache.open(image.id, recordedDigest(image)!.value, image.size!);
     } catch (err) {
       this.log(`image cache: could not read the entry of ${image.id}; serving it from its store`, err);
-      return null;
     }
+    this.deps.metrics?.cacheLookup(copy !== null);
+    return copy;
+  }
+
+  /** How many complete entries this node's cache holds and their bytes; null without a cache. */
+  async size(): Promise<{ entries: number; bytes: number } | null> {
+    const cache = this.deps.cache;
+    if (!cache || this.closed) return null;
+    const entries = await cache.entries();
+    return { entries: entries.length, bytes: entries.reduce((sum, e) => sum + e.size, 0) };
   }
 
   /** The store's bytes of a whole download, verified (see verifiedDownload) and, when the cache serves downloads, filling it as they pass. */

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { RequestContext } from '../auth/context.js';
-import { BlobNotFound, deleteIfPresent } from '../store/blob-store.js';
+import { BlobNotFound, deleteIfPresent, StoreError } from '../store/blob-store.js';
 import { intakeError, writeInto } from './data-intake.js';
 import type { Backend, StoreRegistry } from '../store/registry.js';
 import { FormatInspector } from '../formats/inspector.js';
@@ -14,6 +14,7 @@ import type { ImageCaching } from './image-caching.js';
 import { plan } from './image-lifecycle.js';
 import { noKeyManager, signatureProperties, type ImageSignatures } from './image-signature.js';
 import type { Leases } from './leases.js';
+import { measureDownload, noMetrics, type DomainMetrics } from './metrics-port.js';
 import type { Notifier } from './notifications.js';
 import type { Repositories, UnitOfWork } from './ports.js';
 import type { ImageRecord } from './image-model.js';
@@ -40,6 +41,8 @@ export interface ImageDataDeps {
   log?: (msg: string, err?: unknown) => void;
   /** image.prepare, .upload, .activate, .update go with the upload's commits; image.send follows a download. */
   notifier?: Notifier;
+  /** Bytes in and out by store, uploads and downloads in flight, store errors (absent = not measured). */
+  metrics?: DomainMetrics;
 }
 
 /** A byte range as the client asked for it: `a-b`, `a-` (end null) or the last `suffix` bytes. */
@@ -56,10 +59,12 @@ class UploadLost extends Error {}
 export class ImageData {
   private readonly now: () => number;
   private readonly log: (msg: string, err?: unknown) => void;
+  private readonly metrics: DomainMetrics;
 
   constructor(private readonly deps: ImageDataDeps) {
     this.now = deps.now ?? Date.now;
     this.log = deps.log ?? (() => undefined);
+    this.metrics = deps.metrics ?? noMetrics;
   }
 
   /**
@@ -104,6 +109,7 @@ export class ImageData {
     await beginDataWrite(uow, leases, UPLOAD_LEASE, image, leaseData, this.now(), prepared);
 
     const held = leases.keep(UPLOAD_LEASE, id, { lost: gone(id), unwanted: gone(id) }, async (repos) => (await repos.images.find(id))?.image.status === 'saving');
+    this.metrics.inFlight('upload', 1);
     try {
       // Counted with this image now saving: over the limit only if others are uploading too.
       await this.deps.limits?.enforce(ctx.projectId, { image_count_uploading: 0 });
@@ -126,6 +132,7 @@ export class ImageData {
           if (inspector && formatCheck) virtualSize = judgeInspection(inspector.finish(), image, formatCheck, (m) => this.log(`image ${id}: ${m}`));
         },
       });
+      this.metrics.bytesReceived(backend.id, size);
       const finish = plan('finish_upload', { status: start.to })!;
       const facts = { size, checksum: digests!.md5, os_hash_algo: this.deps.hashingAlgorithm, os_hash_value: digests!.multihash, virtual_size: virtualSize };
       const completed = await uow
@@ -153,12 +160,14 @@ export class ImageData {
         throw gone(id);
       }
     } catch (err) {
+      if (err instanceof StoreError) this.metrics.storeError(err.driver, 'write');
       const failure = this.uploadError(err, held.signal, id);
       const failed = notifier && ((tx: Repositories) => notifier.error(tx, 'image.upload', uploadFailure(id, failure)));
       await abandonDataWrite(uow, leases, UPLOAD_LEASE, id, this.now(), failed).catch((e: unknown) => this.log(`could not end the failed upload to image ${id}; the cleanup sweep will`, e));
       throw failure;
     } finally {
       held.stop();
+      this.metrics.inFlight('upload', -1);
     }
   }
 
@@ -209,6 +218,7 @@ export class ImageData {
     }
     const cached = span ? null : await this.deps.caching?.cachedCopy(image);
     if (cached) {
+      measureDownload(this.metrics, 'cache', cached, size);
       this.reportSent(ctx, image, cached, size);
       return { kind: 'data', stream: cached, size, checksum: image.checksum };
     }
@@ -216,11 +226,15 @@ export class ImageData {
     const found = await this.deps.stores.readFirst(image.locations, span, (loc, backend, err) => {
       if (!backend) return this.log(`no configured store holds ${loc.url} (image ${id}); trying its next location`);
       this.log(`could not read image ${id} from store ${backend.id}; trying its next location`, err);
-      if (!(err instanceof BlobNotFound)) unavailable = err;
+      if (!(err instanceof BlobNotFound)) {
+        unavailable = err;
+        this.metrics.storeError(backend.type, 'read');
+      }
     });
     if (found) {
       const report = (msg: string) => this.log(`image ${id} from store ${found.backend.id}: ${msg}`);
       const stream = span ? found.stream : this.deps.caching ? await this.deps.caching.fromStore(image, found.stream, report) : verifiedDownload(found.stream, image, report);
+      measureDownload(this.metrics, found.backend.id, stream, span ? span.end - span.start + 1 : size);
       this.reportSent(ctx, image, stream, span ? span.end - span.start + 1 : size);
       return { kind: 'data', stream, size, checksum: image.checksum, range: span };
     }

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { RequestContext } from '../auth/context.js';
 import { FormatInspector } from '../formats/inspector.js';
-import { deleteIfPresent } from '../store/blob-store.js';
+import { deleteIfPresent, StoreError } from '../store/blob-store.js';
 import type { Backend } from '../store/registry.js';
 import { intakeError, writeInto } from './data-intake.js';
 import { abandonDataWrite, beginDataWrite, STAGE_LEASE, type UploadLeaseData } from './data-cleanup.js';
@@ -18,6 +18,7 @@ import { checkStaged, type FormatCheckSettings } from './format-check.js';
 import type { ImageAccess } from './image-access.js';
 import { plan } from './image-lifecycle.js';
 import type { Leases } from './leases.js';
+import type { DomainMetrics } from './metrics-port.js';
 import type { Notifier } from './notifications.js';
 import type { UnitOfWork } from './ports.js';
 import { mibDelta, type ProjectLimits } from './project-limits.js';
@@ -42,6 +43,8 @@ export interface ImageStagingDeps {
   log?: (msg: string, err?: unknown) => void;
   /** image.update goes with the staging's start and end (Glance's two saves). */
   notifier?: Notifier;
+  /** Staged bytes (by the staging store) and stagings in flight, counted as uploads (absent = not measured). */
+  metrics?: DomainMetrics;
 }
 
 /** The staging lost its image (deleted meanwhile) or its lease. */
@@ -72,6 +75,7 @@ export class ImageStaging {
     await beginDataWrite(uow, leases, STAGE_LEASE, image, lease, this.now(), notifier && ((tx) => notifier.image(tx, id, 'image.update')));
 
     const held = leases.keep(STAGE_LEASE, id, { lost: gone(id), unwanted: gone(id) }, async (repos) => (await repos.images.find(id))?.image.status === 'uploading');
+    this.deps.metrics?.inFlight('upload', 1);
     try {
       await this.deps.limits?.enforce(ctx.projectId, { image_count_uploading: 0 });
       const inspector = new FormatInspector();
@@ -88,6 +92,7 @@ export class ImageStaging {
           checkStaged(inspector.finish(), declared, this.deps.formats, (msg) => this.log(`image ${id}: ${msg}`));
         },
       });
+      this.deps.metrics?.bytesReceived(staging.id, intake.size);
       try {
         await uow.run(async (tx) => {
           const now = this.now();
@@ -102,12 +107,14 @@ export class ImageStaging {
         throw err;
       }
     } catch (err) {
+      if (err instanceof StoreError) this.deps.metrics?.storeError(err.driver, 'write');
       await abandonDataWrite(uow, leases, STAGE_LEASE, id, this.now()).catch((e: unknown) => this.log(`could not end the failed staging of image ${id}; the cleanup sweep will`, e));
       if (held.signal.aborted && held.signal.reason instanceof DomainError) throw held.signal.reason;
       if (err instanceof StageLost) throw gone(id);
       throw intakeError(err, id, this.log);
     } finally {
       held.stop();
+      this.deps.metrics?.inFlight('upload', -1);
     }
   }
 

@@ -42,6 +42,7 @@ import type { Notifier } from './notifications.js';
 import type { Repositories, UnitOfWork } from './ports.js';
 import { mibDelta, type ProjectLimits } from './project-limits.js';
 import type { TaskRecord } from './task-model.js';
+import type { DomainMetrics } from './metrics-port.js';
 
 /** The lease kind of a running import task; its key is the task id. */
 export const IMPORT_TASK_LEASE = 'import_task';
@@ -110,6 +111,8 @@ export interface ImportRunnerDeps {
   log?: (msg: string, err?: unknown) => void;
   /** task.run, .processing, .success, .failure and the image's events go with the task's commits. */
   notifier?: Notifier;
+  /** Imports in flight and the bytes they write, by store (absent = not measured). */
+  metrics?: DomainMetrics;
 }
 
 /** This run no longer owns the task (another process took it over, or the image's lock moved on). */
@@ -159,9 +162,13 @@ export class ImportRunner {
   /** Runs a task whose lease (with `leaseData`) this process holds, in the background; at most `concurrency` at once. */
   start(task: TaskRecord, leaseData: Record<string, string>, credentials: RunnerCredentials | null): void {
     const stop = new AbortController();
+    this.deps.metrics?.inFlight('import', 1);
     const done = this.run(task, leaseData as unknown as ImportLeaseData, credentials, stop.signal)
       .catch((err: unknown) => this.log(`import task ${task.id} stopped; its lease expires and another process takes it over`, err))
-      .finally(() => this.running.delete(task.id));
+      .finally(() => {
+        this.running.delete(task.id);
+        this.deps.metrics?.inFlight('import', -1);
+      });
     this.running.set(task.id, { stop, done });
   }
 
@@ -364,6 +371,7 @@ export class ImportRunner {
             if (inspector) virtualSize = judgeInspection(inspector.finish(), image, this.deps.formats, (msg) => this.log(`image ${image.id}: ${msg}`));
           },
         });
+        this.deps.metrics?.bytesReceived(storeId, intake.size);
         try {
           const digests = intake.digests!;
           let facts: ImageChanges;

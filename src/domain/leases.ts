@@ -7,6 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { LeaseRecord, Repositories, UnitOfWork } from './ports.js';
+import { noMetrics, type DomainMetrics } from './metrics-port.js';
 
 /** A lease this process holds and keeps alive until `stop()`. */
 export interface HeldLease {
@@ -27,6 +28,8 @@ export class Leases {
     readonly heartbeatMs: number,
     private readonly log: (msg: string, err?: unknown) => void = () => undefined,
     private readonly now: () => number = Date.now,
+    /** Counts the leases taken over from processes that let them expire. */
+    private readonly metrics: DomainMetrics = noMetrics,
   ) {
     this.ttlMs = heartbeatMs * 3;
   }
@@ -77,6 +80,7 @@ export class Leases {
       const expiresAt = this.now() + this.ttlMs;
       if (await repos.leases.takeOver(lease, this.owner, expiresAt)) won.push({ ...lease, owner: this.owner, expiresAt });
     }
+    if (won.length > 0) this.metrics.leaseTakeover(kind, won.length);
     return won;
   }
 }

@@ -154,6 +154,8 @@ export interface TaskRepository {
   transition(id: string, from: TaskStatus, to: TaskStatus, changes: TaskChanges, now: number): Promise<boolean>;
   /** Soft-deletes tasks that expired before `now`; returns how many. */
   deleteExpired(now: number): Promise<number>;
+  /** How many tasks (not deleted) are in each status, for the metrics. */
+  countByStatus(): Promise<Record<string, number>>;
 }
 
 /** A row of work owned by one process over time (see leases.ts). */
@@ -207,6 +209,8 @@ export interface OutboxRepository {
   remove(seqs: number[]): Promise<void>;
   /** Drops the events written before `cutoff` (epoch ms), delivered or not; returns how many. */
   dropOlderThan(cutoff: number): Promise<number>;
+  /** How many events wait to be delivered, for the metrics. */
+  depth(): Promise<number>;
 }
 
 /**

@@ -39,6 +39,8 @@ export interface PublisherStats {
   sent: number;
   /** Events this process dropped undelivered (too old, or out of retries). */
   dropped: number;
+  /** Delivery passes of this process that failed (the drivers or the outbox erred). */
+  failures: number;
   /** Whether this process holds the publisher lease. */
   publishing: boolean;
 }
@@ -60,7 +62,7 @@ export class NotificationPublisher {
   private outageSince: number | null = null;
   /** The first event of the batch that keeps failing, and how many attempts failed. */
   private failing = { seq: -1, attempts: 0 };
-  private readonly stats = { sent: 0, dropped: 0 };
+  private readonly stats = { sent: 0, dropped: 0, failures: 0 };
 
   constructor(private readonly deps: PublisherDeps) {
     this.now = deps.now ?? Date.now;
@@ -175,6 +177,7 @@ export class NotificationPublisher {
 
   /** A failed pass: logged once per outage; the next attempt after a backoff that doubles up to its ceiling. */
   private failed(err: unknown): number {
+    this.stats.failures++;
     if (this.outageSince === null) {
       this.outageSince = this.now();
       this.deps.log.error(`notifications cannot be delivered to ${this.deps.destination}; they wait in the outbox and go out once it is reachable again`, err);
