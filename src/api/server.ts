@@ -13,6 +13,7 @@ import { locationRoutes } from './location-routes.js';
 import { memberRoutes } from './member-routes.js';
 import { metadefContentRoutes } from './metadef-content-routes.js';
 import { metadefNamespaceRoutes } from './metadef-namespace-routes.js';
+import { openApiRoutes, RouteRegistry } from './openapi.js';
 import { schemaRoutes } from './schema-routes.js';
 import { storeRoutes } from './store-routes.js';
 import { taskRoutes } from './task-routes.js';
@@ -157,6 +158,9 @@ export async function buildServer(deps: ApiDeps, opts: ServerOptions): Promise<F
     return sendError(request, reply, 404, 'The resource could not be found.');
   });
 
+  // Every route, for the OpenAPI document (/openapi.json, /api-ref/).
+  const routes = new RouteRegistry();
+  routes.attach(app);
   await app.register(versionRoutes(deps));
   await app.register(schemaRoutes(deps));
   await app.register(imageRoutes(deps));
@@ -170,5 +174,6 @@ export async function buildServer(deps: ApiDeps, opts: ServerOptions): Promise<F
   await app.register(usageRoutes(deps));
   await app.register(metadefNamespaceRoutes(deps));
   await app.register(metadefContentRoutes(deps));
+  await app.register(openApiRoutes(deps, routes));
   return app;
 }

@@ -46,6 +46,8 @@ export function versionNegotiator(features: ApiFeatures): (url: string, accept: 
     const [, first = '', ...rest] = path.split('/');
     if (first === 'versions' && rest.length === 0) return url;
     if (first === 'healthcheck' && rest.length === 0) return url;
+    // The OpenAPI document and its reference page (openapi.ts) are outside the versioned API.
+    if ((first === 'openapi.json' && rest.length === 0) || (first === 'api-ref' && rest.length <= 1)) return url;
     if (first === '') return CHOICES_PATH + query;
     const tail = rest.length > 0 ? `/${rest.join('/')}` : '';
     if (accept?.startsWith(VND)) {
