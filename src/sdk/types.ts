@@ -33,12 +33,20 @@ export interface Image {
   stores?: string;
   schema: string;
   locations?: { url: string; metadata: Record<string, unknown> }[];
+  /** The schema's common (not base) properties, set only when given. */
+  kernel_id?: string | null;
+  ramdisk_id?: string | null;
+  instance_uuid?: string;
+  architecture?: string;
+  os_distro?: string;
+  os_version?: string;
+  description?: string;
   /** Additional (custom) properties: strings. */
   [property: string]: unknown;
 }
 
 /** Fields a new image may be created with: the writable ones and any additional property. */
-export type NewImage = Partial<Pick<Image, 'id' | 'name' | 'visibility' | 'protected' | 'os_hidden' | 'owner' | 'container_format' | 'disk_format' | 'tags' | 'min_ram' | 'min_disk'>> & Record<string, unknown>;
+export type NewImage = Partial<Pick<Image, 'id' | 'name' | 'visibility' | 'protected' | 'os_hidden' | 'owner' | 'container_format' | 'disk_format' | 'tags' | 'min_ram' | 'min_disk' | 'kernel_id' | 'ramdisk_id' | 'instance_uuid' | 'architecture' | 'os_distro' | 'os_version' | 'description'>> & Record<string, unknown>;
 
 /** One JSON-patch operation (PATCH /v2/images/{id}, media type v2.1). */
 export type PatchOperation = { op: 'add' | 'replace'; path: string; value: unknown } | { op: 'remove'; path: string };
@@ -150,6 +158,7 @@ const fields = <T>() => <K extends readonly (keyof T & string)[]>(keys: K & ([Ex
 export const IMAGE_FIELDS = fields<{ [K in keyof Image as string extends K ? never : K]: Image[K] }>()([
   'id', 'name', 'status', 'visibility', 'protected', 'os_hidden', 'checksum', 'os_hash_algo', 'os_hash_value', 'owner', 'size', 'virtual_size',
   'container_format', 'disk_format', 'created_at', 'updated_at', 'tags', 'direct_url', 'min_ram', 'min_disk', 'self', 'file', 'stores', 'schema', 'locations',
+  'kernel_id', 'ramdisk_id', 'instance_uuid', 'architecture', 'os_distro', 'os_version', 'description',
 ] as const);
 export const MEMBER_FIELDS = fields<Member>()(['image_id', 'member_id', 'status', 'created_at', 'updated_at', 'schema'] as const);
 export const TASK_FIELDS = fields<Task>()([
