@@ -11,9 +11,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import { ImageClient, IMAGE_FIELDS, MEMBER_FIELDS, METADEF_TAG_FIELDS, NotFoundError, SDK_ROUTES, TASK_FIELDS, BadRequestError, ConfigurationError, loadCloudConfig } from '../src/sdk/index.js';
+import { ImageClient, keystoneSession, IMAGE_FIELDS, MEMBER_FIELDS, METADEF_TAG_FIELDS, NotFoundError, SDK_ROUTES, TASK_FIELDS, BadRequestError, ConfigurationError, loadCloudConfig } from '../src/sdk/index.js';
 import { startServer, tempDir, type TestServer } from './support/harness.js';
-import { createProject, createUser, deleteProject, deleteUser, keystoneFromEnv, keystoneSkip } from './support/keystone.js';
+import { createProject, createUser, deleteProject, deleteUser, imageEndpoint, keystoneFromEnv, keystoneSkip } from './support/keystone.js';
 import { runsOn } from './support/test-database.js';
 
 runsOn('sqlite');
@@ -215,5 +215,19 @@ describe('Keystone password authentication', { skip: keystoneSkip() }, () => {
     assert.deepEqual(mine, [image.id]);
     const refused = ImageClient.fromEnvironment({ env: { OS_AUTH_URL: env.url, OS_USERNAME: username, OS_PASSWORD: 'wrong', OS_PROJECT_ID: project, OS_IMAGE_URL: ks.url } });
     await assert.rejects(refused.images.get(image.id), (e: unknown) => e instanceof Error && (e as { status?: number }).status === 401);
+  });
+
+  test('the image endpoint from the catalog, and a token re-scoped with the token method', async () => {
+    const env = keystoneFromEnv() as { url: string };
+    const listed = await imageEndpoint();
+    assert.ok(listed, 'the Keystone catalog has an image endpoint');
+    const cfg = { authUrl: env.url, username, password: 'sdk-secret', projectId: project, regionName: 'RegionOne' };
+    const byPassword = await keystoneSession(cfg).current();
+    assert.equal(byPassword.endpoint, listed.replace(/\/+$/, '').replace(/\/v2$/, ''));
+    const byToken = await keystoneSession({ authUrl: env.url, token: byPassword.token, projectId: project }).current();
+    assert.equal(byToken.endpoint, byPassword.endpoint);
+    const sdk = ImageClient.fromEnvironment({ env: { OS_IMAGE_URL: ks.url, OS_TOKEN: byToken.token } });
+    const image = await sdk.images.create({ disk_format: 'raw', container_format: 'bare' });
+    assert.equal(image.owner, project);
   });
 });
