@@ -12,6 +12,7 @@ import { metadefSchemas } from '../domain/metadef-schemas.js';
 import type { JsonSchema } from '../domain/image-schema.js';
 import { taskBodySchema, taskSchema, tasksSchema } from '../domain/task-schema.js';
 import type { ApiDeps } from './app-deps.js';
+import { escapeHtml } from './error-render.js';
 import { MEMBER_SCHEMA, MEMBERS_SCHEMA } from './member-routes.js';
 import { listedVersions } from './versions.js';
 import { METADEF_COMPONENTS, OPERATIONS, type BodySpec, type OperationSpec } from './openapi-operations.js';
@@ -164,10 +165,6 @@ export function buildOpenApiDocument(deps: ApiDeps, registry: RouteRegistry): Re
       securitySchemes: { token: { type: 'apiKey', in: 'header', name: 'X-Auth-Token', description: 'A Keystone token (or the admin token of the default flavor).' } },
     },
   };
-}
-
-function escapeHtml(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
 function schemaName(body: unknown): string {
