@@ -117,6 +117,19 @@ test('data: upload from a stream and from a file with progress, download with pr
   assert.equal(await client.images.download((await client.images.create({ disk_format: 'raw', container_format: 'bare' })).id), null);
 });
 
+test('an upload cancelled with an AbortSignal rejects and leaves the image without data', async () => {
+  const image = await client.images.create({ disk_format: 'raw', container_format: 'bare' });
+  const controller = new AbortController();
+  // A source that sends 1 MiB, then waits: the upload is cancelled while it waits.
+  const source = new Readable({ read() {} });
+  source.push(crypto.randomBytes(1 << 20));
+  const uploading = client.images.upload(image.id, source, { signal: controller.signal, onProgress: (n) => n >= 1 << 20 && controller.abort() });
+  await assert.rejects(uploading, { name: 'AbortError' });
+  source.destroy();
+  const after = await client.images.waitForStatus(image.id, ['queued'], { timeoutMs: 10_000, intervalMs: 50 });
+  assert.equal(after.size, null);
+});
+
 test('members: share, list, show, unshare', async () => {
   const image = await client.images.create({ disk_format: 'raw', container_format: 'bare', visibility: 'shared' });
   const added = await client.members.add(image.id, 'project-b');

@@ -66,6 +66,8 @@ export interface UploadOptions {
   size?: number;
   /** Multi-store: the store to write to (X-Image-Meta-Store). */
   store?: string;
+  /** Cancels the upload (the call rejects with the signal's reason; the image keeps no partial data). */
+  signal?: AbortSignal;
 }
 
 /** Image data to send: a stream, the bytes, or the path of a file. */
@@ -95,6 +97,7 @@ interface CallOptions {
   contentType?: string;
   body?: ReadableStream<Uint8Array> | Uint8Array;
   headers?: Record<string, string>;
+  signal?: AbortSignal;
 }
 
 function counting(onProgress: ProgressCallback | undefined, total: number | null): Transform {
@@ -169,7 +172,7 @@ export class ImageClient {
         body = opts.body as RequestInit['body'];
         headers['content-type'] = opts.contentType ?? 'application/octet-stream';
       }
-      const init: RequestInit & { duplex?: 'half' } = { method, headers, body };
+      const init: RequestInit & { duplex?: 'half' } = { method, headers, body, signal: opts.signal };
       if (body instanceof ReadableStream) init.duplex = 'half';
       const res = await fetch(url, init);
       if (res.ok) return res;
@@ -281,12 +284,12 @@ export class ImagesApi {
   /** Uploads the image's data (PUT /file), streamed. */
   upload(id: string, data: DataSource, opts: UploadOptions = {}): Promise<void> {
     const { stream } = bodyOf(data, opts);
-    return this.c.send('PUT /v2/images/{id}/file', { params: { id }, body: stream, headers: opts.store ? { 'x-image-meta-store': opts.store } : {} });
+    return this.c.send('PUT /v2/images/{id}/file', { params: { id }, body: stream, headers: opts.store ? { 'x-image-meta-store': opts.store } : {}, signal: opts.signal });
   }
 
   /** Downloads the image's data as a stream (a byte range with `range`, e.g. "bytes=0-99"); null when the image has none. */
-  async download(id: string, opts: { onProgress?: ProgressCallback; range?: string } = {}): Promise<Download | null> {
-    const res = await this.c.call('GET /v2/images/{id}/file', { params: { id }, headers: opts.range ? { range: opts.range } : {} });
+  async download(id: string, opts: { onProgress?: ProgressCallback; range?: string; signal?: AbortSignal } = {}): Promise<Download | null> {
+    const res = await this.c.call('GET /v2/images/{id}/file', { params: { id }, headers: opts.range ? { range: opts.range } : {}, signal: opts.signal });
     if (res.status === 204 || !res.body) return null;
     const length = res.headers.get('content-length');
     const size = length === null ? null : Number(length);
@@ -299,7 +302,7 @@ export class ImagesApi {
   /** Stages data for the glance-direct import (PUT /stage), streamed. */
   stage(id: string, data: DataSource, opts: UploadOptions = {}): Promise<void> {
     const { stream } = bodyOf(data, opts);
-    return this.c.send('PUT /v2/images/{id}/stage', { params: { id }, body: stream });
+    return this.c.send('PUT /v2/images/{id}/stage', { params: { id }, body: stream, signal: opts.signal });
   }
 
   /** Starts an import (the API answers 202; follow the image's status or its tasks). */
