@@ -14,6 +14,7 @@ import { locationRoutes } from './location-routes.js';
 import { memberRoutes } from './member-routes.js';
 import { metadefContentRoutes } from './metadef-content-routes.js';
 import { metadefNamespaceRoutes } from './metadef-namespace-routes.js';
+import { openApiRoutes, RouteRegistry } from './openapi.js';
 import { schemaRoutes } from './schema-routes.js';
 import { storeRoutes } from './store-routes.js';
 import { taskRoutes } from './task-routes.js';
@@ -158,6 +159,9 @@ export async function buildServer(deps: ApiDeps, opts: ServerOptions): Promise<F
     return sendError(request, reply, 404, 'The resource could not be found.');
   });
 
+  // Every route, for the OpenAPI document (/openapi.json, /api-ref/).
+  const routes = new RouteRegistry();
+  routes.attach(app);
   if (deps.metrics) registerMetrics(app, deps.metrics.http, deps.metrics.serveOnApiPort);
   await app.register(versionRoutes(deps));
   await app.register(schemaRoutes(deps));
@@ -172,5 +176,6 @@ export async function buildServer(deps: ApiDeps, opts: ServerOptions): Promise<F
   await app.register(usageRoutes(deps));
   await app.register(metadefNamespaceRoutes(deps));
   await app.register(metadefContentRoutes(deps));
+  await app.register(openApiRoutes(deps, routes));
   return app;
 }

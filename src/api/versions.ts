@@ -48,6 +48,8 @@ export function versionNegotiator(features: ApiFeatures): (url: string, accept: 
     if (first === 'healthcheck' && rest.length === 0) return url;
     // The Prometheus exposition (metrics-routes.ts), when served on the API port; else 404.
     if (first === 'metrics' && rest.length === 0) return url;
+    // The OpenAPI document and its reference page (openapi.ts) are outside the versioned API.
+    if ((first === 'openapi.json' && rest.length === 0) || (first === 'api-ref' && rest.length <= 1)) return url;
     if (first === '') return CHOICES_PATH + query;
     const tail = rest.length > 0 ? `/${rest.join('/')}` : '';
     if (accept?.startsWith(VND)) {

@@ -1,0 +1,91 @@
+/**
+ * How the SDK gets a token and the image endpoint: a static token with an endpoint as given, or
+ * Keystone v3 (password, or token re-scoped for its catalog), the image endpoint then read from
+ * the catalog by interface and region. Keystone tokens are renewed a minute before they expire.
+ */
+import type { CloudConfig } from './config.js';
+import { ConfigurationError, apiError } from './errors.js';
+
+export interface Session {
+  /** The current token and image endpoint (without a trailing slash or /v2). */
+  current(): Promise<{ token: string; endpoint: string }>;
+  /** Forget the token (after a 401), so that the next call authenticates again. */
+  invalidate(): void;
+}
+
+/** The image endpoint as the catalog or the user gives it, without its trailing /v2 or slash. */
+export function imageEndpointBase(url: string): string {
+  return url.replace(/\/+$/, '').replace(/\/v2(\.\d+)?$/, '');
+}
+
+/** A token and an endpoint used as given (OS_TOKEN + OS_IMAGE_URL, or an admin token). */
+export function staticSession(token: string, endpoint: string): Session {
+  const base = imageEndpointBase(endpoint);
+  return { current: async () => ({ token, endpoint: base }), invalidate: () => undefined };
+}
+
+interface CatalogEntry {
+  type: string;
+  endpoints: { interface: string; region?: string; region_id?: string; url: string }[];
+}
+
+/** The Keystone v3 request body for this configuration. */
+function authBody(cfg: CloudConfig): Record<string, unknown> {
+  const domain = (id?: string, name?: string) => (id ? { id } : { name: name ?? 'Default' });
+  let identity: Record<string, unknown>;
+  if (cfg.password !== undefined) {
+    if (!cfg.username && !cfg.userId) throw new ConfigurationError('password authentication needs a username (OS_USERNAME) or user id');
+    const user = cfg.userId ? { id: cfg.userId, password: cfg.password } : { name: cfg.username, domain: domain(cfg.userDomainId, cfg.userDomainName), password: cfg.password };
+    identity = { methods: ['password'], password: { user } };
+  } else if (cfg.token) {
+    identity = { methods: ['token'], token: { id: cfg.token } };
+  } else {
+    throw new ConfigurationError('no credentials: set a password (OS_PASSWORD) or a token (OS_TOKEN)');
+  }
+  const auth: Record<string, unknown> = { identity };
+  if (cfg.projectId) auth.scope = { project: { id: cfg.projectId } };
+  else if (cfg.projectName) auth.scope = { project: { name: cfg.projectName, domain: domain(cfg.projectDomainId, cfg.projectDomainName) } };
+  return { auth };
+}
+
+/** Keystone v3: a token for the configuration, and the image endpoint from its catalog (or cfg.endpoint). */
+export function keystoneSession(cfg: CloudConfig): Session {
+  if (!cfg.authUrl) throw new ConfigurationError('no Keystone URL (OS_AUTH_URL or auth.auth_url)');
+  const base = cfg.authUrl.replace(/\/+$/, '');
+  const url = `${/\/v3$/.test(base) ? base : `${base}/v3`}/auth/tokens`;
+  let cached: { token: string; endpoint: string; renewAt: number } | null = null;
+  return {
+    async current() {
+      if (cached && Date.now() < cached.renewAt) return cached;
+      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' }, body: JSON.stringify(authBody(cfg)) });
+      const text = await res.text();
+      if (res.status !== 201) throw apiError(res.status, text, 'POST', url, res.headers.get('x-openstack-request-id'));
+      const token = res.headers.get('x-subject-token');
+      if (!token) throw new ConfigurationError(`Keystone at ${url} answered without X-Subject-Token`);
+      const body = JSON.parse(text) as { token: { expires_at?: string; catalog?: CatalogEntry[] } };
+      const endpoint = cfg.endpoint ? imageEndpointBase(cfg.endpoint) : catalogImageEndpoint(body.token.catalog ?? [], cfg);
+      const expires = body.token.expires_at ? Date.parse(body.token.expires_at) : Date.now() + 3_600_000;
+      cached = { token, endpoint, renewAt: expires - 60_000 };
+      return cached;
+    },
+    invalidate() {
+      cached = null;
+    },
+  };
+}
+
+/** The image service's endpoint in a Keystone catalog, for the configured interface and region. */
+export function catalogImageEndpoint(catalog: CatalogEntry[], cfg: Pick<CloudConfig, 'interface' | 'regionName'>): string {
+  const wanted = (cfg.interface ?? 'public').replace(/URL$/, '');
+  const service = catalog.find((s) => s.type === 'image');
+  if (!service) throw new ConfigurationError('the Keystone catalog has no image service');
+  const endpoint = service.endpoints.find((e) => e.interface === wanted && (!cfg.regionName || e.region_id === cfg.regionName || e.region === cfg.regionName));
+  if (!endpoint) throw new ConfigurationError(`the Keystone catalog has no ${wanted} image endpoint${cfg.regionName ? ` in region ${cfg.regionName}` : ''}`);
+  return imageEndpointBase(endpoint.url);
+}
+
+/** The session a configuration calls for: static when it has a token and an endpoint, else Keystone. */
+export function sessionFor(cfg: CloudConfig): Session {
+  if (cfg.token && cfg.endpoint && cfg.password === undefined) return staticSession(cfg.token, cfg.endpoint);
+  return keystoneSession(cfg);
+}
