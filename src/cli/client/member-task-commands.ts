@@ -64,6 +64,8 @@ export async function memberCommand(ctx: ClientContext, action: string, values: 
   }
   if (!(action in MEMBER_OPTIONS)) throw new UsageError(`unknown member action '${action}'\n\n${MEMBER_USAGE}`);
   const [ref, project] = positionals(args, ['image', 'project']);
+  const chosen = (['accept', 'reject', 'pending'] as const).filter((s) => values[s]);
+  if (action === 'set' && chosen.length !== 1) throw new UsageError('give one of --accept, --reject, --pending');
   const id = await imageId(ctx, ref!);
   switch (action) {
     case 'create':
@@ -73,8 +75,6 @@ export async function memberCommand(ctx: ClientContext, action: string, values: 
       printOne(ctx.out, (await members().get(id, project!)) as unknown as Record<string, unknown>);
       return 0;
     case 'set': {
-      const chosen = (['accept', 'reject', 'pending'] as const).filter((s) => values[s]);
-      if (chosen.length !== 1) throw new UsageError('give one of --accept, --reject, --pending');
       const status: MemberStatus = chosen[0] === 'accept' ? 'accepted' : chosen[0] === 'reject' ? 'rejected' : 'pending';
       printOne(ctx.out, (await members().setStatus(id, project!, status)) as unknown as Record<string, unknown>);
       return 0;
