@@ -222,6 +222,38 @@ test('Ctrl-C during a slow upload: exit 130, and the image is not active', async
   assert.equal(status, 'queued');
 });
 
+test('Ctrl-C during a download: exit 130, and the partial file is removed', async () => {
+  const id = (await ok(['image', 'create', 'cli-dl', '--disk-format', 'raw', '--container-format', 'bare', '-f', 'value', '-c', 'id'])).trim();
+  await api(server.url, 'PUT', `/v2/images/${id}/file`, { headers: { 'x-auth-token': token }, body: crypto.randomBytes(4_000_000), contentType: 'application/octet-stream' });
+  // The download goes into a FIFO nobody reads: it stalls once the pipe is full, as on a slow disk.
+  const fifo = path.join(work, 'stalled.raw');
+  assert.equal(spawnSync('mkfifo', [fifo]).status, 0);
+  const holder = spawn('sh', ['-c', `exec sleep 30 < '${fifo}'`], { stdio: 'ignore' });
+  children.add(holder);
+  const { child, done } = start(['image', 'download', id, '--file', fifo]);
+  try {
+    // Once the client has the FIFO open, it is past its start-up (its Ctrl-C handler is set).
+    const opened = () => {
+      try {
+        return fs.readdirSync(`/proc/${child.pid}/fd`).some((fd) => fs.readlinkSync(`/proc/${child.pid}/fd/${fd}`) === fifo);
+      } catch {
+        return false;
+      }
+    };
+    for (let i = 0; !opened(); i++) {
+      assert.ok(i < 400, 'the download started');
+      await sleep(25);
+    }
+    child.kill('SIGINT');
+    const r = await done;
+    assert.equal(r.code, 130, r.stderr);
+    assert.equal(fs.existsSync(fifo), false, 'the partial download is removed');
+  } finally {
+    child.kill('SIGKILL');
+    holder.kill('SIGKILL');
+  }
+});
+
 const hasScript = spawnSync('script', ['--version'], { stdio: 'ignore' }).status === 0;
 
 test('a progress bar (bytes, %, rate, ETA) on a terminal, nothing without one', { skip: hasScript ? false : 'no script(1) for a pseudo-terminal' }, async () => {
