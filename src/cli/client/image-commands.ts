@@ -12,7 +12,7 @@ import type { Image, ImportRequest, NewImage, PatchOperation, Visibility } from 
 import type { ClientContext } from './context.js';
 import { printList, printOne, type Column } from './output.js';
 import { progressBar } from './progress.js';
-import { CommandError, integer, parse, positionals, properties, UsageError } from './usage.js';
+import { CommandError, integer, positionals, properties, UsageError } from './usage.js';
 
 export const IMAGE_USAGE = `Usage: ocellus image <action> [options]
 
