@@ -301,6 +301,8 @@ async function waitForImport(ctx: ClientContext, id: string): Promise<Image> {
   }
 }
 
+const UPDATE_OPTIONS = { ...FIELDS, name: { type: 'string' }, deactivate: { type: 'boolean' }, activate: { type: 'boolean' } } as const;
+
 /** Each image action's own options (the common ones are added by the parser). */
 export const IMAGE_OPTIONS = {
   list: { ...VISIBILITY, status: { type: 'string' }, name: { type: 'string' }, tag: { type: 'string', multiple: true }, property: { type: 'string', multiple: true }, limit: { type: 'string' }, long: { type: 'boolean' } },
@@ -310,8 +312,8 @@ export const IMAGE_OPTIONS = {
   stage: { file: { type: 'string' } },
   download: { file: { type: 'string' } },
   save: { file: { type: 'string' } },
-  update: { ...FIELDS, name: { type: 'string' }, deactivate: { type: 'boolean' }, activate: { type: 'boolean' } },
-  set: { ...FIELDS, name: { type: 'string' }, deactivate: { type: 'boolean' }, activate: { type: 'boolean' } },
+  update: UPDATE_OPTIONS,
+  set: UPDATE_OPTIONS,
   unset: { property: { type: 'string', multiple: true }, tag: { type: 'string', multiple: true } },
   delete: {},
   import: { method: { type: 'string' }, uri: { type: 'string' }, store: { type: 'string', multiple: true }, 'all-stores': { type: 'boolean' }, 'allow-failure': { type: 'boolean' }, wait: { type: 'boolean' } },

@@ -62,7 +62,6 @@ export async function memberCommand(ctx: ClientContext, action: string, values: 
     printList(ctx.out, MEMBER_COLUMNS, (await members().list(await imageId(ctx, ref!))) as unknown as Record<string, unknown>[]);
     return 0;
   }
-  if (!(action in MEMBER_OPTIONS)) throw new UsageError(`unknown member action '${action}'\n\n${MEMBER_USAGE}`);
   const [ref, project] = positionals(args, ['image', 'project']);
   const chosen = (['accept', 'reject', 'pending'] as const).filter((s) => values[s]);
   if (action === 'set' && chosen.length !== 1) throw new UsageError('give one of --accept, --reject, --pending');
@@ -79,7 +78,7 @@ export async function memberCommand(ctx: ClientContext, action: string, values: 
       printOne(ctx.out, (await members().setStatus(id, project!, status)) as unknown as Record<string, unknown>);
       return 0;
     }
-    default:
+    default: // 'delete' (run.ts lets through only the actions of MEMBER_OPTIONS)
       await members().remove(id, project!);
       return 0;
   }

@@ -34,7 +34,8 @@ export function progressLine(label: string, moved: number, total: number | null,
   if (total === null || total <= 0) return `${label}  ${humanBytes(moved)}  ${rateText}`.slice(0, columns - 1);
   const fraction = Math.min(1, moved / total);
   const eta = rate > 0 ? clock((total - moved) / rate) : '--:--';
-  const numbers = `${String(Math.floor(fraction * 100)).padStart(3)}%  ${humanBytes(moved)} / ${humanBytes(total)}  ${rateText}  ETA ${eta}`;
+  // Padded so that the bar keeps its width as the numbers change.
+  const numbers = `${String(Math.floor(fraction * 100)).padStart(3)}%  ${humanBytes(moved).padStart(humanBytes(total).length)} / ${humanBytes(total)}  ${rateText.padStart(12)}  ETA ${eta}`;
   const width = Math.min(30, columns - 1 - label.length - numbers.length - 4);
   if (width < 5) return `${label} ${numbers}`.slice(0, columns - 1);
   const filled = Math.round(fraction * width);
