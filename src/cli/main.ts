@@ -4,6 +4,7 @@ import { adminTokenPath, ADMIN_TOKEN_IDENTITY, ensureAdminToken } from '../auth/
 import { authFlavor, ConfigError, loadConfig, type LoadOptions } from '../config/options.js';
 import { createService } from '../service.js';
 import { cacheCommand } from './cache.js';
+import { clientCommand } from './client/run.js';
 import { manage } from './manage.js';
 import { scrub } from './scrub.js';
 
@@ -11,12 +12,16 @@ const USAGE = `Usage: ocellus serve [--host ADDR] [--port N] [--data-dir DIR] [-
        ocellus manage [--config FILE] [--data-dir DIR] db sync|version|check|purge
        ocellus cache [--config FILE] [--data-dir DIR] prefetch|prune|clean
        ocellus scrub [--config FILE] [--data-dir DIR] [--daemon] [--restore ID] [--orphans [--dry-run]]
+       ocellus image|member|task <action> [options]   (client commands; see 'ocellus image --help')
 
 Commands:
   serve    Run the Image API v2 server (SQLite + filesystem store under the data dir by default).
   manage   Database administration (see 'ocellus manage --help').
   cache    This node's image cache: prefetch queued images, prune, clean (see 'ocellus cache --help').
   scrub    Remove the data of delayed deletes, restore one, or remove orphaned data (see 'ocellus scrub --help').
+  image    Client: list, show, create, upload, download, update, delete, import images (clouds.yaml / OS_*).
+  member   Client: share an image with projects (create, list, show, set, delete).
+  task     Client: list and show tasks.
 
 Options:
   --host ADDR        Address to listen on ([DEFAULT] bind_host, default 127.0.0.1)
@@ -138,6 +143,15 @@ export async function main(argv: string[]): Promise<void> {
       case 'scrub': {
         const code = await scrub(rest);
         if (code !== 0) process.exit(code);
+        return;
+      }
+      case 'image':
+      case 'member':
+      case 'task': {
+        const code = await clientCommand(command, rest);
+        // Set, not exit: stdout (a pipe) is written asynchronously and must drain first.
+        process.exitCode = code;
+        if (code === 130) process.exit(code);
         return;
       }
       case undefined:
