@@ -28,7 +28,10 @@ export function spawnLimited(command: string, args: readonly string[], run: Limi
   const limitArgs = [`--as=${run.limits.addressSpace}`];
   if (run.limits.cpuSeconds !== undefined) limitArgs.push(`--cpu=${run.limits.cpuSeconds}`);
   // LC_ALL=C: the tools' messages end up in the task's message; keep them in one language.
-  return spawn('prlimit', [...limitArgs, '--', command, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
+  // MALLOC_ARENA_MAX=2: glibc reserves 64 MiB of address space per malloc arena, up to 8 per core,
+  // one for each new thread; under the address-space cap a multi-threaded tool (qemu-img's I/O
+  // threads) would fail to start a thread for reservations it never uses.
+  return spawn('prlimit', [...limitArgs, '--', command, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C', MALLOC_ARENA_MAX: '2' } });
 }
 
 export interface Finished {

@@ -9,8 +9,13 @@ import { ImportPluginError } from './plugin-contract.js';
 
 /** `qemu-img info` needs little: Nova's limits (1 GiB address space, 30 s of CPU) with a wall-clock bound. */
 const INFO_RUN = { limits: { addressSpace: 1 << 30, cpuSeconds: 30 }, timeoutMs: 60_000 } as const;
-/** A conversion's CPU time grows with the image, so only its memory is bounded; the import's signal stops it. */
-const CONVERT_LIMITS = { addressSpace: 1 << 30 } as const;
+/**
+ * A conversion's CPU time grows with the image, so only its memory is bounded; the import's signal
+ * stops it. 2 GiB: qemu-img convert runs up to 64 I/O threads of 8 MiB stacks besides its buffers
+ * (at 1 GiB, thread creation failed now and then: "qemu_thread_create: Resource temporarily
+ * unavailable").
+ */
+const CONVERT_LIMITS = { addressSpace: 2 << 30 } as const;
 
 /** The facts of `qemu-img info --output=json` the plugins decide on. */
 export interface QemuImgInfo {
