@@ -22,6 +22,8 @@ function cacheOptions(cacheDir: string, more: Record<string, string> = {}, flavo
   return [
     { section: 'paste_deploy', name: 'flavor', value: flavor },
     { section: 'DEFAULT', name: 'image_cache_dir', value: cacheDir },
+    // Images queued with PUT /v2/cache/{id} are cached by the prefetcher's next run.
+    { section: 'DEFAULT', name: 'cache_prefetcher_interval', value: '1' },
     ...Object.entries(more).map(([name, value]) => ({ section: 'DEFAULT', name, value })),
   ];
 }
@@ -259,7 +261,7 @@ describe('image cache: the API', () => {
   });
   after(() => server.close());
 
-  test('PUT /v2/cache/{id} queues an active image (202) and the prefetcher caches it', async () => {
+  test('PUT /v2/cache/{id} queues an active image (202) and the prefetcher caches it on its next run', async () => {
     const data = random(50_000);
     const id = await activeImage(server, data);
     const r = await api(server.url, 'PUT', `/v2/cache/${id}`, { headers: ADMIN });

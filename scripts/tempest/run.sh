@@ -100,6 +100,8 @@ bind_port = $node_port
 show_multiple_locations = true
 enabled_import_methods = glance-direct, web-download, copy-image, glance-download
 worker_self_reference_url = http://127.0.0.1:$node_port
+# test_image_caching queues an image, checks it is listed as queued, then waits for the prefetcher.
+cache_prefetcher_interval = 10
 EOF
   if [ "$multi" = 1 ]; then
     cat <<EOF

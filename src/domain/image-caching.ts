@@ -120,14 +120,17 @@ export class ImageCaching {
     return { cached_images: (await cache.entries()).map(listed), queued_images: await cache.queued() };
   }
 
-  /** PUT /v2/cache/{id}: queues an active image and starts the prefetcher at once (202). */
+  /**
+   * PUT /v2/cache/{id}: queues an active image (202) for the prefetcher's next run (every
+   * cache_prefetcher_interval seconds), as Glance: until then it is listed as queued, which
+   * clients (tempest's caching test) check right after the call.
+   */
   async queue(ctx: RequestContext, id: string): Promise<void> {
     const found = await this.visible(ctx, id);
     if (!found) throw imageNotFound(id);
     const cache = this.authorized(ctx, 'cache_image', found);
     if (found.image.status !== 'active') throw new BadRequest('Only images with status active can be targeted for queueing');
     await cache.queue(id);
-    this.schedulePrefetch();
   }
 
   /** DELETE /v2/cache/{id}: off the cache and the queue; 404 only if the image exists in neither the catalogue nor the cache. */
