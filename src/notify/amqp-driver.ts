@@ -8,7 +8,6 @@
  * has confirmed every message of it. One connection, opened when first needed and dropped on any
  * error, so the next batch reconnects (to the next broker of the URL); the publisher paces retries.
  */
-import amqp from 'amqplib';
 import type { ChannelModel, ConfirmChannel } from 'amqplib';
 import type { OutboxEvent } from '../domain/ports.js';
 import type { NotificationDriver } from './drivers.js';
@@ -96,6 +95,8 @@ export class AmqpDriver implements NotificationDriver {
   private async connect(): Promise<Session> {
     const broker = this.s.transport.brokers[this.brokerIndex % this.s.transport.brokers.length]!;
     this.brokerIndex++;
+    // Loaded on first use: a node that sends no notifications never pays its ~7 MB.
+    const { default: amqp } = await import('amqplib');
     const connecting = amqp.connect(
       { protocol: 'amqp', hostname: broker.hostname, port: broker.port, username: broker.username, password: broker.password, vhost: this.s.transport.vhost, heartbeat: 30 },
       { timeout: this.s.timeoutMs },
