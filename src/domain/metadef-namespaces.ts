@@ -82,14 +82,7 @@ export class MetadefNamespaces extends MetadefService {
     if (input.tags?.length) this.access.enforce(ctx, 'add_metadef_tag');
     const owner = input.owner ?? ctx.projectId;
     if (owner === null) throw new BadRequest('A metadata definition namespace needs an owner: the request names none and the caller has no project.');
-    const fields: NamespaceFields = {
-      namespace: input.namespace,
-      display_name: input.display_name,
-      description: input.description,
-      visibility: input.visibility ?? 'private',
-      protected: input.protected ?? false,
-      owner,
-    };
+    const fields = namespaceFields(input, owner);
     const now = this.now();
     const namespace = await this.uow.run(async (tx) => {
       const ns = await tx.metadefs.insertNamespace(fields, now);
@@ -135,14 +128,7 @@ export class MetadefNamespaces extends MetadefService {
     const ns = await this.access.namespace(this.repo, ctx, name, 'modify_metadef_namespace');
     // A full replacement: what the request leaves out takes Glance's defaults.
     const owner = input.owner ?? ctx.projectId ?? ns.owner;
-    const fields: NamespaceFields = {
-      namespace: input.namespace,
-      display_name: input.display_name,
-      description: input.description,
-      visibility: input.visibility ?? 'private',
-      protected: input.protected ?? false,
-      owner,
-    };
+    const fields = namespaceFields(input, owner);
     return this.uow.run(async (tx) => {
       const updated = await tx.metadefs.updateNamespace(ns.id, fields, this.now());
       if (updated === 'duplicate') {
@@ -176,4 +162,16 @@ export class MetadefNamespaces extends MetadefService {
       await this.notifier.metadef(tx, `metadef_namespace.delete_${contents}`, () => namespacePayload(ns));
     });
   }
+}
+
+/** A namespace's columns from a create or full-replacement body: what it leaves out takes Glance's defaults. */
+function namespaceFields(input: NamespaceInput, owner: string): NamespaceFields {
+  return {
+    namespace: input.namespace,
+    display_name: input.display_name,
+    description: input.description,
+    visibility: input.visibility ?? 'private',
+    protected: input.protected ?? false,
+    owner,
+  };
 }
