@@ -3,15 +3,11 @@
  * Keystone v3 (password, or token re-scoped for its catalog), the image endpoint then read from
  * the catalog by interface and region. Keystone tokens are renewed a minute before they expire.
  */
+import type { Session } from './api.js';
 import type { CloudConfig } from './config.js';
 import { ConfigurationError, apiError } from './errors.js';
 
-export interface Session {
-  /** The current token and image endpoint (without a trailing slash or /v2). */
-  current(): Promise<{ token: string; endpoint: string }>;
-  /** Forget the token (after a 401), so that the next call authenticates again. */
-  invalidate(): void;
-}
+export type { Session } from './api.js';
 
 /** The image endpoint as the catalog or the user gives it, without its trailing /v2 or slash. */
 export function imageEndpointBase(url: string): string {

@@ -4,8 +4,10 @@
  *   const client = ImageClient.fromEnvironment(); // clouds.yaml (OS_CLOUD) or the OS_* variables
  *   for await (const image of client.images.list()) console.log(image.id, image.name);
  */
-export { ImageClient, ImagesApi, MembersApi, MetadefsApi, SDK_ROUTES, StoresApi, TasksApi } from './client.js';
-export type { DataSource, Download, ImageClientOptions, ProgressCallback, SdkRoute, UploadOptions } from './client.js';
+export { ApiClient, ImagesApi, MembersApi, MetadefsApi, SDK_ROUTES, StoresApi, TasksApi } from './api.js';
+export type { ApiClientOptions, PreparedRequest, ProgressCallback, SdkRoute } from './api.js';
+export { ImageClient, ImageDataApi } from './client.js';
+export type { DataSource, Download, ImageClientOptions, UploadOptions } from './client.js';
 export { catalogImageEndpoint, keystoneSession, sessionFor, staticSession, type Session } from './auth.js';
 export { cloudFromEnvironment, cloudFromYaml, cloudsYamlPaths, loadCloudConfig, type CloudConfig, type LoadCloudOptions } from './config.js';
 export * from './errors.js';
