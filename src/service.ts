@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
+import type { ApiDeps } from './api/app-deps.js';
 import { buildServer } from './api/server.js';
 import { anonymousAccess, authFlavor, databaseUrl, imageCacheSetup, type Config } from './config/options.js';
 import { openImageCache } from './cache/open-cache.js';
@@ -50,6 +51,7 @@ import { ImportUriFilter } from './tasks/import-uri-filter.js';
 import { importFilterOptions, importPluginOptions, webDownloadLimits } from './config/options.js';
 import path from 'node:path';
 import { notificationOptions } from './config/notification-options.js';
+import { consoleSettings } from './config/console-options.js';
 import { Notifier } from './domain/notifications.js';
 import type { NotificationPublisher } from './notify/publisher.js';
 import { buildPublisher } from './notify/setup.js';
@@ -265,6 +267,7 @@ export async function createService(config: Config): Promise<Service> {
           await sql`select 1`.execute(db);
         },
         metrics: metrics && { http: metrics, serveOnApiPort: metricsPort === null },
+        console: consoleDeps(config, log),
       },
       { logger: logLevel === 'silent' ? false : { level: logLevel } },
     );
@@ -353,6 +356,12 @@ function keystoneLimitsOptions(config: Config): KeystoneLimitsOptions {
     cacheTime: l.cache_time,
     timeout: l.timeout,
   };
+}
+
+/** The web console's settings (absent when `[console] enabled = false`). */
+function consoleDeps(config: Config, log: (msg: string) => void): ApiDeps['console'] {
+  const settings = consoleSettings(config, authFlavor(config));
+  return settings ? { settings, log } : undefined;
 }
 
 /** The authentication strategy `[paste_deploy] flavor` names, read-only anonymous access around it when allowed. */

@@ -1,4 +1,5 @@
 import type { AuthStrategy } from '../auth/strategy.js';
+import type { ConsoleSettings } from '../config/console-options.js';
 import type { ImageActions } from '../domain/image-actions.js';
 import type { ImageCatalogue } from '../domain/image-catalogue.js';
 import type { ImageCreation } from '../domain/image-creation.js';
@@ -58,6 +59,8 @@ export interface ApiDeps {
   healthcheck: () => Promise<void>;
   /** `[metrics]`: requests counted and timed, and GET /metrics served here unless it has its own listener (absent = off). */
   metrics?: { http: HttpMetrics; serveOnApiPort: boolean };
+  /** `[console]`: the web console at /console/ (absent = off). */
+  console?: { settings: ConsoleSettings; log: (msg: string) => void };
 }
 
 /**

@@ -28,6 +28,16 @@ const PATCH_TYPES = ['application/openstack-images-v2.1-json-patch', 'applicatio
 const OCTETS = ['application/octet-stream'];
 const obj = (properties: Record<string, unknown> = {}): BodySpec => ({ inline: { type: 'object', properties } });
 const STORES = obj({ stores: { type: 'array', items: { type: 'object', properties: { id: { type: 'string' }, description: { type: 'string' }, default: { type: 'boolean' } } } } });
+const CONSOLE_SESSION = obj({
+  signedIn: { type: 'boolean' },
+  strategy: { enum: ['keystone', 'token', 'headers'] },
+  csrfToken: { type: 'string' },
+  user: { type: 'object' },
+  project: { type: 'object' },
+  roles: { type: 'array', items: { type: 'string' } },
+  isAdmin: { type: 'boolean' },
+  expiresAt: { type: 'string', format: 'date-time' },
+});
 const IMAGE_LIST_QUERY: Record<string, string> = {
   limit: 'Page size (at most [api] limit_param_default / api_limit_max).',
   marker: 'The id of the last image of the previous page.',
@@ -69,6 +79,21 @@ export const OPERATIONS: Record<string, OperationSpec> = {
   'GET /metrics': { tag: 'Versions', summary: 'Prometheus metrics, text exposition format (served here unless [metrics] bind_port gives them a listener of their own)', status: 200, response: { inline: { type: 'string', contentMediaType: 'text/plain' } }, public: true },
   'GET /openapi.json': { tag: 'Versions', summary: 'This OpenAPI document', status: 200, response: obj(), public: true },
   'GET /api-ref/': { tag: 'Versions', summary: 'The API reference page rendered from this document', status: 200, response: { inline: { type: 'string', contentMediaType: 'text/html' } }, public: true },
+
+  'GET /console': { tag: 'Console', summary: 'The web console (redirects to /console/)', status: 302, public: true },
+  'GET /console/': { tag: 'Console', summary: "The web console's page", status: 200, response: { inline: { type: 'string', contentMediaType: 'text/html' } }, public: true },
+  'GET /console/static/{file}': { tag: 'Console', summary: "The console's style sheets and images", status: 200, response: { binary: true }, public: true },
+  'GET /console/js/*': { tag: 'Console', summary: "The console's scripts (ES modules)", status: 200, response: { inline: { type: 'string', contentMediaType: 'text/javascript' } }, public: true },
+  'GET /console/session': { tag: 'Console', summary: 'Who is signed in to the console (never the token), with the CSRF token writes through /console/api need', status: 200, response: CONSOLE_SESSION, public: true },
+  'POST /console/session': {
+    tag: 'Console',
+    summary: 'Sign in to the console (Keystone: username, password, userDomain, project, projectDomain; token: token; trusted headers: project, user, roles); sets the HttpOnly session cookie',
+    request: obj({ username: { type: 'string' }, password: { type: 'string' }, userDomain: { type: 'string' }, project: { type: 'string' }, projectDomain: { type: 'string' }, token: { type: 'string' }, user: { type: 'string' }, roles: { type: 'string' } }),
+    status: 201,
+    response: CONSOLE_SESSION,
+    public: true,
+  },
+  'DELETE /console/session': { tag: 'Console', summary: 'Sign out (X-CSRF-Token; a Keystone token is revoked)', status: 204, headers: { 'X-CSRF-Token': 'The session\'s CSRF token.' }, public: true },
 
   'GET /v2/schemas/image': { tag: 'Schemas', summary: 'The image schema', status: 200, response: { ref: 'Image' } },
   'GET /v2/schemas/images': { tag: 'Schemas', summary: 'The image list schema', status: 200, response: { ref: 'Images' } },

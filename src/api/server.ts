@@ -6,6 +6,8 @@ import { DomainError, Forbidden, Unauthorized } from '../domain/errors.js';
 import type { ApiDeps } from './app-deps.js';
 import { sendError } from './error-render.js';
 import { cacheRoutes } from './cache-routes.js';
+import { addConsoleCsrfCheck, consoleRewrite, isConsolePage } from './console/console-gate.js';
+import { consoleRoutes } from './console/console-routes.js';
 import { imageDataRoutes } from './image-data-routes.js';
 import { imageRoutes } from './image-routes.js';
 import { registerMetrics } from './metrics-routes.js';
@@ -70,7 +72,14 @@ export async function buildServer(deps: ApiDeps, opts: ServerOptions): Promise<F
     connectionTimeout: 900_000,
     keepAliveTimeout: 65_000,
     bodyLimit: deps.limits.maxJsonBodySize,
-    rewriteUrl: (req) => negotiateVersion(req.url ?? '/', req.headers.accept),
+    rewriteUrl: (req) => {
+      let url = req.url ?? '/';
+      if (deps.console) {
+        if (isConsolePage(url)) return url;
+        url = consoleRewrite(deps.console.settings, url, req);
+      }
+      return negotiateVersion(url, req.headers.accept);
+    },
     genReqId: () => `req-${randomUUID()}`,
     return503OnClosing: true,
     // Glance answers HEAD only where a route says so (healthcheck, versions); elsewhere HEAD is a
@@ -103,6 +112,9 @@ export async function buildServer(deps: ApiDeps, opts: ServerOptions): Promise<F
     }
     done();
   });
+
+  // Console writes carry the session's CSRF token (checked before the identity is).
+  if (deps.console) addConsoleCsrfCheck(app);
 
   // Request id (reusing the client's, as Glance does), then the caller's identity.
   app.addHook('onRequest', async (request, reply) => {
@@ -177,5 +189,6 @@ export async function buildServer(deps: ApiDeps, opts: ServerOptions): Promise<F
   await app.register(metadefNamespaceRoutes(deps));
   await app.register(metadefContentRoutes(deps));
   await app.register(openApiRoutes(deps, routes));
+  if (deps.console) await app.register(consoleRoutes(deps.console.settings, deps.auth, deps.console.log));
   return app;
 }

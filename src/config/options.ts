@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { CONSOLE_SECTION } from './console-options.js';
 import { checkImportPluginConfig, IMPORT_PLUGIN_SECTIONS } from './import-plugin-options.js';
 import { parseIni, type IniEntry } from './ini.js';
 import { KEY_MANAGER_SECTIONS } from './key-manager-options.js';
@@ -216,6 +217,8 @@ export const OPTIONS = {
   ...NOTIFICATION_SECTIONS,
   // [key_manager], [barbican], [image_signature]: signed images.
   ...KEY_MANAGER_SECTIONS,
+  // [console]: the web console.
+  ...CONSOLE_SECTION,
 } as const satisfies Record<string, Record<string, OptionSpec>>;
 
 type Options = typeof OPTIONS;
@@ -389,7 +392,9 @@ export function glanceDownloadProperties(config: Config): string[] {
  * The authentication strategy `[paste_deploy] flavor` selects: `default` (empty) = the admin
  * token from the data dir, `noauth` = trusted identity headers, `keystone`, `token`.
  */
-export function authFlavor(config: Config): 'default' | 'noauth' | 'keystone' | 'token' {
+export type AuthFlavor = 'default' | 'noauth' | 'keystone' | 'token';
+
+export function authFlavor(config: Config): AuthFlavor {
   const f = config.paste_deploy.flavor.replace(/\+?(caching|cachemanagement)$/, '');
   if (f.startsWith('keystone')) return 'keystone';
   if (f === 'token') return 'token';
