@@ -1,0 +1,23 @@
+/** What the views know of the image schema: the choices Glance offers and which fields are not custom properties. */
+
+export const STATUSES = ['queued', 'saving', 'uploading', 'importing', 'active', 'deactivated', 'killed', 'pending_delete', 'deleted'];
+/** Glance's default disk and container formats ([image_format]); the API says when one is not allowed. */
+export const DISK_FORMATS = ['raw', 'qcow2', 'vmdk', 'vhd', 'vhdx', 'vdi', 'iso', 'ploop', 'ami', 'ari', 'aki'];
+export const CONTAINER_FORMATS = ['bare', 'ovf', 'ova', 'docker', 'compressed', 'ami', 'ari', 'aki'];
+export const VISIBILITIES = ['private', 'shared', 'community', 'public'];
+
+/** The image's own fields, shown first and in this order; anything else is a custom property. */
+export const BASE_FIELDS = [
+  'id', 'name', 'status', 'visibility', 'protected', 'os_hidden', 'owner', 'size', 'virtual_size', 'disk_format', 'container_format',
+  'min_disk', 'min_ram', 'checksum', 'os_hash_algo', 'os_hash_value', 'created_at', 'updated_at', 'stores', 'direct_url',
+] as const;
+
+/** Fields that are neither shown as properties nor editable as custom ones. */
+export const NOT_PROPERTIES = new Set<string>([...BASE_FIELDS, 'tags', 'locations', 'self', 'file', 'schema']);
+
+/** The custom (additional) properties of an image, sorted by name. */
+export function customProperties(image: Record<string, unknown>): [string, unknown][] {
+  return Object.entries(image)
+    .filter(([k]) => !NOT_PROPERTIES.has(k))
+    .sort(([a], [b]) => a.localeCompare(b));
+}
