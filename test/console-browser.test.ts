@@ -208,7 +208,7 @@ describe('the web console in Chromium: trusted headers (noauth)', { skip }, () =
     const unthrottle = await throttleUploads(page, 2 * MiB);
     await page.getByRole('button', { name: 'Create image' }).click();
     // Midway: bytes, rate and time left.
-    await page.locator('.progress-text', { hasText: /MiB\/s · .* left/ }).waitFor();
+    await page.locator('.progress-text', { hasText: /\/s · .* left/ }).waitFor();
     await shoot(page, 'upload');
     await page.waitForURL(/#\/images\/[0-9a-f-]{36}$/, { timeout: 60_000 });
     await unthrottle();
@@ -578,6 +578,7 @@ describe('the web console in Chromium: Keystone', { skip: skip ?? keystoneSkip()
     const { page } = cp;
     await page.getByRole('heading', { name: 'Sign in' }).waitFor();
     const form = page.locator('form.signin-form');
+    await shoot(page, 'signin-keystone');
     assert.equal(await form.getByLabel('User domain').inputValue(), 'Default');
     assert.equal(await form.getByLabel('Project domain').inputValue(), 'Default');
     await form.getByLabel('User name').fill(user.name);
