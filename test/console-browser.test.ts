@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { Source } from './support/data-source.js';
 import { admin, api, createImage, member, startServer, upload, type TestServer } from './support/harness.js';
 import { createProject, createUser, deleteProject, deleteUser, keystoneFromEnv, keystoneSkip, type TestUser } from './support/keystone.js';
 
@@ -236,6 +237,32 @@ describe('the web console in Chromium: trusted headers (noauth)', { skip }, () =
     noPageErrors(cp);
   });
 
+  test('Cancel stops an upload (the image stays queued); the queued image\'s page uploads the data', async () => {
+    const cp = await open();
+    const { page } = cp;
+    await signInWithHeaders(page, A);
+    await signedInAs(page, A);
+    await fillCreateForm(page, 'cancelled-upload', { name: 'slow.raw', size: 3 * MiB });
+    const unthrottle = await throttleUploads(page, 256 * 1024);
+    await page.getByRole('button', { name: 'Create image' }).click();
+    await page.locator('.progress-text', { hasText: /left/ }).waitFor();
+    await page.getByRole('button', { name: 'Cancel upload' }).click();
+    await page.locator('.data-panel .error[role=alert]', { hasText: 'Upload cancelled' }).waitFor();
+    await unthrottle();
+    const id = (await page.locator('p.notice a').getAttribute('href'))!.split('/').at(-1)!;
+    assert.equal((await api(s.url, 'GET', `/v2/images/${id}`, { headers: member(A) })).body.status, 'queued');
+
+    await page.goto(`${s.url}/console/#/images/${id}`);
+    await headingBadge(page).filter({ hasText: 'queued' }).waitFor();
+    const panel = page.locator('section', { has: page.getByRole('heading', { name: 'Upload data' }) });
+    const data = randomBytes(MiB);
+    await panel.getByLabel('File', { exact: true }).setInputFiles({ name: 'again.raw', mimeType: 'application/octet-stream', buffer: data });
+    await panel.getByRole('button', { name: 'Start' }).click();
+    await headingBadge(page).filter({ hasText: 'active' }).waitFor({ timeout: 60_000 });
+    assert.equal((await api(s.url, 'GET', `/v2/images/${id}`, { headers: member(A) })).body.size, data.length);
+    noPageErrors(cp);
+  });
+
   test('the list: filters and sorting in the hash, paging by marker, badges and human sizes', async () => {
     const ids: string[] = [];
     for (const n of ['page-1', 'page-2', 'page-3', 'page-4', 'page-5']) {
@@ -294,6 +321,18 @@ describe('the web console in Chromium: trusted headers (noauth)', { skip }, () =
 
   test('edit: name, a custom property and a tag are sent as a JSON patch of what changed', async () => {
     const id = await createImage(s.url, member(A), { name: 'to-edit', tags: ['old'], os_distro: 'debian', keep_me: 'yes' });
+    // A metadefs namespace for images: its properties are offered by name, with their titles and allowed values.
+    const ns = await api(s.url, 'POST', '/v2/metadefs/namespaces', {
+      headers: admin(),
+      json: {
+        namespace: 'OS::Console::Test',
+        display_name: 'Console test',
+        visibility: 'public',
+        resource_type_associations: [{ name: 'OS::Glance::Image' }],
+        properties: { hw_disk_bus: { title: 'Disk bus', type: 'string', enum: ['virtio', 'scsi', 'ide'] } },
+      },
+    });
+    assert.equal(ns.status, 201, ns.text);
     const cp = await open();
     const { page } = cp;
     await signInWithHeaders(page, A);
@@ -302,7 +341,12 @@ describe('the web console in Chromium: trusted headers (noauth)', { skip }, () =
     await page.getByRole('heading', { name: 'Edit image' }).waitFor();
     await page.getByLabel('Name', { exact: true }).fill('edited-in-browser');
     await page.getByRole('button', { name: 'Add property' }).click();
+    await page.locator('datalist option[value=hw_disk_bus]').waitFor({ state: 'attached' });
+    assert.equal(await page.locator('datalist option[value=hw_disk_bus]').getAttribute('label'), 'Disk bus');
     await page.getByLabel('Property name').last().fill('hw_disk_bus');
+    await page.locator('tr.prop-row .hint', { hasText: 'Disk bus' }).waitFor();
+    const valueList = await page.getByLabel('Property value').last().getAttribute('list');
+    assert.deepEqual(await page.locator(`datalist[id="${valueList}"] option`).evaluateAll((os) => os.map((o) => o.getAttribute('value'))), ['virtio', 'scsi', 'ide']);
     await page.getByLabel('Property value').last().fill('virtio');
     // os_distro changes, keep_me stays.
     const keys = page.getByLabel('Property name');
@@ -469,6 +513,83 @@ describe('the web console in Chromium: trusted headers (noauth)', { skip }, () =
     await dialog.waitFor();
     await page.reload();
     await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    noPageErrors(cp);
+  });
+});
+
+describe('the web console in Chromium: imports (web-download, glance-direct)', { skip }, () => {
+  let s: TestServer;
+  let source: Source;
+  let browser: Browser;
+  let cp: ConsolePage;
+  const P = 'console-importer';
+
+  before(async () => {
+    source = await new Source().start('127.0.0.2');
+    s = await startServer([
+      { section: 'import_filtering_opts', name: 'allowed_networks', value: '127.0.0.2/32' },
+      { section: 'import_filtering_opts', name: 'allowed_ports', value: '' },
+    ]);
+    browser = await launch();
+    cp = await openConsole(browser, s);
+    await signInWithHeaders(cp.page, P);
+    await signedInAs(cp.page, P);
+  });
+  after(async () => {
+    await cp?.context.close().catch(() => undefined);
+    await browser?.close();
+    await s?.close();
+    source?.close();
+  });
+
+  test('web-download: the task is shown while the server fetches, then the image is active with those bytes', async () => {
+    const { page } = cp;
+    const data = randomBytes(MiB + 17);
+    source.shut();
+    const uri = source.put(data, 'gated');
+    await fillCreateForm(page, 'from-a-url');
+    await page.getByLabel('Import from a URL (web-download)').check();
+    await page.getByLabel('URL', { exact: true }).fill(uri);
+    await page.getByRole('button', { name: 'Create image' }).click();
+    // The server is waiting on the source: the task shows processing (or pending), the image importing.
+    await page.locator('.status-box .task .badge', { hasText: /processing|pending/ }).waitFor();
+    await page.locator('.status-box .badge', { hasText: 'importing' }).waitFor();
+    source.open();
+    await page.waitForURL(/#\/images\/[0-9a-f-]{36}$/, { timeout: 60_000 });
+    await headingBadge(page).filter({ hasText: 'active' }).waitFor();
+    const id = page.url().split('/').at(-1)!;
+    const shown = (await api(s.url, 'GET', `/v2/images/${id}`, { headers: member(P) })).body;
+    assert.equal(shown.size, data.length);
+    // The detail page lists the import task, succeeded.
+    const tasks = page.locator('section', { has: page.getByRole('heading', { name: 'Import tasks' }) });
+    await tasks.locator('tr', { hasText: 'api_image_import' }).locator('.badge', { hasText: 'success' }).waitFor();
+    noPageErrors(cp);
+  });
+
+  test('glance-direct: the file is staged with progress, then imported', async () => {
+    const { page } = cp;
+    const data = (await fillCreateForm(page, 'staged', { name: 'staged.raw', size: 2 * MiB }))!;
+    await page.getByLabel('Stage a file, then import it (glance-direct)').check();
+    await watchProgress(page);
+    await page.getByRole('button', { name: 'Create image' }).click();
+    await page.waitForURL(/#\/images\/[0-9a-f-]{36}$/, { timeout: 60_000 });
+    await headingBadge(page).filter({ hasText: 'active' }).waitFor();
+    const last = (await progressLog(page)).at(-1)!;
+    assert.equal(last.value, data.length);
+    const id = page.url().split('/').at(-1)!;
+    const bytes = Buffer.from(await (await fetch(`${s.url}/v2/images/${id}/file`, { headers: member(P) })).arrayBuffer());
+    assert.ok(bytes.equals(data));
+    noPageErrors(cp);
+  });
+
+  test('a URL the server refuses: the API\'s message next to the data', async () => {
+    const { page } = cp;
+    await fillCreateForm(page, 'refused-url');
+    await page.getByLabel('Import from a URL (web-download)').check();
+    await page.getByLabel('URL', { exact: true }).fill('http://127.0.0.9:8080/not-allowed');
+    await page.getByRole('button', { name: 'Create image' }).click();
+    const alert = page.locator('.data-panel .error[role=alert]');
+    await alert.filter({ hasText: /does not pass filtering/ }).waitFor({ timeout: 60_000 });
     noPageErrors(cp);
   });
 });

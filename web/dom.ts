@@ -84,10 +84,10 @@ export function formValue(form: HTMLFormElement, name: string): string {
   return '';
 }
 
-/** Disables a form's controls while `work` runs (so a double click sends nothing twice). */
+/** Disables a form's buttons while `work` runs (so a double click sends nothing twice), but those marked data-while-busy (Cancel). */
 export async function busy<T>(form: HTMLElement, work: () => Promise<T>): Promise<T> {
   const all = [form, ...form.querySelectorAll('button, input[type=submit]')];
-  const controls = all.filter((c): c is HTMLButtonElement | HTMLInputElement => (c instanceof HTMLButtonElement || c instanceof HTMLInputElement) && !c.disabled);
+  const controls = all.filter((c): c is HTMLButtonElement | HTMLInputElement => (c instanceof HTMLButtonElement || c instanceof HTMLInputElement) && !c.disabled && !c.hasAttribute('data-while-busy'));
   form.setAttribute('aria-busy', 'true');
   for (const c of controls) c.disabled = true;
   try {

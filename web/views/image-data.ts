@@ -68,7 +68,7 @@ export function dataPanel(signal: AbortSignal, opts: { image?: Image; allowNone?
   const alert = errorSlot();
   const progress = h('progress', { max: 100, value: 0 });
   const progressText = h('span', { class: 'progress-text' });
-  const cancel = h('button', { type: 'button', class: 'danger' }, 'Cancel upload');
+  const cancel = h('button', { type: 'button', class: 'danger', 'data-while-busy': true }, 'Cancel upload');
   const progressBox = h('div', { class: 'progress-box', hidden: true, 'aria-live': 'polite' }, progress, progressText, cancel);
   const statusBox = h('div', { class: 'status-box', hidden: true, 'aria-live': 'polite' });
   const startButton = opts.image ? h('button', { type: 'button', class: 'primary' }, 'Start') : null;
