@@ -105,9 +105,9 @@ describe('the admin token across restarts', () => {
     await assert.rejects(startServer(DEFAULT_FLAVOR, dataDir), /admin token file .*admin-token is open to other users \(mode 0644\); run chmod 600/);
     fs.chmodSync(file, 0o600);
     fs.writeFileSync(file, '');
-    await assert.rejects(startServer(DEFAULT_FLAVOR, dataDir), /does not hold a token/);
+    await assert.rejects(startServer(DEFAULT_FLAVOR, dataDir), /admin token file .* does not hold a secret/);
     fs.writeFileSync(file, 'short\n');
-    await assert.rejects(startServer(DEFAULT_FLAVOR, dataDir), /does not hold a token/);
+    await assert.rejects(startServer(DEFAULT_FLAVOR, dataDir), /admin token file .* does not hold a secret/);
     // An operator's own token (32+ printable characters, mode 0600) is used as it is.
     fs.writeFileSync(file, 'my-own-admin-token-0123456789-ABCDEF\n');
     const s = await startServer(DEFAULT_FLAVOR, dataDir);

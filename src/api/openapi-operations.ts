@@ -82,8 +82,7 @@ export const OPERATIONS: Record<string, OperationSpec> = {
 
   'GET /console': { tag: 'Console', summary: 'The web console (redirects to /console/)', status: 302, public: true },
   'GET /console/': { tag: 'Console', summary: "The web console's page", status: 200, response: { inline: { type: 'string', contentMediaType: 'text/html' } }, public: true },
-  'GET /console/static/{file}': { tag: 'Console', summary: "The console's style sheets and images", status: 200, response: { binary: true }, public: true },
-  'GET /console/js/*': { tag: 'Console', summary: "The console's scripts (ES modules)", status: 200, response: { inline: { type: 'string', contentMediaType: 'text/javascript' } }, public: true },
+  'GET /console/*': { tag: 'Console', summary: "The console's files: static/<file> (style sheets, images), js/<path> (its scripts, ES modules)", status: 200, response: { binary: true }, public: true },
   'GET /console/session': { tag: 'Console', summary: 'Who is signed in to the console (never the token), with the CSRF token writes through /console/api need', status: 200, response: CONSOLE_SESSION, public: true },
   'POST /console/session': {
     tag: 'Console',

@@ -128,7 +128,7 @@ function operation(method: string, path: string, spec: OperationSpec): Record<st
   const success: Record<string, unknown> = { description: spec.summary };
   if (spec.response && method !== 'HEAD') success.content = content(spec.response);
   const op: Record<string, unknown> = {
-    operationId: `${method.toLowerCase()}${path.replace(/[{}]/g, '').replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ?? '').toUpperCase())}`,
+    operationId: `${method.toLowerCase()}${path.replace(/[{}]/g, '').replace(/\*/g, 'files').replace(/\/$/, '/index').replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ?? '').toUpperCase())}`,
     tags: [spec.tag],
     summary: spec.summary,
     parameters,

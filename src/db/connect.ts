@@ -2,10 +2,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Kysely, MysqlAdapter, MysqlDialect, PostgresAdapter, PostgresDialect, type Dialect } from 'kysely';
 import SQLite from 'better-sqlite3';
-import pg from 'pg';
-import { createPool } from 'mysql2';
+import { createRequire } from 'node:module';
 import { CachingSqliteDialect } from './sqlite-driver.js';
 import type { Database } from './tables.js';
+
+// The PostgreSQL and MariaDB drivers (~20 MB together) are loaded when such a database is opened.
+const require = createRequire(import.meta.url);
 
 export type DatabaseHandle = Kysely<Database>;
 export type DatabaseKind = 'sqlite' | 'postgresql' | 'mysql';
@@ -90,12 +92,13 @@ function dialectFor(target: DatabaseTarget, pool: PoolOptions, poolReader: (read
       return new CachingSqliteDialect({ database: sqlite });
     }
     case 'postgresql': {
+      const pg = require('pg') as typeof import('pg');
       const pgPool = new pg.Pool({
         connectionString: target.url,
         max: pool.maxPoolSize,
         connectionTimeoutMillis: pool.poolTimeout * 1000,
         // int8 and numeric (sizes, sums) as JS numbers: safe up to 8 PiB.
-        types: { getTypeParser: (oid: number, format?: string) => (oid === 20 || oid === 1700 ? Number : pg.types.getTypeParser(oid, format as 'text')) } as pg.CustomTypesConfig,
+        types: { getTypeParser: (oid: number, format?: string) => (oid === 20 || oid === 1700 ? Number : pg.types.getTypeParser(oid, format as 'text')) } as import('pg').CustomTypesConfig,
       });
       // An idle connection the server ends (restart, failover, pg_terminate_backend) is an error
       // event of the pool, which has already dropped it; unhandled, it would end the process.
@@ -105,6 +108,7 @@ function dialectFor(target: DatabaseTarget, pool: PoolOptions, poolReader: (read
       return new PostgresDialect({ pool: pgPool });
     }
     case 'mysql': {
+      const { createPool } = require('mysql2') as typeof import('mysql2');
       const mysqlPool = createPool({
         uri: target.url,
         connectionLimit: pool.maxPoolSize,

@@ -2,7 +2,7 @@
  * How S3's answers become the typed store errors of blob-store.ts. S3 names its errors by code
  * (`NoSuchKey`, `AccessDenied`, …); HEAD answers have no body, so only the status tells there.
  */
-import { S3ServiceException } from '@aws-sdk/client-s3';
+import { aws } from './s3-sdk.js';
 import { BlobNotFound, InvalidRange, StoreError, StoreFull, StoreUnavailable, StoreWriteDenied } from './blob-store.js';
 
 const DRIVER = 's3';
@@ -15,21 +15,21 @@ const FULL_CODES = new Set(['EntityTooLarge', 'QuotaExceeded', 'XMinioStorageFul
 const CREDENTIAL_CODES = new Set(['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'ExpiredToken', 'InvalidToken', 'AuthorizationHeaderMalformed']);
 
 export function s3Code(err: unknown): string | undefined {
-  return err instanceof S3ServiceException ? err.name : undefined;
+  return err instanceof aws.S3ServiceException ? err.name : undefined;
 }
 
 export function s3Status(err: unknown): number | undefined {
-  return err instanceof S3ServiceException ? err.$metadata?.httpStatusCode : undefined;
+  return err instanceof aws.S3ServiceException ? err.$metadata?.httpStatusCode : undefined;
 }
 
 /** Whether the error says the object (or its bucket) is not there. */
 export function isNotFound(err: unknown): boolean {
   const code = s3Code(err);
-  return code === 'NoSuchKey' || code === 'NotFound' || code === 'NoSuchBucket' || (err instanceof S3ServiceException && s3Status(err) === 404 && code !== 'NoSuchUpload');
+  return code === 'NoSuchKey' || code === 'NotFound' || code === 'NoSuchBucket' || (err instanceof aws.S3ServiceException && s3Status(err) === 404 && code !== 'NoSuchUpload');
 }
 
 function describe(err: unknown): string {
-  if (err instanceof S3ServiceException) {
+  if (err instanceof aws.S3ServiceException) {
     const status = s3Status(err);
     return `${err.name}${status ? ` (HTTP ${status})` : ''}: ${err.message}`;
   }
@@ -63,7 +63,7 @@ export function mapS3Error(err: unknown, what: string, opts: { writing?: boolean
   }
   const netCode = (err as NodeJS.ErrnoException | undefined)?.code;
   const name = (err as Error | undefined)?.name;
-  if ((netCode && NETWORK_CODES.has(netCode)) || name === 'TimeoutError' || name === 'AbortError' || !(err instanceof S3ServiceException)) {
+  if ((netCode && NETWORK_CODES.has(netCode)) || name === 'TimeoutError' || name === 'AbortError' || !(err instanceof aws.S3ServiceException)) {
     // Anything that is not an answer from S3 is a failure to talk to it (refused, reset, DNS, TLS, timeout).
     return new StoreUnavailable(DRIVER, detail, { cause: err });
   }

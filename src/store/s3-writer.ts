@@ -4,16 +4,8 @@
  * held and sent with one PutObject at commit instead. See S3Store for why.
  */
 import { Writable } from 'node:stream';
-import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  DeleteObjectCommand,
-  PutObjectCommand,
-  UploadPartCommand,
-  type CompletedPart,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import type { CompletedPart, S3Client } from '@aws-sdk/client-s3';
+import { aws } from './s3-sdk.js';
 import { StoreError, type BlobWriter, type StoredObject } from './blob-store.js';
 import { isNotFound, mapS3Error, s3Code } from './s3-errors.js';
 import { MAX_PARTS, partSizeAt, type PartPlan } from './s3-part-sizes.js';
@@ -146,7 +138,7 @@ export class S3Writer extends Writable implements BlobWriter {
       await this.ctx.ensureBucket();
       let created;
       try {
-        created = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, Metadata: attemptMetadata(attempt) }));
+        created = await client.send(new aws.CreateMultipartUploadCommand({ Bucket: bucket, Key: key, Metadata: attemptMetadata(attempt) }));
       } catch (err) {
         throw mapS3Error(err, `starting a multipart upload of ${bucket}/${key}`, { writing: true, bucket });
       }
@@ -154,7 +146,7 @@ export class S3Writer extends Writable implements BlobWriter {
       this.uploadId = created.UploadId;
       // The marker lets discardWrite find this upload after a crash: S3 lists uploads by key, not by who started them.
       try {
-        await client.send(new PutObjectCommand({ Bucket: bucket, Key: markerKey, Body: created.UploadId, ContentType: 'text/plain' }));
+        await client.send(new aws.PutObjectCommand({ Bucket: bucket, Key: markerKey, Body: created.UploadId, ContentType: 'text/plain' }));
       } catch (err) {
         throw mapS3Error(err, `recording upload ${created.UploadId} of ${bucket}/${key}`, { writing: true, bucket });
       }
@@ -174,7 +166,7 @@ export class S3Writer extends Writable implements BlobWriter {
     const upload = this.upload!;
     const part = (async () => {
       const uploadId = await upload;
-      const res = await client.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber: partNumber, Body: body, ContentLength: body.length }));
+      const res = await client.send(new aws.UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber: partNumber, Body: body, ContentLength: body.length }));
       this.parts.push({ PartNumber: partNumber, ETag: res.ETag });
       // Sent and answered: the SDK is done with the bytes (a failed part's buffer is never reused).
       if (backing && !this.stopped) this.spare.push(backing);
@@ -249,7 +241,7 @@ export class S3Writer extends Writable implements BlobWriter {
     const body = this.take(this.buffered);
     this.chunks = [];
     try {
-      const res = await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentLength: body.length, Metadata: attemptMetadata(attempt) }));
+      const res = await client.send(new aws.PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentLength: body.length, Metadata: attemptMetadata(attempt) }));
       return { url, metadata: objectMetadata(res.ETag, res.VersionId) };
     } catch (err) {
       // Keep the bytes so that a retried commit can send them again.
@@ -266,7 +258,7 @@ export class S3Writer extends Writable implements BlobWriter {
     const parts = [...this.parts].sort((a, b) => a.PartNumber! - b.PartNumber!);
     let res;
     try {
-      res = await client.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }));
+      res = await client.send(new aws.CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }));
     } catch (err) {
       this.fail(err, 'completing the multipart upload');
       throw this.failure!;
@@ -300,7 +292,7 @@ export class S3Writer extends Writable implements BlobWriter {
     const { client, bucket, key } = this.ctx;
     if (this.uploadId) {
       try {
-        await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: this.uploadId }));
+        await client.send(new aws.AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: this.uploadId }));
       } catch (err) {
         if (s3Code(err) !== 'NoSuchUpload' && !isNotFound(err)) throw mapS3Error(err, `aborting upload ${this.uploadId} of ${bucket}/${key}`, { writing: true, bucket });
       }
@@ -312,7 +304,7 @@ export class S3Writer extends Writable implements BlobWriter {
     if (!this.markerWritten && !mustSucceed) return;
     const { client, bucket, markerKey } = this.ctx;
     try {
-      await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: markerKey }));
+      await client.send(new aws.DeleteObjectCommand({ Bucket: bucket, Key: markerKey }));
       this.markerWritten = false;
     } catch (err) {
       if (mustSucceed) throw mapS3Error(err, `removing ${bucket}/${markerKey}`, { writing: true, bucket });

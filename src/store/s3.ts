@@ -1,16 +1,7 @@
 import fsp from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import {
-  AbortMultipartUploadCommand,
-  CreateBucketCommand,
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadBucketCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  S3Client,
-  type BucketLocationConstraint,
-} from '@aws-sdk/client-s3';
+import type { BucketLocationConstraint, S3Client } from '@aws-sdk/client-s3';
+import { aws } from './s3-sdk.js';
 import type { StoreOptions } from '../config/store-options.js';
 import { StoreError, type BlobStore, type BlobWriter, type ByteRange, type ListedObject, type ObjectListing, type StoreCapabilities, type WriteTarget } from './blob-store.js';
 import { isNotFound, mapS3Error, s3Code, s3Status } from './s3-errors.js';
@@ -90,7 +81,7 @@ export class S3Store implements BlobStore {
       }
     }
     this.endpoint = endpoint;
-    this.client = new S3Client({
+    this.client = new aws.S3Client({
       region: regionFor(o.s3_store_region_name, endpoint),
       endpoint: endpoint.url,
       forcePathStyle: !virtual,
@@ -140,7 +131,7 @@ export class S3Store implements BlobStore {
     do {
       let page;
       try {
-        page = await client.send(new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }));
+        page = await client.send(new aws.ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }));
       } catch (err) {
         if (s3Code(err) === 'NoSuchBucket') return;
         throw mapS3Error(err, `listing ${bucket}`, { bucket });
@@ -202,7 +193,7 @@ export class S3Store implements BlobStore {
     const region = await client.config.region();
     try {
       await client.send(
-        new CreateBucketCommand({
+        new aws.CreateBucketCommand({
           Bucket: bucket,
           // us-east-1 is the one region that refuses its own name as a constraint.
           ...(region === 'us-east-1' ? {} : { CreateBucketConfiguration: { LocationConstraint: region as BucketLocationConstraint } }),
@@ -223,7 +214,7 @@ export class S3Store implements BlobStore {
 
   private async bucketExists(bucket: string): Promise<boolean> {
     try {
-      await this.ready().client.send(new HeadBucketCommand({ Bucket: bucket }));
+      await this.ready().client.send(new aws.HeadBucketCommand({ Bucket: bucket }));
       return true;
     } catch (err) {
       if (isNotFound(err)) return false;
@@ -238,14 +229,14 @@ export class S3Store implements BlobStore {
     const marker = markerKey(key, checkName(target.attempt, 'attempt'));
     let uploadId: string | null = null;
     try {
-      const res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: marker }));
+      const res = await client.send(new aws.GetObjectCommand({ Bucket: bucket, Key: marker }));
       uploadId = (await res.Body!.transformToString()).trim();
     } catch (err) {
       if (!isNotFound(err)) throw mapS3Error(err, `reading ${bucket}/${marker}`, { writing: true, bucket });
     }
     if (uploadId) {
       try {
-        await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }));
+        await client.send(new aws.AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }));
       } catch (err) {
         // Completed (the commit went through) or already aborted: nothing left to drop.
         if (s3Code(err) !== 'NoSuchUpload' && !isNotFound(err)) throw mapS3Error(err, `aborting upload ${uploadId} of ${bucket}/${key}`, { writing: true, bucket });
@@ -258,7 +249,7 @@ export class S3Store implements BlobStore {
   /** DeleteObject: S3 answers 204 whether or not the key was there. */
   private async deleteKey(bucket: string, key: string): Promise<void> {
     try {
-      await this.ready().client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+      await this.ready().client.send(new aws.DeleteObjectCommand({ Bucket: bucket, Key: key }));
     } catch (err) {
       if (!isNotFound(err)) throw mapS3Error(err, `deleting ${bucket}/${key}`, { writing: true, bucket });
     }
@@ -269,7 +260,7 @@ export class S3Store implements BlobStore {
     const { bucket, key } = this.ref(url);
     if (range && (range.start < 0 || range.end < range.start)) throw new StoreError(DRIVER, `bad range ${range.start}-${range.end}`);
     try {
-      const res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: range ? `bytes=${range.start}-${range.end}` : undefined }));
+      const res = await client.send(new aws.GetObjectCommand({ Bucket: bucket, Key: key, Range: range ? `bytes=${range.start}-${range.end}` : undefined }));
       // In Node the body is the response itself (an IncomingMessage): it streams with backpressure.
       if (!(res.Body instanceof Readable)) throw new StoreError(DRIVER, `reading ${bucket}/${key}: the answer has no body stream`);
       return res.Body;
@@ -282,7 +273,7 @@ export class S3Store implements BlobStore {
     const { client } = this.ready();
     const { bucket, key } = this.ref(url);
     try {
-      const res = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+      const res = await client.send(new aws.HeadObjectCommand({ Bucket: bucket, Key: key }));
       return res.ContentLength ?? 0;
     } catch (err) {
       throw mapS3Error(err, `looking up ${bucket}/${key}`);
@@ -294,7 +285,7 @@ export class S3Store implements BlobStore {
     const { client } = this.ready();
     const { bucket, key } = this.ref(url);
     try {
-      await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+      await client.send(new aws.HeadObjectCommand({ Bucket: bucket, Key: key }));
     } catch (err) {
       throw mapS3Error(err, `looking up ${bucket}/${key}`);
     }

@@ -77,8 +77,12 @@ export function consoleRoutes(settings: ConsoleSettings, auth: AuthStrategy, log
   return async (app: FastifyInstance) => {
     app.get('/console', { config }, async (_request, reply) => reply.redirect('/console/', 302));
     app.get('/console/', { config }, async (request, reply) => sendFile(request, reply, path.join(STATIC_DIR, 'index.html')));
-    app.get<{ Params: { file: string } }>('/console/static/:file', { config }, async (request, reply) => sendFile(request, reply, safeFile(STATIC_DIR, request.params.file)));
-    app.get<{ Params: { '*': string } }>('/console/js/*', { config }, async (request, reply) => sendFile(request, reply, safeFile(SCRIPTS_DIR, request.params['*'])));
+    // static/<file>: web/static; js/<path>: the compiled scripts.
+    app.get<{ Params: { '*': string } }>('/console/*', { config }, async (request, reply) => {
+      const [top, ...rest] = request.params['*'].split('/');
+      const dir = top === 'static' ? STATIC_DIR : top === 'js' ? SCRIPTS_DIR : null;
+      return sendFile(request, reply, dir === null ? null : safeFile(dir, rest.join('/')));
+    });
 
     app.get('/console/session', { config }, async (request, reply) => answer(reply, 200, sessionView(settings, current(request))));
 
