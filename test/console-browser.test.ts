@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { Source } from './support/data-source.js';
 import { admin, api, createImage, member, startServer, upload, type TestServer } from './support/harness.js';
+import { waitForStatus } from './support/streaming.js';
 import { createProject, createUser, deleteProject, deleteUser, keystoneFromEnv, keystoneSkip, type TestUser } from './support/keystone.js';
 
 /**
@@ -52,7 +55,8 @@ interface ConsolePage {
   errors: string[];
 }
 
-async function openConsole(browser: Browser, server: TestServer, hash = ''): Promise<ConsolePage> {
+/** A new browser context on the console at `base` (a server's URL, or a proxy's to it). */
+async function openConsole(browser: Browser, base: string, hash = ''): Promise<ConsolePage> {
   const context = await browser.newContext({ viewport: LAPTOP, acceptDownloads: true });
   const page = await context.newPage();
   page.setDefaultTimeout(20_000);
@@ -61,7 +65,7 @@ async function openConsole(browser: Browser, server: TestServer, hash = ''): Pro
   page.on('console', (msg) => {
     if (msg.type() === 'error' && !/status of (400|401|403|404|409|413)/.test(msg.text())) errors.push(`console: ${msg.text()}`);
   });
-  await page.goto(`${server.url}/console/${hash}`);
+  await page.goto(`${base}/console/${hash}`);
   return { context, page, errors };
 }
 
@@ -140,7 +144,10 @@ async function pageSession(page: Page): Promise<{ signedIn: boolean; project?: {
   return (await page.evaluate("fetch('/console/session').then((r) => r.json())")) as { signedIn: boolean };
 }
 
-/** Slows the page's uploads to `bytesPerSecond` (Chromium's network emulation), so progress shows. */
+/**
+ * Paces the progress Chromium reports for the page's uploads as on a link of `bytesPerSecond`
+ * (its network emulation: the bytes themselves may be sent faster, see slowUplink).
+ */
 async function throttleUploads(page: Page, bytesPerSecond: number): Promise<() => Promise<void>> {
   const cdp = await page.context().newCDPSession(page);
   await cdp.send('Network.enable');
@@ -151,12 +158,62 @@ async function throttleUploads(page: Page, bytesPerSecond: number): Promise<() =
   };
 }
 
+/**
+ * A loopback TCP proxy to `target` that passes on what the browser sends at `bytesPerSecond` (the
+ * answers at full speed) and drops what it has not passed on when the browser hangs up: a slow
+ * uplink, so that Cancel ends an upload before its bytes are all there (with throttleUploads
+ * alone, they may all have arrived already).
+ */
+async function slowUplink(target: string, bytesPerSecond: number): Promise<{ url: string; close(): void }> {
+  const port = Number(new URL(target).port);
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(port, '127.0.0.1');
+    sockets.add(client).add(upstream);
+    // What the browser sent, not yet passed on: dropped when it hangs up, as bytes on a slow link are.
+    const queue: Buffer[] = [];
+    let timer: NodeJS.Timeout | null = null;
+    const end = () => {
+      if (timer) clearTimeout(timer);
+      queue.length = 0;
+      client.destroy();
+      upstream.destroy();
+    };
+    const pump = () => {
+      timer = null;
+      const chunk = queue.shift();
+      if (!chunk) return;
+      const piece = chunk.subarray(0, Math.max(1, Math.floor(bytesPerSecond / 20)));
+      if (piece.length < chunk.length) queue.unshift(chunk.subarray(piece.length));
+      upstream.write(piece);
+      timer = setTimeout(pump, (piece.length / bytesPerSecond) * 1000);
+    };
+    client.on('data', (chunk: Buffer) => {
+      queue.push(chunk);
+      if (!timer) pump();
+    });
+    client.on('end', end).on('close', end).on('error', end);
+    upstream.on('close', end).on('error', end);
+    upstream.pipe(client);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    close() {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+    },
+  };
+}
+
 describe('the web console in Chromium: trusted headers (noauth)', { skip }, () => {
   let s: TestServer;
   let browser: Browser;
   const pages: ConsolePage[] = [];
-  const open = async (hash = '') => {
-    const cp = await openConsole(browser, s, hash);
+  const uplinks: { close(): void }[] = [];
+  const open = async (base = s.url) => {
+    const cp = await openConsole(browser, base);
     pages.push(cp);
     return cp;
   };
@@ -169,6 +226,7 @@ describe('the web console in Chromium: trusted headers (noauth)', { skip }, () =
   });
   after(async () => {
     for (const cp of pages) await cp.context.close().catch(() => undefined);
+    for (const u of uplinks) u.close();
     await browser?.close();
     await s?.close();
   });
@@ -206,6 +264,7 @@ describe('the web console in Chromium: trusted headers (noauth)', { skip }, () =
     await page.getByLabel('New tag').fill('browser');
     await page.getByRole('button', { name: 'Add tag' }).click();
     await watchProgress(page);
+    // Chromium paces the upload's progress as on a 2 MiB/s uplink: the 4 MiB take about 2 s.
     const unthrottle = await throttleUploads(page, 2 * MiB);
     await page.getByRole('button', { name: 'Create image' }).click();
     // Midway: bytes, rate and time left.
@@ -238,19 +297,21 @@ describe('the web console in Chromium: trusted headers (noauth)', { skip }, () =
   });
 
   test('Cancel stops an upload (the image stays queued); the queued image\'s page uploads the data', async () => {
-    const cp = await open();
+    const uplink = await slowUplink(s.url, 256 * 1024);
+    uplinks.push(uplink);
+    const cp = await open(uplink.url);
     const { page } = cp;
     await signInWithHeaders(page, A);
     await signedInAs(page, A);
     await fillCreateForm(page, 'cancelled-upload', { name: 'slow.raw', size: 3 * MiB });
-    const unthrottle = await throttleUploads(page, 256 * 1024);
     await page.getByRole('button', { name: 'Create image' }).click();
-    await page.locator('.progress-text', { hasText: /left/ }).waitFor();
+    // The browser may have handed all the bytes to its socket already (100% sent): they are still on their way.
+    await page.locator('.progress-box').waitFor();
     await page.getByRole('button', { name: 'Cancel upload' }).click();
     await page.locator('.data-panel .error[role=alert]', { hasText: 'Upload cancelled' }).waitFor();
-    await unthrottle();
     const id = (await page.locator('p.notice a').getAttribute('href'))!.split('/').at(-1)!;
-    assert.equal((await api(s.url, 'GET', `/v2/images/${id}`, { headers: member(A) })).body.status, 'queued');
+    // The server sees the connection end a moment later: saving, then queued again.
+    await waitForStatus(s.url, id, 'queued', member(A), 10_000);
 
     await page.goto(`${s.url}/console/#/images/${id}`);
     await headingBadge(page).filter({ hasText: 'queued' }).waitFor();
@@ -531,7 +592,7 @@ describe('the web console in Chromium: imports (web-download, glance-direct)', {
       { section: 'import_filtering_opts', name: 'allowed_ports', value: '' },
     ]);
     browser = await launch();
-    cp = await openConsole(browser, s);
+    cp = await openConsole(browser, s.url);
     await signInWithHeaders(cp.page, P);
     await signedInAs(cp.page, P);
   });
@@ -610,7 +671,7 @@ describe('the web console in Chromium: a project over its storage quota', { skip
   });
 
   test('the upload shows the API\'s 413 message next to the data, and the image stays queued', async () => {
-    cp = await openConsole(browser, s);
+    cp = await openConsole(browser, s.url);
     const { page } = cp;
     await signInWithHeaders(page, 'small-project');
     await signedInAs(page, 'small-project');
@@ -621,7 +682,7 @@ describe('the web console in Chromium: a project over its storage quota', { skip
     assert.match(await alert.innerText(), /storage quota/);
     const link = page.locator('p.notice a');
     const id = (await link.getAttribute('href'))!.split('/').at(-1)!;
-    assert.equal((await api(s.url, 'GET', `/v2/images/${id}`, { headers: member('small-project') })).body.status, 'queued');
+    await waitForStatus(s.url, id, 'queued', member('small-project'), 10_000);
     noPageErrors(cp);
   });
 });
@@ -642,7 +703,7 @@ describe('the web console in Chromium: the admin token (default flavor)', { skip
   });
 
   test('a wrong token is refused in words; the admin token signs in as an admin', async () => {
-    cp = await openConsole(browser, s);
+    cp = await openConsole(browser, s.url);
     const { page } = cp;
     await page.getByRole('heading', { name: 'Sign in' }).waitFor();
     const token = page.getByLabel('Token');
@@ -695,7 +756,7 @@ describe('the web console in Chromium: Keystone', { skip: skip ?? keystoneSkip()
   });
 
   test('a wrong password is refused next to the form; the right one signs in to the project', async () => {
-    cp = await openConsole(browser, s);
+    cp = await openConsole(browser, s.url);
     const { page } = cp;
     await page.getByRole('heading', { name: 'Sign in' }).waitFor();
     const form = page.locator('form.signin-form');
