@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { Source } from './support/data-source.js';
 import { admin, api, createImage, member, startServer, upload, type TestServer } from './support/harness.js';
 import { waitForStatus } from './support/streaming.js';
@@ -73,13 +73,18 @@ function noPageErrors(cp: ConsolePage): void {
   assert.deepEqual(cp.errors, [], 'the page logged errors');
 }
 
-/** Writes the page's screenshot at a laptop's size and a phone's (only with OCELLUS_CONSOLE_SCREENSHOTS). */
-async function shoot(page: Page, name: string): Promise<void> {
+/**
+ * Writes the page's screenshot at a laptop's size and a phone's (only with
+ * OCELLUS_CONSOLE_SCREENSHOTS), scrolled to `show` when given.
+ */
+async function shoot(page: Page, name: string, show?: Locator): Promise<void> {
   if (!SHOTS) return;
   fs.mkdirSync(SHOTS, { recursive: true });
+  await show?.scrollIntoViewIfNeeded();
   await page.screenshot({ path: path.join(SHOTS, `console-${name}.png`) });
   await page.setViewportSize(PHONE);
   await page.waitForTimeout(150);
+  await show?.scrollIntoViewIfNeeded();
   await page.screenshot({ path: path.join(SHOTS, `console-${name}-phone.png`) });
   await page.setViewportSize(LAPTOP);
 }
@@ -269,7 +274,7 @@ describe('the web console in Chromium: trusted headers (noauth)', { skip }, () =
     await page.getByRole('button', { name: 'Create image' }).click();
     // Midway: bytes, rate and time left.
     await page.locator('.progress-text', { hasText: /\/s · .* left/ }).waitFor();
-    await shoot(page, 'upload');
+    await shoot(page, 'upload', page.locator('.data-panel'));
     await page.waitForURL(/#\/images\/[0-9a-f-]{36}$/, { timeout: 60_000 });
     await unthrottle();
     await headingBadge(page).filter({ hasText: 'active' }).waitFor();

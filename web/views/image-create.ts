@@ -80,12 +80,12 @@ export function imageCreateView(ctx: ViewContext): void {
         for (const el of form.querySelectorAll<HTMLInputElement>('fieldset:not(.data-panel) input, fieldset:not(.data-panel) select, fieldset:not(.data-panel) button')) el.disabled = true;
         created.hidden = false;
         created.replaceChildren('Image created (queued): ', h('a', { href: `#/images/${encodeURIComponent(image.id)}` }, image.name ?? image.id), '.');
-        submit.textContent = 'Send the data again';
       }
       ctx.setLeaveGuard(() => (data.busy() ? 'An upload is running. Leave this page and cancel it?' : null));
       const ok = await data.start(image);
       ctx.setLeaveGuard(null);
       if (ok) navigate(`/images/${encodeURIComponent(image.id)}`);
+      else submit.textContent = 'Send the data again';
     });
   });
 
