@@ -660,6 +660,47 @@ describe('the web console in Chromium: imports (web-download, glance-direct)', {
   });
 });
 
+describe('the web console in Chromium: several stores', { skip }, () => {
+  let s: TestServer;
+  let browser: Browser;
+  let cp: ConsolePage;
+
+  before(async () => {
+    s = await startServer([
+      { section: 'DEFAULT', name: 'enabled_backends', value: 'fast:file, cheap:file, web:http' },
+      { section: 'glance_store', name: 'default_backend', value: 'fast' },
+    ]);
+    browser = await launch();
+  });
+  after(async () => {
+    await cp?.context.close().catch(() => undefined);
+    await browser?.close();
+    await s?.close();
+  });
+
+  test('the stores that take data are offered, the default first chosen; the upload goes to the one chosen', async () => {
+    cp = await openConsole(browser, s.url);
+    const { page } = cp;
+    await signInWithHeaders(page, 'store-chooser');
+    await signedInAs(page, 'store-chooser');
+    const data = (await fillCreateForm(page, 'in-the-cheap-store', { name: 'c.raw', size: 64 * 1024 }))!;
+    const store = page.getByLabel('Store');
+    await store.waitFor();
+    assert.deepEqual(await store.locator('option').evaluateAll((os) => os.map((o) => o.getAttribute('value'))), ['fast', 'cheap']);
+    assert.equal(await store.inputValue(), 'fast');
+    await store.selectOption('cheap');
+    await page.getByRole('button', { name: 'Create image' }).click();
+    await page.waitForURL(/#\/images\/[0-9a-f-]{36}$/);
+    await headingBadge(page).filter({ hasText: 'active' }).waitFor();
+    const id = page.url().split('/').at(-1)!;
+    const shown = (await api(s.url, 'GET', `/v2/images/${id}`, { headers: member('store-chooser') })).body;
+    assert.equal(shown.stores, 'cheap');
+    assert.equal(shown.size, data.length);
+    await page.locator('section', { has: page.getByRole('heading', { name: 'Stores and locations' }) }).getByText('cheap').first().waitFor();
+    noPageErrors(cp);
+  });
+});
+
 describe('the web console in Chromium: a project over its storage quota', { skip }, () => {
   let s: TestServer;
   let browser: Browser;
@@ -712,12 +753,15 @@ describe('the web console in Chromium: the admin token (default flavor)', { skip
     const { page } = cp;
     await page.getByRole('heading', { name: 'Sign in' }).waitFor();
     const token = page.getByLabel('Token');
+    assert.equal(await page.evaluate('document.activeElement && document.activeElement.name'), 'token', 'the field has the focus');
     await token.fill('not-the-token-0123456789abcdef0123456789');
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.locator('.signin-form .error[role=alert]', { hasText: /token/i }).waitFor();
     const adminToken = fs.readFileSync(path.join(s.dataDir, 'admin-token'), 'utf8').trim();
-    await token.fill(adminToken);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    // With the keyboard alone: the refused token is selected, typing replaces it, Enter sends.
+    assert.equal(await page.evaluate('document.activeElement && document.activeElement.name'), 'token');
+    await page.keyboard.type(adminToken);
+    await page.keyboard.press('Enter');
     await signedInAs(page, 'admin');
     assert.match(await page.locator('#who .roles').innerText(), /admin/);
     // The token never reaches the page.

@@ -61,7 +61,7 @@ export function dataPanel(signal: AbortSignal, opts: { image?: Image; allowNone?
   const fileInput = h('input', { type: 'file', name: 'file' });
   const urlInput = h('input', { type: 'url', name: 'uri', placeholder: 'https://example.com/images/disk.qcow2' });
   const storeSelect = h('select', { name: 'store' });
-  const storeField = field('Store', storeSelect);
+  const storeField = field('Store', storeSelect, 'Where the data is kept.');
   storeField.hidden = true;
   const fileField = field('File', fileInput);
   const urlField = field('URL', urlInput, 'The server downloads it; the task shows how it goes.');
@@ -113,6 +113,8 @@ export function dataPanel(signal: AbortSignal, opts: { image?: Image; allowNone?
     } catch {
       stores = [];
     }
+    // Data goes to stores that take writes (Glance marks the others "read-only": "true").
+    stores = stores.filter((st) => !(st as Store & { 'read-only'?: unknown })['read-only']);
     if (stores.length > 1) {
       for (const s of stores) storeSelect.append(h('option', { value: s.id, selected: !!s.default }, `${s.id}${s.description ? ` — ${s.description}` : ''}${s.default ? ' (default)' : ''}`));
       choose(method);
