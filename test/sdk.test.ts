@@ -30,7 +30,7 @@ import {
   loadCloudConfig,
 } from '../src/sdk/index.js';
 import { startServer, tempDir, type TestServer } from './support/harness.js';
-import { createProject, createUser, deleteProject, deleteUser, imageEndpoint, keystoneFromEnv, keystoneRequest, keystoneSkip, passwordToken, validateToken } from './support/keystone.js';
+import { createProject, createUser, deleteProject, deleteUser, imageEndpoint, keystoneFromEnv, keystoneRequest, keystoneSkip, passwordToken, uniqueName, validateToken } from './support/keystone.js';
 import { httpsProxy, makeCertificates, type Certificates, type HttpsProxy } from './support/tls.js';
 import { runsOn } from './support/test-database.js';
 
@@ -424,10 +424,21 @@ describe('Keystone authentication: password, token, application credential', { s
     const own = await passwordToken({ user: username, password: 'sdk-secret', projectId: project });
     const made = await keystoneRequest<{ application_credential: { id: string; name: string; secret: string } }>('POST', `/users/${userId}/application_credentials`, {
       token: own.token,
-      body: { application_credential: { name: 'ocellus-sdk-test', description: 'made by test/sdk.test.ts' } },
+      body: { application_credential: { name: uniqueName('ocellus-sdk'), description: 'made by test/sdk.test.ts' } },
     });
     assert.equal(made.status, 201, JSON.stringify(made.body));
     const credential = made.body.application_credential;
+    try {
+      await useApplicationCredential(env, credential);
+    } finally {
+      // Deleted by itself, not with its user: Keystone (22, SQLite) deletes a user's credentials
+      // without their role rows, and the next credential it numbers the same then fails with 409.
+      const gone = await keystoneRequest('DELETE', `/users/${userId}/application_credentials/${credential.id}`, { token: own.token });
+      assert.equal(gone.status, 204);
+    }
+  });
+
+  async function useApplicationCredential(env: { url: string }, credential: { id: string; name: string; secret: string }): Promise<void> {
     const byPassword = ImageClient.fromEnvironment({ env: { OS_AUTH_URL: env.url, OS_USERNAME: username, OS_PASSWORD: 'sdk-secret', OS_PROJECT_ID: project, OS_USER_DOMAIN_NAME: 'Default', OS_IMAGE_URL: ks.url } });
     const image = await byPassword.images.create({ name: 'for-the-credential', disk_format: 'raw', container_format: 'bare' });
 
@@ -480,5 +491,5 @@ describe('Keystone authentication: password, token, application credential', { s
       await keystoneTls.close();
       await imagesTls.close();
     }
-  });
+  }
 });
