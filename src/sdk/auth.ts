@@ -84,7 +84,7 @@ export interface SessionOptions {
 /** Keystone v3: a token for the configuration, and the image endpoint from its catalog (or cfg.endpoint). */
 export function keystoneSession(cfg: CloudConfig, opts: SessionOptions = {}): Session {
   if (!cfg.authUrl) throw new ConfigurationError('no Keystone URL (OS_AUTH_URL or auth.auth_url)');
-  // Found wrong now rather than at the first call.
+  // A configuration missing a part fails here, when the client is made, not at its first call.
   const request = JSON.stringify(authBody(cfg));
   const call = opts.fetch ?? fetch;
   const base = cfg.authUrl.replace(/\/+$/, '');
