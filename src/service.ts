@@ -100,7 +100,7 @@ export async function createService(config: Config): Promise<Service> {
     const imageSchema = buildImageSchema({ disk: config.image_format.disk_formats, container: config.image_format.container_formats });
     const attributes = new ImageAttributes(imageSchema);
     const leases = new Leases(uow, config.DEFAULT.upload_heartbeat_interval * 1000, log, Date.now, metrics);
-    const cleanup = new DataCleanup(uow, stores, leases, log);
+    const cleanup = new DataCleanup(uow, stores, leases, log, Date.now, metrics);
     const notify = notificationOptions(config);
     const notifier = new Notifier(uow, notify);
     const publisher = buildPublisher(notify, {
@@ -137,6 +137,7 @@ export async function createService(config: Config): Promise<Service> {
       checks,
       log,
       notifier,
+      metrics,
       settings: {
         hashingAlgorithm: config.DEFAULT.hashing_algorithm,
         doSecureHash: config.DEFAULT.do_secure_hash,

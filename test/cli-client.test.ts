@@ -3,7 +3,8 @@
  * against a real Ocellus (default flavor: the admin token), configured by OS_AUTH_TOKEN +
  * OS_IMAGE_URL or by a clouds.yaml with OS_CLOUD: create/upload/show/list/download/update/unset/
  * delete, members, a glance-direct import and its task, the output formats, the exit codes (0, 1
- * with the API's message, 2 for usage, 130 on Ctrl-C) and the progress bar (on a TTY only).
+ * with the API's message, 2 for usage, 130 on Ctrl-C) and the progress bar (on a TTY only); over
+ * https through a proxy with openssl-made certificates, with openstack's TLS options.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -15,6 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { OCELLUS_BIN } from './support/child-server.js';
 import { api, startServer, tempDir, type TestServer } from './support/harness.js';
 import { runsOn } from './support/test-database.js';
+import { httpsProxy, makeCertificates } from './support/tls.js';
 
 runsOn('sqlite');
 
@@ -184,6 +186,51 @@ test('clouds.yaml: OS_CLOUD or --os-cloud selects the cloud; an unknown cloud is
   assert.equal(r.code, 2);
   assert.match(r.stderr, /cloud elsewhere is not in/);
   await ok(['image', 'delete', id]);
+});
+
+test('https: an untrusted certificate is exit 1 with a clear message; --os-cacert, OS_CACERT, --insecure, verify: false, --os-cert/--os-key work', async (t) => {
+  const certs = makeCertificates(tempDir());
+  if ('skip' in certs) return t.skip(certs.skip);
+  const proxy = await httpsProxy(server.url, certs);
+  const mutual = await httpsProxy(server.url, certs, { clientCa: certs.clientCert });
+  try {
+    const tlsEnv = cleanEnv({ OS_AUTH_TOKEN: token, OS_IMAGE_URL: proxy.url });
+    const id = (await ok(['image', 'create', 'cli-over-https', '--os-cacert', certs.serverCert, '-f', 'value', '-c', 'id'], { env: tlsEnv })).trim();
+    const listed = (rows: { ID: string }[]) => rows.map((r) => r.ID);
+    const refused = await ocellus(['image', 'list'], { env: tlsEnv });
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /^ocellus: the server's TLS certificate is not trusted: https:\/\/127\.0\.0\.1:\d+\/v2\/images\S*: self-signed certificate \(DEPTH_ZERO_SELF_SIGNED_CERT\); .*--os-cacert.*--insecure\)\n$/);
+    assert.ok(listed(await json(['image', 'list', '--insecure'], { env: tlsEnv })).includes(id));
+    assert.ok(listed(await json(['image', 'list'], { env: { ...tlsEnv, OS_CACERT: certs.serverCert } })).includes(id));
+    // --verify undoes OS_INSECURE, as openstack's does.
+    assert.ok(listed(await json(['image', 'list'], { env: { ...tlsEnv, OS_INSECURE: 'true' } })).includes(id));
+    assert.equal((await ocellus(['image', 'list', '--verify'], { env: { ...tlsEnv, OS_INSECURE: 'true' } })).code, 1);
+    const both = await ocellus(['image', 'list', '--insecure', '--verify'], { env: tlsEnv });
+    assert.equal(both.code, 2);
+    assert.match(both.stderr, /--insecure and --verify/);
+
+    const yaml = path.join(work, 'clouds-tls.yaml');
+    fs.writeFileSync(yaml, `clouds:\n  tls:\n    verify: false\n    image_endpoint_override: ${mutual.url}\n    auth:\n      token: ${token}\n`);
+    const yamlEnv = cleanEnv({ OS_CLOUD: 'tls', OS_CLIENT_CONFIG_FILE: yaml });
+    const noCert = await ocellus(['image', 'show', id], { env: yamlEnv });
+    assert.equal(noCert.code, 1);
+    assert.match(noCert.stderr, /^ocellus: the server ended the TLS handshake: .*--os-cert, --os-key\)\n$/);
+    assert.equal((await json(['image', 'show', id, '--os-cert', certs.clientCert, '--os-key', certs.clientKey], { env: yamlEnv })).name, 'cli-over-https');
+    const missing = await ocellus(['image', 'list', '--os-cacert', path.join(work, 'no-such-ca.pem')], { env: tlsEnv });
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /cacert \(OS_CACERT\): cannot read .*no-such-ca\.pem/);
+    await ok(['image', 'delete', id, '--insecure'], { env: tlsEnv });
+  } finally {
+    await proxy.close();
+    await mutual.close();
+  }
+});
+
+test('application credentials: a missing part is exit 2 with what to set', async () => {
+  const appCred = { OS_AUTH_TYPE: 'v3applicationcredential', OS_AUTH_URL: 'http://127.0.0.1:9/v3', OS_APPLICATION_CREDENTIAL_ID: 'some-id' };
+  const r = await ocellus(['image', 'list'], { env: cleanEnv(appCred) });
+  assert.equal(r.code, 2, r.stderr);
+  assert.equal(r.stderr, 'ocellus: auth_type v3applicationcredential needs application_credential_secret (OS_APPLICATION_CREDENTIAL_SECRET)\n');
 });
 
 test('usage errors are exit 2 with a message; a wrong token is exit 1', async () => {

@@ -243,6 +243,30 @@ describe('refused uploads', () => {
   });
 });
 
+describe('a store that fails the write', () => {
+  test('the client is answered (500 with the message), not cut off; the image stays queued; the store works again afterwards', async () => {
+    const s = await startServer();
+    try {
+      const partial = partialDir(s.dataDir);
+      fs.rmSync(partial, { recursive: true, force: true });
+      fs.writeFileSync(partial, 'not a directory');
+      const id = await createImage(s.url, ADMIN);
+      const small = await upload(s.url, id, random(64 * 1024), ADMIN);
+      assert.equal(small.status, 500, small.text);
+      assert.match(small.text, /"message"/);
+      // A client that sends the whole body before reading gets the answer too.
+      const large = await putWholeThenRead(s.url, id, random(4 * 1024 * 1024), ADMIN);
+      assert.equal(large.status, 500, large.text);
+      assert.equal((await api(s.url, 'GET', `/v2/images/${id}`, { headers: ADMIN })).body.status, 'queued');
+      fs.rmSync(partial);
+      fs.mkdirSync(partial);
+      assert.equal((await upload(s.url, id, random(5000), ADMIN)).status, 204);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
 describe('image_size_cap', () => {
   let capped: TestServer;
   before(async () => {

@@ -2,8 +2,9 @@
  * The SDK (src/sdk/) against a real Ocellus: configured from OS_* variables and from a
  * clouds.yaml with the default flavor's admin token, images with paging, data both ways with
  * progress, tags, members, a glance-direct import and its task, metadef namespaces, typed errors;
- * its routes and types checked against the OpenAPI document; Keystone password auth when
- * OCELLUS_TEST_KEYSTONE_URL names a Keystone.
+ * its routes and types checked against the OpenAPI document; TLS settings (cacert, verify: false,
+ * a client certificate) through an https proxy with openssl-made certificates; Keystone password
+ * and application-credential auth when OCELLUS_TEST_KEYSTONE_URL names a Keystone.
  */
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
@@ -11,9 +12,26 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import { ImageClient, keystoneSession, IMAGE_FIELDS, MEMBER_FIELDS, METADEF_TAG_FIELDS, NotFoundError, SDK_ROUTES, TASK_FIELDS, BadRequestError, ConfigurationError, loadCloudConfig } from '../src/sdk/index.js';
+import {
+  ImageClient,
+  keystoneSession,
+  IMAGE_FIELDS,
+  MEMBER_FIELDS,
+  METADEF_TAG_FIELDS,
+  NotFoundError,
+  SDK_ROUTES,
+  TASK_FIELDS,
+  BadRequestError,
+  CertificateError,
+  ConfigurationError,
+  UnauthorizedError,
+  authBody,
+  cloudFromEnvironment,
+  loadCloudConfig,
+} from '../src/sdk/index.js';
 import { startServer, tempDir, type TestServer } from './support/harness.js';
-import { createProject, createUser, deleteProject, deleteUser, imageEndpoint, keystoneFromEnv, keystoneSkip } from './support/keystone.js';
+import { createProject, createUser, deleteProject, deleteUser, imageEndpoint, keystoneFromEnv, keystoneRequest, keystoneSkip, passwordToken, uniqueName, validateToken } from './support/keystone.js';
+import { httpsProxy, makeCertificates, type Certificates, type HttpsProxy } from './support/tls.js';
 import { runsOn } from './support/test-database.js';
 
 runsOn('sqlite');
@@ -178,7 +196,7 @@ test('configuration: a clouds.yaml entry (with secure.yaml), OS_* variables fill
   fs.writeFileSync(file, `clouds:\n  local:\n    auth_type: admin_token\n    auth:\n      endpoint: ${server.url}/v2\n    region_name: RegionOne\n`);
   fs.writeFileSync(path.join(dir, 'secure.yaml'), `clouds:\n  local:\n    auth:\n      token: ${token}\n`);
   const env = { OS_CLOUD: 'local', OS_CLIENT_CONFIG_FILE: file, OS_USERNAME: 'someone' };
-  assert.deepEqual(loadCloudConfig({ env }), { username: 'someone', endpoint: `${server.url}/v2`, token, regionName: 'RegionOne' });
+  assert.deepEqual(loadCloudConfig({ env }), { username: 'someone', authType: 'admin_token', endpoint: `${server.url}/v2`, token, regionName: 'RegionOne' });
   const fromYaml = ImageClient.fromEnvironment({ env });
   const image = await fromYaml.images.create({ name: 'from-clouds-yaml', disk_format: 'raw', container_format: 'bare' });
   assert.equal((await client.images.get(image.id)).name, 'from-clouds-yaml');
@@ -189,7 +207,164 @@ test('configuration: a clouds.yaml entry (with secure.yaml), OS_* variables fill
   await assert.rejects(wrong.images.get(image.id), (e: unknown) => e instanceof Error && (e as { status?: number }).status === 401);
 });
 
-describe('Keystone password authentication', { skip: keystoneSkip() }, () => {
+test('configuration: application credentials and TLS settings from clouds.yaml and OS_* variables; missing parts are ConfigurationErrors', () => {
+  const dir = tempDir();
+  const file = path.join(dir, 'clouds.yaml');
+  fs.writeFileSync(
+    file,
+    [
+      'clouds:',
+      '  by-id:',
+      '    auth_type: v3applicationcredential',
+      '    auth:',
+      '      auth_url: http://keystone.example:5000/v3',
+      '      application_credential_id: 0123abcd',
+      '      application_credential_secret: s3cret',
+      '    cacert: /etc/ssl/cloud-ca.pem',
+      '    cert: /etc/ssl/me.pem',
+      '    key: /etc/ssl/me-key.pem',
+      '  by-name:',
+      '    auth_type: v3applicationcredential',
+      '    auth:',
+      '      auth_url: http://keystone.example:5000/v3',
+      '      application_credential_name: ci-builds',
+      '      application_credential_secret: s3cret',
+      '      username: builder',
+      '      user_domain_name: Default',
+      '      project_name: not-sent',
+      '    verify: false',
+      '  old-style:',
+      '    insecure: true',
+      '    auth: {endpoint: "http://127.0.0.1:9292", token: abc}',
+      '',
+    ].join('\n'),
+  );
+  const env = { OS_CLIENT_CONFIG_FILE: file };
+  const byId = loadCloudConfig({ env, cloud: 'by-id' });
+  assert.deepEqual(byId, {
+    authUrl: 'http://keystone.example:5000/v3',
+    authType: 'v3applicationcredential',
+    applicationCredentialId: '0123abcd',
+    applicationCredentialSecret: 's3cret',
+    cacert: '/etc/ssl/cloud-ca.pem',
+    cert: '/etc/ssl/me.pem',
+    key: '/etc/ssl/me-key.pem',
+  });
+  assert.deepEqual(authBody(byId), { auth: { identity: { methods: ['application_credential'], application_credential: { id: '0123abcd', secret: 's3cret' } } } });
+  const byName = loadCloudConfig({ env, cloud: 'by-name' });
+  assert.equal(byName.insecure, true);
+  // No scope: Keystone binds the token to the credential's project.
+  assert.deepEqual(authBody(byName), {
+    auth: { identity: { methods: ['application_credential'], application_credential: { name: 'ci-builds', secret: 's3cret', user: { name: 'builder', domain: { name: 'Default' } } } } },
+  });
+  assert.equal(loadCloudConfig({ env, cloud: 'old-style' }).insecure, true);
+  // Options (the command line's) win over clouds.yaml.
+  assert.equal(loadCloudConfig({ env, cloud: 'by-name', overrides: { insecure: false } }).insecure, false);
+  assert.equal(loadCloudConfig({ env: { OS_INSECURE: 'true' }, overrides: { cacert: '/ca.pem' } }).cacert, '/ca.pem');
+
+  assert.deepEqual(
+    cloudFromEnvironment({
+      OS_AUTH_TYPE: 'v3applicationcredential',
+      OS_APPLICATION_CREDENTIAL_NAME: 'ci-builds',
+      OS_APPLICATION_CREDENTIAL_SECRET: 's3cret',
+      OS_USER_ID: 'u1',
+      OS_CACERT: '/ca.pem',
+      OS_INSECURE: 'True',
+      OS_CERT: '/c.pem',
+      OS_KEY: '/k.pem',
+    }),
+    { authType: 'v3applicationcredential', applicationCredentialName: 'ci-builds', applicationCredentialSecret: 's3cret', userId: 'u1', cacert: '/ca.pem', insecure: true, cert: '/c.pem', key: '/k.pem' },
+  );
+  assert.equal(cloudFromEnvironment({ OS_INSECURE: '0' }).insecure, false);
+  assert.throws(() => cloudFromEnvironment({ OS_INSECURE: 'maybe' }), (e: unknown) => e instanceof ConfigurationError && /OS_INSECURE: expected true or false/.test(e.message));
+
+  const appCred = { authUrl: 'http://127.0.0.1:1/v3', authType: 'v3applicationcredential' };
+  const refused = (cfg: object, message: RegExp) => assert.throws(() => ImageClient.fromConfig({ ...appCred, ...cfg }), (e: unknown) => e instanceof ConfigurationError && message.test(e.message));
+  refused({ applicationCredentialId: 'x' }, /needs application_credential_secret \(OS_APPLICATION_CREDENTIAL_SECRET\)/);
+  refused({ applicationCredentialSecret: 's', password: 'p', username: 'u' }, /needs application_credential_id .* or application_credential_name/);
+  refused({ applicationCredentialSecret: 's', applicationCredentialName: 'n' }, /needs the credential's user: username \(OS_USERNAME\) or user_id/);
+  refused({ applicationCredentialSecret: 's', applicationCredentialName: 'n', username: 'u' }, /user_domain_name \(OS_USER_DOMAIN_NAME\) or user_domain_id/);
+  refused({ applicationCredentialSecret: 's', applicationCredentialId: 'i', cacert: path.join(dir, 'missing.pem') }, /cacert \(OS_CACERT\): cannot read .*missing\.pem/);
+  refused({ applicationCredentialSecret: 's', applicationCredentialId: 'i', key: file }, /key \(OS_KEY\) is given without cert/);
+});
+
+describe('https: cacert, verify: false, a client certificate', () => {
+  let certs: Certificates;
+  let proxy: HttpsProxy | undefined;
+  let mutual: HttpsProxy | undefined;
+  let why: string | undefined;
+  const clients: ImageClient[] = [];
+  const made = (c: ImageClient) => (clients.push(c), c);
+  before(async () => {
+    const got = makeCertificates(tempDir());
+    if ('skip' in got) {
+      why = got.skip;
+      return;
+    }
+    certs = got;
+    proxy = await httpsProxy(server.url, certs);
+    mutual = await httpsProxy(server.url, certs, { clientCa: certs.clientCert });
+  });
+  after(async () => {
+    for (const c of clients) await c.close();
+    await proxy?.close();
+    await mutual?.close();
+  });
+
+  test('without cacert a listing fails with a certificate error; with cacert (data both ways) or verify: false it works', async (t) => {
+    if (why) return t.skip(why);
+    const env = { OS_IMAGE_URL: proxy!.url, OS_TOKEN: token };
+    const untrusted = await made(ImageClient.fromEnvironment({ env })).images.page().catch((e: unknown) => e);
+    assert.ok(untrusted instanceof CertificateError, String(untrusted));
+    assert.equal(untrusted.code, 'DEPTH_ZERO_SELF_SIGNED_CERT');
+    assert.equal(untrusted.url, `${proxy!.url}/v2/images`);
+    assert.match(untrusted.message, /^the server's TLS certificate is not trusted: https:\/\/127\.0\.0\.1:\d+\/v2\/images: self-signed certificate .*cacert \(OS_CACERT, --os-cacert\).*verify: false \(OS_INSECURE=true, --insecure\)/);
+
+    const trusted = made(ImageClient.fromEnvironment({ env: { ...env, OS_CACERT: certs.serverCert } }));
+    const image = await trusted.images.create({ name: 'over-https', disk_format: 'raw', container_format: 'bare' });
+    const data = crypto.randomBytes((2 << 20) + 5);
+    await trusted.images.upload(image.id, Readable.from([data]), { size: data.length });
+    const download = await trusted.images.download(image.id);
+    assert.ok(download && (await collect(download.stream)).equals(data));
+    const names = [];
+    for await (const i of trusted.images.list()) names.push(i.name);
+    assert.ok(names.includes('over-https'));
+
+    const dir = tempDir();
+    const file = path.join(dir, 'clouds.yaml');
+    fs.writeFileSync(file, `clouds:\n  tls:\n    auth_type: admin_token\n    verify: false\n    auth:\n      endpoint: ${proxy!.url}\n      token: ${token}\n`);
+    const unverified = made(ImageClient.fromEnvironment({ env: { OS_CLOUD: 'tls', OS_CLIENT_CONFIG_FILE: file } }));
+    assert.equal((await unverified.images.get(image.id)).name, 'over-https');
+    const insecure = made(ImageClient.fromEnvironment({ env: { ...env, OS_INSECURE: 'true' } }));
+    assert.equal((await insecure.images.get(image.id)).size, data.length);
+
+    // A CA file that did not sign the server's certificate: refused, and the message says so.
+    const wrongCa = await made(ImageClient.fromEnvironment({ env: { ...env, OS_CACERT: certs.clientCert } })).images.get(image.id).catch((e: unknown) => e);
+    assert.ok(wrongCa instanceof CertificateError, String(wrongCa));
+    assert.match(wrongCa.message, new RegExp(`the CA file ${certs.clientCert} \\(cacert, OS_CACERT\\) does not vouch for it`));
+  });
+
+  test('a server that wants a client certificate: refused without one; cert and key, or one file with both, accepted', async (t) => {
+    if (why) return t.skip(why);
+    const env = { OS_IMAGE_URL: mutual!.url, OS_TOKEN: token, OS_CACERT: certs.serverCert };
+    const without = await made(ImageClient.fromEnvironment({ env })).images.page().catch((e: unknown) => e);
+    assert.ok(without instanceof CertificateError, String(without));
+    assert.match(without.message, /^the server ended the TLS handshake: .*it may want a client certificate: cert and key \(OS_CERT, OS_KEY/);
+    const withPair = made(ImageClient.fromEnvironment({ env: { ...env, OS_CERT: certs.clientCert, OS_KEY: certs.clientKey } }));
+    assert.ok(Array.isArray((await withPair.images.page({ limit: 1 })).images));
+    const file = path.join(tempDir(), 'clouds.yaml');
+    fs.writeFileSync(file, `clouds:\n  mtls:\n    cacert: ${certs.serverCert}\n    cert: ${certs.clientBoth}\n    auth:\n      endpoint: ${mutual!.url}\n      token: ${token}\n`);
+    const oneFile = made(ImageClient.fromEnvironment({ env: { OS_CLOUD: 'mtls', OS_CLIENT_CONFIG_FILE: file } }));
+    const created = await oneFile.images.create({ name: 'mutual-tls', disk_format: 'raw', container_format: 'bare' });
+    assert.equal((await client.images.get(created.id)).name, 'mutual-tls');
+    // A certificate of a CA the server does not know: refused (the server just closes the
+    // connection, no alert reaches the client: undici's "other side closed").
+    const stranger = made(ImageClient.fromEnvironment({ env: { ...env, OS_CERT: certs.serverCert, OS_KEY: certs.serverKey } }));
+    await assert.rejects(stranger.images.page(), (e: unknown) => e instanceof TypeError && /other side closed/.test(String((e as { cause?: unknown }).cause)));
+  });
+});
+
+describe('Keystone authentication: password, token, application credential', { skip: keystoneSkip() }, () => {
   let ks: TestServer;
   let project: string;
   let userId: string;
@@ -243,4 +418,78 @@ describe('Keystone password authentication', { skip: keystoneSkip() }, () => {
     const image = await sdk.images.create({ disk_format: 'raw', container_format: 'bare' });
     assert.equal(image.owner, project);
   });
+
+  test('application credentials: by id (OS_* variables) and by name (clouds.yaml), unscoped requests for the credential\'s project; over https with cacert', async () => {
+    const env = keystoneFromEnv() as { url: string };
+    const own = await passwordToken({ user: username, password: 'sdk-secret', projectId: project });
+    const made = await keystoneRequest<{ application_credential: { id: string; name: string; secret: string } }>('POST', `/users/${userId}/application_credentials`, {
+      token: own.token,
+      body: { application_credential: { name: uniqueName('ocellus-sdk'), description: 'made by test/sdk.test.ts' } },
+    });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    const credential = made.body.application_credential;
+    try {
+      await useApplicationCredential(env, credential);
+    } finally {
+      // Deleted by itself, not with its user: Keystone (22, SQLite) deletes a user's credentials
+      // without their role rows, and the next credential it numbers the same then fails with 409.
+      const gone = await keystoneRequest('DELETE', `/users/${userId}/application_credentials/${credential.id}`, { token: own.token });
+      assert.equal(gone.status, 204);
+    }
+  });
+
+  async function useApplicationCredential(env: { url: string }, credential: { id: string; name: string; secret: string }): Promise<void> {
+    const byPassword = ImageClient.fromEnvironment({ env: { OS_AUTH_URL: env.url, OS_USERNAME: username, OS_PASSWORD: 'sdk-secret', OS_PROJECT_ID: project, OS_USER_DOMAIN_NAME: 'Default', OS_IMAGE_URL: ks.url } });
+    const image = await byPassword.images.create({ name: 'for-the-credential', disk_format: 'raw', container_format: 'bare' });
+
+    const byIdEnv = {
+      OS_AUTH_TYPE: 'v3applicationcredential',
+      OS_AUTH_URL: env.url,
+      OS_APPLICATION_CREDENTIAL_ID: credential.id,
+      OS_APPLICATION_CREDENTIAL_SECRET: credential.secret,
+      // Not sent: an application credential carries its own project.
+      OS_PROJECT_NAME: 'admin',
+      OS_IMAGE_URL: ks.url,
+    };
+    const byId = ImageClient.fromEnvironment({ env: byIdEnv });
+    const listed = [];
+    for await (const i of byId.images.list()) listed.push(i);
+    assert.ok(listed.some((i) => i.id === image.id), 'the project\'s image is listed');
+    assert.ok(listed.every((i) => i.owner === project || i.visibility === 'public'));
+    const { token: issued } = await keystoneSession(loadCloudConfig({ env: byIdEnv })).current();
+    const validated = await validateToken(issued ?? '');
+    assert.equal(validated.status, 200);
+    assert.deepEqual(validated.body?.methods, ['application_credential']);
+    assert.equal(validated.body?.project?.id, project);
+
+    const file = path.join(tempDir(), 'clouds.yaml');
+    fs.writeFileSync(
+      file,
+      `clouds:\n  appcred:\n    auth_type: v3applicationcredential\n    auth:\n      auth_url: ${env.url}\n      application_credential_name: ${credential.name}\n      username: ${username}\n      user_domain_name: Default\n    image_endpoint_override: ${ks.url}\n`,
+    );
+    fs.writeFileSync(path.join(path.dirname(file), 'secure.yaml'), `clouds:\n  appcred:\n    auth:\n      application_credential_secret: ${credential.secret}\n`);
+    const byName = ImageClient.fromEnvironment({ env: { OS_CLOUD: 'appcred', OS_CLIENT_CONFIG_FILE: file } });
+    assert.equal((await byName.images.get(image.id)).name, 'for-the-credential');
+
+    const wrong = ImageClient.fromEnvironment({ env: { ...byIdEnv, OS_APPLICATION_CREDENTIAL_SECRET: 'not-the-secret' } });
+    await assert.rejects(wrong.images.get(image.id), (e: unknown) => e instanceof UnauthorizedError && e.status === 401 && e.url.endsWith('/auth/tokens'));
+
+    // Keystone and the Image API both behind https: both calls carry the CA.
+    const certs = makeCertificates(tempDir());
+    if ('skip' in certs) return;
+    const keystoneTls = await httpsProxy(new URL(env.url).origin, certs);
+    const imagesTls = await httpsProxy(ks.url, certs);
+    try {
+      const overTls = { ...byIdEnv, OS_AUTH_URL: `${keystoneTls.url}/v3`, OS_IMAGE_URL: imagesTls.url };
+      const untrusted = await ImageClient.fromEnvironment({ env: overTls }).images.get(image.id).catch((e: unknown) => e);
+      assert.ok(untrusted instanceof CertificateError, String(untrusted));
+      assert.equal(untrusted.url, `${keystoneTls.url}/v3/auth/tokens`);
+      const trusted = ImageClient.fromEnvironment({ env: { ...overTls, OS_CACERT: certs.serverCert } });
+      assert.equal((await trusted.images.get(image.id)).name, 'for-the-credential');
+      await trusted.close();
+    } finally {
+      await keystoneTls.close();
+      await imagesTls.close();
+    }
+  }
 });

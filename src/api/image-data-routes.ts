@@ -3,6 +3,7 @@ import { BadRequest, UnsupportedMediaType } from '../domain/errors.js';
 import type { RangeRequest } from '../domain/image-data.js';
 import type { ApiDeps } from './app-deps.js';
 import type { Readable } from 'node:stream';
+import { detachedBody } from './request-body.js';
 
 type IdParams = { Params: { id: string } };
 
@@ -54,7 +55,7 @@ export function imageDataRoutes(deps: ApiDeps) {
         throw new UnsupportedMediaType(`Content-Type must be application/octet-stream for image data, not '${type || '(none)'}'.`);
       }
       try {
-        await take(request.body as Readable, declaredSize(request.headers));
+        await take(detachedBody(request.raw), declaredSize(request.headers));
       } catch (err) {
         // A body refused before any of it was read is drained by Node after the answer, as Glance's
         // server does: clients that send it all before reading (glanceclient) then see the status,

@@ -3,7 +3,7 @@
  * (`/v2/images/{image_id}`, never the raw URL with its ids), and GET /metrics serves the
  * Prometheus exposition on the API port, outside authentication as Prometheus exporters are.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
 /** What the API needs of the metrics: record a request, produce the exposition. */
 export interface HttpMetrics {
@@ -25,9 +25,21 @@ export function routePattern(request: FastifyRequest): string {
 
 /** Counts and times every response; with `serve`, answers GET /metrics on this server too. */
 export function registerMetrics(app: FastifyInstance, metrics: HttpMetrics, serve: boolean): void {
-  app.addHook('onResponse', (request, reply, done) => {
+  const counted = new WeakSet<FastifyReply>();
+  const record = (request: FastifyRequest, reply: FastifyReply) => {
+    if (counted.has(reply)) return;
+    counted.add(reply);
     metrics.request(routePattern(request), request.method, reply.statusCode, reply.elapsedTime / 1000);
+  };
+  app.addHook('onResponse', (request, reply, done) => {
+    record(request, reply);
     done();
+  });
+  // A response cut short (a download whose store or client went away partway) never finishes, and
+  // Fastify calls onResponse only for those that did: such a one is counted when it closes.
+  app.addHook('onSend', (request, reply, payload, done) => {
+    reply.raw.once('close', () => record(request, reply));
+    done(null, payload);
   });
   if (!serve) return;
   app.get(METRICS_PATH, { config: { public: true } }, async (_request, reply) => {

@@ -8,6 +8,7 @@
 import type { StoreRegistry } from '../store/registry.js';
 import { cacheable, teeIntoCache } from './cache-fill.js';
 import type { ImageCacheStore } from './cache-ports.js';
+import { countStoreError, noMetrics, type DomainMetrics } from './metrics-port.js';
 import type { ImageRepository } from './ports.js';
 
 export interface PrefetchDeps {
@@ -15,6 +16,8 @@ export interface PrefetchDeps {
   images: ImageRepository;
   stores: StoreRegistry;
   log?: (msg: string, err?: unknown) => void;
+  /** Counts the store reads that failed (absent = not counted). */
+  metrics?: DomainMetrics;
 }
 
 export class CachePrefetcher {
@@ -82,6 +85,7 @@ export class CachePrefetcher {
       return false;
     }
     const found = await this.deps.stores.readFirst(image.locations, undefined, (loc, backend, err) => {
+      if (backend && err !== undefined) countStoreError(this.deps.metrics ?? noMetrics, err, 'read', backend.type);
       this.log(`image cache: could not read image ${id} from ${backend ? `store ${backend.id}` : loc.url}; trying its next location`, err);
     });
     if (!found) throw new Error(`no location of image ${id} can be read`);

@@ -14,6 +14,7 @@ import { Conflict } from './errors.js';
 import type { DoomedLocation, ImageRecord, LocationRecord } from './image-model.js';
 import { plan } from './image-lifecycle.js';
 import type { Leases } from './leases.js';
+import { countStoreError, noMetrics, type DomainMetrics } from './metrics-port.js';
 import type { Repositories, UnitOfWork } from './ports.js';
 
 /** The lease kind of a running upload; its key is the image id. */
@@ -86,6 +87,8 @@ export class DataCleanup {
     private readonly leases: Leases,
     private readonly log: (msg: string, err?: unknown) => void = () => undefined,
     private readonly now: () => number = Date.now,
+    /** Counts the deletions a store failed. */
+    private readonly metrics: DomainMetrics = noMetrics,
   ) {}
 
   /**
@@ -112,8 +115,12 @@ export class DataCleanup {
   async removeLocation(loc: LocationRecord | DoomedLocation): Promise<void> {
     const backend = this.stores.forLocation(loc);
     // A read-only store's bytes (an http location) are not ours to remove: only the record goes.
-    if (backend?.store.capabilities.write) await deleteIfPresent(backend.store, loc.url);
-    else if (!backend) this.log(`no configured store holds ${loc.url}; forgetting the location`);
+    if (backend?.store.capabilities.write) {
+      await deleteIfPresent(backend.store, loc.url).catch((err: unknown) => {
+        countStoreError(this.metrics, err, 'delete', backend.type);
+        throw err;
+      });
+    } else if (!backend) this.log(`no configured store holds ${loc.url}; forgetting the location`);
     await this.uow.repos.images.forgetLocation(loc.id, this.now());
   }
 

@@ -26,7 +26,7 @@ export interface ImageCachingDeps {
   access: ImageAccess;
   stores: StoreRegistry;
   log?: (msg: string, err?: unknown) => void;
-  /** Counts the hits and misses of downloads served through the cache (absent = not counted). */
+  /** Counts the hits and misses of downloads served through the cache, and the prefetcher's failed store reads (absent = not counted). */
   metrics?: DomainMetrics;
 }
 
@@ -42,7 +42,7 @@ export class ImageCaching {
 
   constructor(private readonly deps: ImageCachingDeps) {
     this.log = deps.log ?? (() => undefined);
-    this.prefetcher = deps.cache ? new CachePrefetcher({ cache: deps.cache, images: deps.images, stores: deps.stores, log: deps.log }) : null;
+    this.prefetcher = deps.cache ? new CachePrefetcher({ cache: deps.cache, images: deps.images, stores: deps.stores, log: deps.log, metrics: deps.metrics }) : null;
   }
 
   /** Whether the cache API (and the versions that announce it) exist: `image_cache_dir` is set. */

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { RequestContext } from '../auth/context.js';
-import { BlobNotFound, deleteIfPresent, StoreError } from '../store/blob-store.js';
+import { BlobNotFound, deleteIfPresent } from '../store/blob-store.js';
 import { intakeError, writeInto } from './data-intake.js';
 import type { Backend, StoreRegistry } from '../store/registry.js';
 import { FormatInspector } from '../formats/inspector.js';
@@ -14,7 +14,7 @@ import type { ImageCaching } from './image-caching.js';
 import { plan } from './image-lifecycle.js';
 import { noKeyManager, signatureProperties, type ImageSignatures } from './image-signature.js';
 import type { Leases } from './leases.js';
-import { measureDownload, noMetrics, type DomainMetrics } from './metrics-port.js';
+import { countReadErrors, countStoreError, measureDownload, noMetrics, type DomainMetrics } from './metrics-port.js';
 import type { Notifier } from './notifications.js';
 import type { Repositories, UnitOfWork } from './ports.js';
 import type { ImageRecord } from './image-model.js';
@@ -160,7 +160,7 @@ export class ImageData {
         throw gone(id);
       }
     } catch (err) {
-      if (err instanceof StoreError) this.metrics.storeError(err.driver, 'write');
+      countStoreError(this.metrics, err, 'write');
       const failure = this.uploadError(err, held.signal, id);
       const failed = notifier && ((tx: Repositories) => notifier.error(tx, 'image.upload', uploadFailure(id, failure)));
       await abandonDataWrite(uow, leases, UPLOAD_LEASE, id, this.now(), failed).catch((e: unknown) => this.log(`could not end the failed upload to image ${id}; the cleanup sweep will`, e));
@@ -228,10 +228,12 @@ export class ImageData {
       this.log(`could not read image ${id} from store ${backend.id}; trying its next location`, err);
       if (!(err instanceof BlobNotFound)) {
         unavailable = err;
-        this.metrics.storeError(backend.type, 'read');
+        countStoreError(this.metrics, err, 'read', backend.type);
       }
     });
     if (found) {
+      // A store whose stream fails partway (a broken connection to it) failed a read as well.
+      countReadErrors(this.metrics, found.stream);
       const report = (msg: string) => this.log(`image ${id} from store ${found.backend.id}: ${msg}`);
       const stream = span ? found.stream : this.deps.caching ? await this.deps.caching.fromStore(image, found.stream, report) : verifiedDownload(found.stream, image, report);
       measureDownload(this.metrics, found.backend.id, stream, span ? span.end - span.start + 1 : size);

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { RequestContext } from '../auth/context.js';
 import { FormatInspector } from '../formats/inspector.js';
-import { deleteIfPresent, StoreError } from '../store/blob-store.js';
+import { deleteIfPresent } from '../store/blob-store.js';
 import type { Backend } from '../store/registry.js';
 import { intakeError, writeInto } from './data-intake.js';
 import { abandonDataWrite, beginDataWrite, STAGE_LEASE, type UploadLeaseData } from './data-cleanup.js';
@@ -18,7 +18,7 @@ import { checkStaged, type FormatCheckSettings } from './format-check.js';
 import type { ImageAccess } from './image-access.js';
 import { plan } from './image-lifecycle.js';
 import type { Leases } from './leases.js';
-import type { DomainMetrics } from './metrics-port.js';
+import { countStoreError, type DomainMetrics } from './metrics-port.js';
 import type { Notifier } from './notifications.js';
 import type { UnitOfWork } from './ports.js';
 import { mibDelta, type ProjectLimits } from './project-limits.js';
@@ -107,7 +107,7 @@ export class ImageStaging {
         throw err;
       }
     } catch (err) {
-      if (err instanceof StoreError) this.deps.metrics?.storeError(err.driver, 'write');
+      if (this.deps.metrics) countStoreError(this.deps.metrics, err, 'write');
       await abandonDataWrite(uow, leases, STAGE_LEASE, id, this.now()).catch((e: unknown) => this.log(`could not end the failed staging of image ${id}; the cleanup sweep will`, e));
       if (held.signal.aborted && held.signal.reason instanceof DomainError) throw held.signal.reason;
       if (err instanceof StageLost) throw gone(id);

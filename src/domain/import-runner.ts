@@ -42,7 +42,7 @@ import type { Notifier } from './notifications.js';
 import type { Repositories, UnitOfWork } from './ports.js';
 import { mibDelta, type ProjectLimits } from './project-limits.js';
 import type { TaskRecord } from './task-model.js';
-import type { DomainMetrics } from './metrics-port.js';
+import { countReadErrors, countStoreError, noMetrics, type DomainMetrics } from './metrics-port.js';
 
 /** The lease kind of a running import task; its key is the task id. */
 export const IMPORT_TASK_LEASE = 'import_task';
@@ -111,7 +111,7 @@ export interface ImportRunnerDeps {
   log?: (msg: string, err?: unknown) => void;
   /** task.run, .processing, .success, .failure and the image's events go with the task's commits. */
   notifier?: Notifier;
-  /** Imports in flight and the bytes they write, by store (absent = not measured). */
+  /** Imports in flight, the bytes they write by store (staging included) and the stores' failures (absent = not measured). */
   metrics?: DomainMetrics;
 }
 
@@ -127,6 +127,7 @@ interface ImportData {
 export class ImportRunner {
   private readonly now: () => number;
   private readonly log: (msg: string, err?: unknown) => void;
+  private readonly metrics: DomainMetrics;
   private readonly running = new Map<string, { stop: AbortController; done: Promise<void> }>();
   private active = 0;
   private readonly waiting: (() => void)[] = [];
@@ -134,6 +135,7 @@ export class ImportRunner {
   constructor(private readonly deps: ImportRunnerDeps) {
     this.now = deps.now ?? Date.now;
     this.log = deps.log ?? (() => undefined);
+    this.metrics = deps.metrics ?? noMetrics;
   }
 
   /** The lease data of a new task started by `ctx`. */
@@ -162,12 +164,10 @@ export class ImportRunner {
   /** Runs a task whose lease (with `leaseData`) this process holds, in the background; at most `concurrency` at once. */
   start(task: TaskRecord, leaseData: Record<string, string>, credentials: RunnerCredentials | null): void {
     const stop = new AbortController();
-    this.deps.metrics?.inFlight('import', 1);
     const done = this.run(task, leaseData as unknown as ImportLeaseData, credentials, stop.signal)
       .catch((err: unknown) => this.log(`import task ${task.id} stopped; its lease expires and another process takes it over`, err))
       .finally(() => {
         this.running.delete(task.id);
-        this.deps.metrics?.inFlight('import', -1);
       });
     this.running.set(task.id, { stop, done });
   }
@@ -225,6 +225,8 @@ export class ImportRunner {
     try {
       await this.slot(signal);
       placed = true;
+      // In flight while it holds one of the places: a task waiting for one is not running yet.
+      this.metrics.inFlight('import', 1);
       const notifier = this.deps.notifier;
       if (notifier?.wants('task.run') || notifier?.wants('task.processing')) {
         await notifier.run(async (tx) => {
@@ -246,7 +248,10 @@ export class ImportRunner {
       await this.fail(task, held.signal.reason === 'unwanted' ? new Error(`Image ${imageId} was deleted, or its import lock taken, during the import.`) : err);
     } finally {
       held.stop();
-      if (placed) this.release();
+      if (placed) {
+        this.release();
+        this.metrics.inFlight('import', -1);
+      }
       await fs.promises.rm(workDir, { recursive: true, force: true }).catch(() => undefined);
     }
   }
@@ -268,7 +273,7 @@ export class ImportRunner {
       staged = await this.fetchIntoStaging(task, input, lease, image, credentials, signal);
     }
     const stagedUrl = staged.url;
-    const data: ImportData = { open: () => staging.store.read(stagedUrl), size: await staging.store.size(stagedUrl) };
+    const data: ImportData = { open: () => this.readStore(staging, stagedUrl), size: await this.readCall(staging, () => staging.store.size(stagedUrl)) };
     if (this.deps.plugins.length === 0) return data;
 
     // The plugins work on a local file: a copy of the staged data in this task's work directory.
@@ -325,7 +330,11 @@ export class ImportRunner {
         if (fetched.size !== null && received !== fetched.size) throw new Error(`Fetched ${received} bytes but the source announced ${fetched.size}.`);
         checkStaged(inspector.finish(), declared, this.deps.formats, (msg) => this.log(`image ${image.id}: ${msg}`));
       },
+    }).catch((err: unknown) => {
+      countStoreError(this.metrics, err, 'write');
+      throw err;
     });
+    this.metrics.bytesReceived(staging.id, intake.size);
     try {
       const location = { url: intake.stored.url, metadata: { store: staging.id, size: intake.size } };
       await this.owned(task, async (tx, now) => {
@@ -371,7 +380,7 @@ export class ImportRunner {
             if (inspector) virtualSize = judgeInspection(inspector.finish(), image, this.deps.formats, (msg) => this.log(`image ${image.id}: ${msg}`));
           },
         });
-        this.deps.metrics?.bytesReceived(storeId, intake.size);
+        this.metrics.bytesReceived(storeId, intake.size);
         try {
           const digests = intake.digests!;
           let facts: ImageChanges;
@@ -401,6 +410,8 @@ export class ImportRunner {
           throw err;
         }
       } catch (err) {
+        // The source's read errors were counted as it emitted them; a store error left is this store's write.
+        countStoreError(this.metrics, err, 'write');
         if (signal.aborted || err instanceof TaskLost) throw err;
         failures++;
         remaining = remaining.filter((s) => s !== storeId);
@@ -532,11 +543,29 @@ export class ImportRunner {
       size: image.size,
       open: async () => {
         let last: unknown;
-        const found = await this.deps.stores.readFirst(image.locations, undefined, (_loc, _backend, err) => (last = err ?? last));
-        if (found) return found.stream;
+        const found = await this.deps.stores.readFirst(image.locations, undefined, (_loc, backend, err) => {
+          if (backend && err !== undefined) countStoreError(this.metrics, err, 'read', backend.type);
+          last = err ?? last;
+        });
+        if (found) return countReadErrors(this.metrics, found.stream);
         throw last instanceof Error ? last : new Error(`No store holding image ${image.id} can be read.`);
       },
     };
+  }
+
+  /** A store's object as a stream, its failures (to open, or while streaming) counted as the store's reads. */
+  private async readStore(backend: Backend, url: string): Promise<Readable> {
+    return countReadErrors(this.metrics, await this.readCall(backend, () => backend.store.read(url)));
+  }
+
+  /** One read call of a store (open, size): its failure is counted under the store's driver. */
+  private async readCall<T>(backend: Backend, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (err) {
+      countStoreError(this.metrics, err, 'read', backend.type);
+      throw err;
+    }
   }
 
   /** Formats and properties a plugin (or glance-download's metadata step) gives the image; its virtual size comes from the inspection at the stores. */

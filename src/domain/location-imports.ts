@@ -18,6 +18,7 @@ import { plan } from './image-lifecycle.js';
 import type { ImageChanges } from './image-model.js';
 import { SchemaValidator } from './image-schema.js';
 import type { Leases } from './leases.js';
+import { countReadErrors, countStoreError, noMetrics, type DomainMetrics } from './metrics-port.js';
 import { shownUrl } from '../store/shown-url.js';
 import { digestBytes, hexBytes, type LocationChecks } from './location-checks.js';
 import type { Notifier } from './notifications.js';
@@ -48,6 +49,8 @@ export interface LocationImportsDeps {
   retryDelayMs?: number;
   /** image.update goes with each status change of a location import. */
   notifier?: Notifier;
+  /** Location imports in flight (as `import`) and the store reads that failed (absent = not measured). */
+  metrics?: DomainMetrics;
 }
 
 /** The lease kind of a POST /locations import that hashes the data; its key is the image id. */
@@ -200,9 +203,14 @@ export class LocationImports {
 
   private start(id: string, job: ImportJob): void {
     const stop = new AbortController();
+    const metrics = this.deps.metrics ?? noMetrics;
+    metrics.inFlight('import', 1);
     const done = this.runImport(id, job, stop.signal)
       .catch((err: unknown) => this.log(`location import of image ${id} failed; its lease expires and the sweep retries it`, err))
-      .finally(() => this.running.delete(id));
+      .finally(() => {
+        this.running.delete(id);
+        metrics.inFlight('import', -1);
+      });
     this.running.set(id, { stop, done });
   }
 
@@ -268,7 +276,14 @@ export class LocationImports {
   private async hash(job: ImportJob, signal: AbortSignal): Promise<{ md5: string; multihash: string }> {
     const backend = this.deps.stores.get(job.backend) ?? this.deps.stores.forLocation({ url: job.url, metadata: {} });
     if (!backend) throw new HashMismatch(`no configured store holds ${shownUrl(job.url)} any more`);
-    const data = await backend.store.read(job.url);
+    const metrics = this.deps.metrics ?? noMetrics;
+    const data = countReadErrors(
+      metrics,
+      await backend.store.read(job.url).catch((err: unknown) => {
+        countStoreError(metrics, err, 'read', backend.type);
+        throw err;
+      }),
+    );
     // A stalled source must not hold up a stop (close, lost lease): the read ends with the signal.
     const stop = () => data.destroy(new Error('location import stopped'));
     signal.addEventListener('abort', stop, { once: true });

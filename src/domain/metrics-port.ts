@@ -1,14 +1,18 @@
 /**
  * What the domain reports to whoever measures the service (Prometheus in src/metrics/): image
- * bytes received and sent by store, uploads/imports/downloads in flight, store errors by driver,
- * lease takeovers and image cache hits and misses (tasks by status are read from the database at
- * scrape time). The domain calls these once per operation or per stream end, never per chunk;
- * `noMetrics` measures nothing.
+ * bytes received and sent by store, uploads/imports/downloads in flight, store errors by driver
+ * and operation, lease takeovers and image cache hits and misses (tasks by status, the outbox,
+ * the pool and the cache's size are read at scrape time). The domain calls these once per
+ * operation or per stream end, never per chunk; `noMetrics` measures nothing.
  */
 import type { Readable } from 'node:stream';
+import { BlobNotFound, StoreError } from '../store/blob-store.js';
 
 /** Work that holds a stream open while it runs. */
 export type InFlightKind = 'upload' | 'import' | 'download';
+
+/** What a store was asked to do when it failed. */
+export type StoreOperation = 'read' | 'write' | 'delete';
 
 export interface DomainMetrics {
   /** `bytes` of image data written to the store `store` (an upload, an import, a copy). */
@@ -17,8 +21,8 @@ export interface DomainMetrics {
   bytesSent(store: string, bytes: number): void;
   /** One more (+1) or one fewer (-1) operation of this kind running in this process. */
   inFlight(kind: InFlightKind, delta: 1 | -1): void;
-  /** A store operation (`read`, `write`) failed in the driver `driver`. */
-  storeError(driver: string, operation: 'read' | 'write'): void;
+  /** A store operation (`read`, `write`, `delete`) failed in the driver `driver` (`file`, `swift`, …). */
+  storeError(driver: string, operation: StoreOperation): void;
   /** This process took over leases of `kind` that another process let expire. */
   leaseTakeover(kind: string, count: number): void;
   /** A whole download asked the image cache: served from it (hit) or not (miss). */
@@ -52,4 +56,30 @@ export function measureDownload(metrics: DomainMetrics, store: string, stream: R
   stream.once('end', () => finish(true));
   stream.once('close', () => finish(stream.readableEnded));
   stream.once('error', () => finish(false));
+}
+
+/** Store errors already counted: an error a store's read stream emits reaches the write it feeds too, and is one failure. */
+const counted = new WeakSet<object>();
+
+/**
+ * Counts `err` as a failed `operation` of a store, once per error: a store's typed error under
+ * its own driver; any other error only when the caller names the `driver` it called directly
+ * (where bytes from a client meet a store writer, the client's errors are not the store's). A
+ * missing object is an answer, not a failure.
+ */
+export function countStoreError(metrics: DomainMetrics, err: unknown, operation: StoreOperation, driver?: string): void {
+  if (err instanceof BlobNotFound) return;
+  const by = err instanceof StoreError ? err.driver : driver;
+  if (by === undefined) return;
+  if (typeof err === 'object' && err !== null) {
+    if (counted.has(err)) return;
+    counted.add(err);
+  }
+  metrics.storeError(by, operation);
+}
+
+/** Counts the store errors `stream` (read from a store) emits as failed reads; an error listener leaves it paused. */
+export function countReadErrors<S extends Readable>(metrics: DomainMetrics, stream: S): S {
+  stream.on('error', (err) => countStoreError(metrics, err, 'read'));
+  return stream;
 }

@@ -5,7 +5,7 @@
  * the cache already know (tasks by status, outbox depth, pool use, cache size).
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { DomainMetrics, InFlightKind } from '../domain/metrics-port.js';
+import type { DomainMetrics, InFlightKind, StoreOperation } from '../domain/metrics-port.js';
 
 /** What is read when Prometheus scrapes; each source may be absent (no publisher, no cache, SQLite's pool). */
 export interface ScrapeSources {
@@ -47,7 +47,7 @@ export class PrometheusMetrics implements DomainMetrics {
     this.sent = new Counter({ name: 'ocellus_image_bytes_sent_total', help: 'Image data bytes of completed downloads, by store (or cache).', labelNames: ['store'], registers });
     this.running = new Gauge({ name: 'ocellus_operations_in_flight', help: 'Uploads, imports and downloads running in this process.', labelNames: ['kind'], registers });
     for (const kind of ['upload', 'import', 'download']) this.running.set({ kind }, 0);
-    this.storeErrors = new Counter({ name: 'ocellus_store_errors_total', help: 'Store operations that failed, by driver and operation.', labelNames: ['driver', 'operation'], registers });
+    this.storeErrors = new Counter({ name: 'ocellus_store_errors_total', help: 'Store operations that failed, by driver (file, swift, s3, http, …) and operation (read, write, delete).', labelNames: ['driver', 'operation'], registers });
     this.takeovers = new Counter({ name: 'ocellus_lease_takeovers_total', help: "Leases this process took over after their owner's expired, by kind of work.", labelNames: ['kind'], registers });
     this.cacheHits = new Counter({ name: 'ocellus_image_cache_hits_total', help: 'Whole downloads served from the image cache.', registers });
     this.cacheMisses = new Counter({ name: 'ocellus_image_cache_misses_total', help: 'Whole downloads that could go through the image cache but found no entry.', registers });
@@ -176,7 +176,7 @@ export class PrometheusMetrics implements DomainMetrics {
     this.running.inc({ kind }, delta);
   }
 
-  storeError(driver: string, operation: 'read' | 'write'): void {
+  storeError(driver: string, operation: StoreOperation): void {
     this.storeErrors.inc({ driver, operation });
   }
 

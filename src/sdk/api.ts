@@ -94,6 +94,11 @@ function queryPairs(query: Query | [string, string][] | undefined): [string, str
 export interface ApiClientOptions {
   /** Sent as User-Agent (where the platform lets a caller set it). */
   userAgent?: string;
+  /**
+   * The fetch every call goes through (default: the global one): the Node client passes one that
+   * carries its TLS settings (CA, client certificate, verify off).
+   */
+  fetch?: typeof fetch;
 }
 
 /** A request as it goes out: method, URL and headers (the body is the caller's). */
@@ -152,7 +157,9 @@ export class ApiClient {
       }
       const init: RequestInit & { duplex?: 'half' } = { method, headers, body, signal: opts.signal };
       if (body instanceof ReadableStream) init.duplex = 'half';
-      const res = await fetch(url, init);
+      // Called unbound: a browser's fetch refuses any `this` but the window.
+      const send = this.options.fetch ?? fetch;
+      const res = await send(url, init);
       if (res.ok) return res;
       const text = await res.text();
       // A streamed body cannot be sent twice; anything else is retried once with a new token.

@@ -1,13 +1,16 @@
 /**
  * ImageClient: the Image API client for Node.js — everything of ApiClient (api.ts) plus image data
  * as Node streams (upload from a stream, buffer or file, download as a stream, both with
- * progress) and the usual OpenStack ways to configure it (clouds.yaml, OS_* variables, Keystone).
+ * progress) and the usual OpenStack ways to configure it (clouds.yaml, OS_* variables, Keystone),
+ * TLS settings included: Keystone and the Image API are called through one fetch that carries them
+ * (tls-fetch.ts).
  */
 import fs from 'node:fs';
 import { Readable, Transform } from 'node:stream';
 import { ApiClient, ImagesApi, type ApiClientOptions, type ProgressCallback } from './api.js';
 import { sessionFor, staticSession, type Session } from './auth.js';
 import { loadCloudConfig, type CloudConfig, type LoadCloudOptions } from './config.js';
+import { tlsFetch, type TlsOptions } from './tls-fetch.js';
 
 export { SDK_ROUTES, type ProgressCallback, type SdkRoute } from './api.js';
 
@@ -34,7 +37,12 @@ export interface Download {
   checksum: string | null;
 }
 
-export type ImageClientOptions = ApiClientOptions;
+export interface ImageClientOptions extends ApiClientOptions {
+  /** TLS settings (CA file, verify off, client certificate); those of the cloud's configuration when made from one. Ignored with `fetch`. */
+  tls?: TlsOptions;
+}
+
+export type { TlsOptions } from './tls-fetch.js';
 
 function counting(onProgress: ProgressCallback | undefined, total: number | null): Transform {
   let moved = 0;
@@ -92,11 +100,24 @@ export class ImageDataApi extends ImagesApi {
 
 }
 
+/** The fetch a client calls with: the caller's, or one carrying the TLS settings (and its close). */
+function transport(options: ImageClientOptions): { fetch: typeof fetch; close(): Promise<void> } {
+  return options.fetch ? { fetch: options.fetch, close: async () => undefined } : tlsFetch(options.tls);
+}
+
 export class ImageClient extends ApiClient {
   override readonly images: ImageDataApi = new ImageDataApi(this);
+  #close: () => Promise<void>;
 
   constructor(session: Session, options: ImageClientOptions = {}) {
-    super(session, options);
+    const { fetch, close } = transport(options);
+    super(session, { ...options, fetch });
+    this.#close = close;
+  }
+
+  /** Closes the connections of the client's TLS settings (a client without them has none of its own). */
+  close(): Promise<void> {
+    return this.#close();
   }
 
   /** A client for the cloud of clouds.yaml (OS_CLOUD or `cloud`) or of the OS_* variables. */
@@ -104,9 +125,14 @@ export class ImageClient extends ApiClient {
     return ImageClient.fromConfig(loadCloudConfig(opts), opts);
   }
 
-  /** A client for explicit settings (Keystone, or a token and an endpoint). */
+  /** A client for explicit settings (Keystone, or a token and an endpoint; TLS settings for both). */
   static fromConfig(cfg: CloudConfig, options: ImageClientOptions = {}): ImageClient {
-    return new ImageClient(sessionFor(cfg), options);
+    const tls: TlsOptions = { cacert: cfg.cacert, insecure: cfg.insecure, cert: cfg.cert, key: cfg.key, ...options.tls };
+    const own = transport({ ...options, tls });
+    const session = sessionFor(cfg, { fetch: own.fetch });
+    const client = new ImageClient(session, { ...options, fetch: own.fetch });
+    client.#close = own.close;
+    return client;
   }
 
   /** A client that sends this token to this endpoint, no Keystone involved. */

@@ -58,3 +58,22 @@ export function apiError(status: number, text: string, method: string, url: stri
 export class ConfigurationError extends Error {
   override name = 'ConfigurationError';
 }
+
+/**
+ * An https connection refused over a certificate: the server's is not trusted (unknown CA,
+ * self-signed, wrong host name, expired), or the server wanted a client certificate it did not
+ * get or accept. Its message says which setting to change.
+ */
+export class CertificateError extends Error {
+  override name = 'CertificateError';
+  constructor(
+    message: string,
+    /** The URL of the call. */
+    readonly url: string,
+    /** The TLS error code (e.g. DEPTH_ZERO_SELF_SIGNED_CERT, ERR_TLS_CERT_ALTNAME_INVALID). */
+    readonly code: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}

@@ -50,7 +50,8 @@ function mapWriteError(err: unknown): Error {
   const code = (err as NodeJS.ErrnoException).code;
   if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'EFBIG') return new StoreFull('file', 'no space left on device', { cause: err });
   if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') return new StoreWriteDenied('file', 'permission denied', { cause: err });
-  return err instanceof Error ? err : new Error(String(err));
+  // Any other failure (EIO, ENOTDIR, EISDIR, …) is still the store's: typed, with the driver's name.
+  return err instanceof StoreError ? err : new StoreError('file', err instanceof Error ? err.message : String(err), { cause: err });
 }
 
 const isErrno = (err: unknown, ...codes: string[]) => codes.includes((err as NodeJS.ErrnoException).code ?? '');

@@ -33,7 +33,8 @@ Actions:
            [--allow-failure] [--wait]
 
 IMAGE is an image ID or a name that only one image has.
-Common options: -f table|json|value, -c COLUMN (repeatable), --os-cloud NAME, -h.
+Common options: -f table|json|value, -c COLUMN (repeatable), --os-cloud NAME, -h;
+TLS, as openstack's: --os-cacert FILE, --insecure|--verify, --os-cert FILE, --os-key FILE.
 `;
 
 const LIST_COLUMNS: Column[] = [

@@ -17,7 +17,8 @@ Actions:
   set     IMAGE PROJECT --accept|--reject|--pending   (as the member project)
   delete  IMAGE PROJECT
 
-Common options: -f table|json|value, -c COLUMN (repeatable), --os-cloud NAME, -h.
+Common options: -f table|json|value, -c COLUMN (repeatable), --os-cloud NAME, -h;
+TLS, as openstack's: --os-cacert FILE, --insecure|--verify, --os-cert FILE, --os-key FILE.
 `;
 
 export const TASK_USAGE = `Usage: ocellus task <action> [options]
@@ -26,7 +27,8 @@ Actions:
   list  [--type T] [--status S] [--limit N]
   show  TASK
 
-Common options: -f table|json|value, -c COLUMN (repeatable), --os-cloud NAME, -h.
+Common options: -f table|json|value, -c COLUMN (repeatable), --os-cloud NAME, -h;
+TLS, as openstack's: --os-cacert FILE, --insecure|--verify, --os-cert FILE, --os-key FILE.
 `;
 
 const MEMBER_COLUMNS: Column[] = [

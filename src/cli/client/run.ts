@@ -4,7 +4,7 @@
  * the request) failed (the API's message on stderr), 2 a usage or configuration error, 130
  * interrupted by Ctrl-C (the transfer aborted, clean-ups such as removing a partial download done).
  */
-import { ConfigurationError, ImageApiError } from '../../sdk/index.js';
+import { CertificateError, ConfigurationError, ImageApiError } from '../../sdk/index.js';
 import { contextFor } from './context.js';
 import { IMAGE_OPTIONS, IMAGE_USAGE, imageCommand } from './image-commands.js';
 import { MEMBER_OPTIONS, MEMBER_USAGE, memberCommand, TASK_OPTIONS, TASK_USAGE, taskCommand } from './member-task-commands.js';
@@ -64,7 +64,7 @@ export async function clientCommand(group: ClientCommand, argv: string[]): Promi
     if (err instanceof UsageError) return fail(2, `${err.message}${err.message.includes('Usage:') ? '' : `\n(see 'ocellus ${group} --help')`}`);
     if (err instanceof ConfigurationError) return fail(2, err.message);
     if (err instanceof ImageApiError) return fail(1, `${err.message} (HTTP ${err.status}${err.requestId ? `, request ${err.requestId}` : ''})`);
-    if (err instanceof CommandError) return fail(1, err.message);
+    if (err instanceof CommandError || err instanceof CertificateError) return fail(1, err.message);
     const cause = (err as { cause?: { message?: string } }).cause?.message;
     return fail(1, process.env.OCELLUS_DEBUG ? ((err as Error).stack ?? String(err)) : `${(err as Error).message ?? String(err)}${cause ? `: ${cause}` : ''}`);
   } finally {

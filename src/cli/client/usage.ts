@@ -13,11 +13,19 @@ export class CommandError extends Error {
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
-/** -f/--format, -c/--column, --os-cloud and -h: accepted by every client command. */
+/**
+ * -f/--format, -c/--column, --os-cloud, the TLS options of `openstack` (--os-cacert, --insecure,
+ * --verify, --os-cert, --os-key) and -h: accepted by every client command.
+ */
 export const COMMON_OPTIONS = {
   format: { type: 'string', short: 'f' },
   column: { type: 'string', short: 'c', multiple: true },
   'os-cloud': { type: 'string' },
+  'os-cacert': { type: 'string' },
+  insecure: { type: 'boolean' },
+  verify: { type: 'boolean' },
+  'os-cert': { type: 'string' },
+  'os-key': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies Options;
 
