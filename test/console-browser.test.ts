@@ -472,6 +472,10 @@ describe('the web console in Chromium: trusted headers (noauth)', { skip }, () =
     await signInWithHeaders(other.page, B);
     await signedInAs(other.page, B);
     await other.page.goto(`${s.url}/console/#/images/${id}`);
+    await other.page.getByRole('button', { name: 'Accept' }).waitFor();
+    // Not its image: nothing to edit or delete.
+    assert.equal(await other.page.getByRole('link', { name: 'Edit' }).count(), 0);
+    assert.equal(await other.page.getByRole('button', { name: 'Delete' }).count(), 0);
     await other.page.getByRole('button', { name: 'Accept' }).click();
     await other.page.locator('section.members .badge', { hasText: 'accepted' }).waitFor();
     assert.equal((await api(s.url, 'GET', `/v2/images/${id}/members/${B}`, { headers: member(B) })).body.status, 'accepted');

@@ -5,7 +5,7 @@
  * after a confirmation dialog.
  */
 import type { Image, Task } from '../../src/sdk/types.js';
-import { app, describeError, errorSlot, showError } from '../app.js';
+import { app, describeError, errorSlot, myProject, showError } from '../app.js';
 import { badge, busy, h } from '../dom.js';
 import { formatBytes, formatDate, formatValue } from '../format.js';
 import { navigate, rerender, type ViewContext } from '../router.js';
@@ -146,11 +146,13 @@ export async function imageDetailView(ctx: ViewContext): Promise<void> {
       text,
     );
   const isAdmin = app.session.state.isAdmin;
+  // Glance's default rules: the owner (or an admin) changes an image; a project it is shared with only uses it.
+  const mayChange = isAdmin || (image.owner !== null && image.owner === myProject());
   const fileUrl = `/console/api/v2/images/${encodeURIComponent(image.id)}/file`;
   const actions = h(
     'div',
     { class: 'toolbar', role: 'group', 'aria-label': 'Actions' },
-    h('a', { href: `#/images/${encodeURIComponent(image.id)}/edit`, class: 'button' }, 'Edit'),
+    mayChange ? h('a', { href: `#/images/${encodeURIComponent(image.id)}/edit`, class: 'button' }, 'Edit') : null,
     image.status === 'active' ? h('a', { href: fileUrl, download: image.name ?? image.id, class: 'button' }, 'Download') : null,
     isAdmin && image.status === 'active'
       ? action('Deactivate', async () => {
@@ -164,6 +166,7 @@ export async function imageDetailView(ctx: ViewContext): Promise<void> {
           rerender();
         })
       : null,
+    mayChange &&
     action(
       'Delete',
       async () => {
@@ -185,7 +188,7 @@ export async function imageDetailView(ctx: ViewContext): Promise<void> {
     actionsAlert,
   );
 
-  if (image.status === 'queued') {
+  if (image.status === 'queued' && mayChange) {
     const panel = dataPanel(ctx.signal, { image, onActive: () => rerender() });
     ctx.setLeaveGuard(() => (panel.busy() ? 'An upload is running. Leave this page and cancel it?' : null));
     ctx.root.append(h('section', { class: 'card', 'aria-labelledby': 'upload-title' }, h('h2', { id: 'upload-title' }, 'Upload data'), h('p', { class: 'muted' }, 'This image has no data yet.'), panel.element));
