@@ -55,7 +55,6 @@ class Meter {
  * (the create form) calls start() on submit.
  */
 export function dataPanel(signal: AbortSignal, opts: { image?: Image; allowNone?: boolean; onActive?: (image: Image) => void } = {}): DataPanel {
-  const methods: DataMethod[] = ['file'];
   const group = uid('method');
   const radios = h('div', { class: 'methods', role: 'radiogroup', 'aria-label': 'Where the data comes from' });
   const fileInput = h('input', { type: 'file', name: 'file' });
@@ -102,11 +101,11 @@ export function dataPanel(signal: AbortSignal, opts: { image?: Image; allowNone?
   void (async () => {
     try {
       const offered = await app.client.images.importMethods();
-      for (const m of ['web-download', 'glance-direct'] as const) if (offered.includes(m)) (methods.push(m), addRadio(m));
+      for (const m of ['web-download', 'glance-direct'] as const) if (offered.includes(m)) addRadio(m);
     } catch {
       // Imports not offered to this caller: uploads only.
     }
-    if (opts.allowNone) (methods.push('none'), addRadio('none'));
+    if (opts.allowNone) addRadio('none');
     let stores: Store[] = [];
     try {
       stores = await app.client.stores.list();

@@ -76,11 +76,16 @@ export function signInForm(p: SignInPrefill, onSignedIn: (s: SignedIn) => void):
   return form;
 }
 
+/** The field to start typing in: the first empty one. */
+function firstEmpty(form: HTMLFormElement): HTMLInputElement | null {
+  return [...form.querySelectorAll<HTMLInputElement>('input')].find((i) => i.value === '') ?? form.querySelector('input');
+}
+
 /** The full-page sign-in, when nobody is signed in. */
 export function signInPage(root: HTMLElement, p: SignInPrefill, onSignedIn: (s: SignedIn) => void): void {
   const form = signInForm(p, onSignedIn);
   root.replaceChildren(h('section', { class: 'signin card' }, h('h1', { tabindex: '-1' }, 'Sign in'), form));
-  form.querySelector<HTMLInputElement>('input:not([value]), input')?.focus();
+  firstEmpty(form)?.focus();
 }
 
 let open: HTMLDialogElement | null = null;
@@ -105,6 +110,5 @@ export function signInDialog(p: SignInPrefill, onSignedIn: (s: SignedIn) => void
   document.body.append(dialog);
   open = dialog;
   dialog.showModal();
-  const first = [...form.querySelectorAll<HTMLInputElement>('input')].find((i) => i.value === '') ?? form.querySelector('input');
-  first?.focus();
+  firstEmpty(form)?.focus();
 }
