@@ -636,6 +636,20 @@ describe('the web console in Chromium: imports (web-download, glance-direct)', {
     noPageErrors(cp);
   });
 
+  test('the page of an image follows an import that runs (importing, then active) without a reload', async () => {
+    const { page } = cp;
+    source.shut();
+    const uri = source.put(randomBytes(200_000), 'gated');
+    const id = await createImage(s.url, member(P), { name: 'watched' });
+    const started = await api(s.url, 'POST', `/v2/images/${id}/import`, { headers: member(P), json: { method: { name: 'web-download', uri } } });
+    assert.equal(started.status, 202, started.text);
+    await page.goto(`${s.url}/console/#/images/${id}`);
+    await headingBadge(page).filter({ hasText: 'importing' }).waitFor();
+    source.open();
+    await headingBadge(page).filter({ hasText: 'active' }).waitFor({ timeout: 30_000 });
+    noPageErrors(cp);
+  });
+
   test('glance-direct: the file is staged with progress, then imported', async () => {
     const { page } = cp;
     const data = (await fillCreateForm(page, 'staged', { name: 'staged.raw', size: 2 * MiB }))!;

@@ -227,4 +227,24 @@ export async function imageDetailView(ctx: ViewContext): Promise<void> {
     ),
   );
   ctx.root.append(await membersSection(image, ctx.signal), tasksSection(tasks));
+  if (TRANSIENT.has(image.status)) void watchStatus(image, ctx.signal);
+}
+
+/** Statuses that change by themselves (data arriving, an import running). */
+const TRANSIENT = new Set(['saving', 'uploading', 'importing']);
+
+/** While the image is on its way to another status, checks every 2 s and shows the page anew when it changed. */
+async function watchStatus(image: Image, signal: AbortSignal): Promise<void> {
+  while (!signal.aborted) {
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    if (signal.aborted) return;
+    let now: Image;
+    try {
+      now = await app.client.images.get(image.id);
+    } catch {
+      return; // gone, or the session ended: the next action says so
+    }
+    if (signal.aborted) return;
+    if (now.status !== image.status) return rerender();
+  }
 }
