@@ -99,6 +99,27 @@ test('images: create, list with paging, update, tags, deactivate, delete; errors
   assert.ok(bad instanceof BadRequestError && bad.status === 400, String(bad));
 });
 
+test('formats and pages: the accepted formats come from the served schema ([image_format]); images.page walks by marker', async () => {
+  const narrowed = await startServer([
+    { section: 'paste_deploy', name: 'flavor', value: '' },
+    { section: 'image_format', name: 'disk_formats', value: 'raw,qcow2' },
+    { section: 'image_format', name: 'container_formats', value: 'bare' },
+  ]);
+  try {
+    const c = ImageClient.withToken(narrowed.url, fs.readFileSync(path.join(narrowed.dataDir, 'admin-token'), 'utf8').trim());
+    assert.deepEqual(await c.images.formats(), { disk: ['raw', 'qcow2'], container: ['bare'] });
+    for (const name of ['p1', 'p2', 'p3']) await c.images.create({ name });
+    const first = await c.images.page({ limit: 2, sort: 'name:asc' });
+    assert.deepEqual(first.images.map((i) => i.name), ['p1', 'p2']);
+    assert.ok(first.next);
+    const second = await c.images.page(first.next!);
+    assert.deepEqual(second.images.map((i) => i.name), ['p3']);
+    assert.equal(second.next, null);
+  } finally {
+    await narrowed.close();
+  }
+});
+
 test('data: upload from a stream and from a file with progress, download with progress, deactivate', async () => {
   const data = crypto.randomBytes(3 * 1024 * 1024 + 17);
   const image = await client.images.create({ name: 'sdk-data', disk_format: 'raw', container_format: 'bare' });

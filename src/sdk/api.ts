@@ -22,6 +22,7 @@ export interface Session {
 
 /** The API routes the SDK calls, as "METHOD /path/{param}" in the OpenAPI document. */
 export const SDK_ROUTES = [
+  'GET /v2/schemas/image',
   'GET /v2/images',
   'POST /v2/images',
   'GET /v2/images/{id}',
@@ -69,10 +70,12 @@ export type ProgressCallback = (transferred: number, total: number | null) => vo
 
 export type Params = Record<string, string>;
 export type Query = Record<string, string | number | boolean | string[] | undefined>;
+/** A query: named values, pairs, or a query string (a page's `next`). */
+export type QueryInput = Query | [string, string][] | string;
 
 export interface CallOptions {
   params?: Params;
-  query?: Query | [string, string][];
+  query?: QueryInput;
   json?: unknown;
   contentType?: string;
   body?: ReadableStream<Uint8Array> | Uint8Array;
@@ -80,8 +83,9 @@ export interface CallOptions {
   signal?: AbortSignal;
 }
 
-function queryPairs(query: Query | [string, string][] | undefined): [string, string][] {
+function queryPairs(query: QueryInput | undefined): [string, string][] {
   if (!query) return [];
+  if (typeof query === 'string') return [...new URLSearchParams(query)];
   if (Array.isArray(query)) return query;
   const pairs: [string, string][] = [];
   for (const [k, v] of Object.entries(query)) {
@@ -196,7 +200,7 @@ export class ApiClient {
     }
   }
   /** One page of a list, and the query of the next page (null on the last). */
-  async page<T>(route: SdkRoute, key: string, query: Query | [string, string][] = {}): Promise<{ items: T[]; next: string | null }> {
+  async page<T>(route: SdkRoute, key: string, query: QueryInput = {}): Promise<{ items: T[]; next: string | null }> {
     const page = await this.json<Record<string, unknown>>(route, { query });
     const next = page.next;
     return { items: (page[key] ?? []) as T[], next: typeof next === 'string' ? next.slice(next.indexOf('?') + 1) : null };
@@ -208,8 +212,20 @@ const PATCH_TYPE = 'application/openstack-images-v2.1-json-patch';
 export class ImagesApi {
   constructor(protected readonly c: ApiClient) {}
 
-  /** One page of images (`limit`, `marker`, filters, sorting) and the query of the next page. */
-  async page(query: Query | [string, string][] = {}): Promise<{ images: Image[]; next: string | null }> {
+  /** The image schema this server serves (GET /v2/schemas/image). */
+  schema(): Promise<Record<string, unknown>> {
+    return this.c.json('GET /v2/schemas/image');
+  }
+
+  /** The disk and container formats this server accepts, read from its image schema. */
+  async formats(): Promise<{ disk: string[]; container: string[] }> {
+    const properties = ((await this.schema()).properties ?? {}) as Record<string, { enum?: unknown[] }>;
+    const choices = (name: string) => (properties[name]?.enum ?? []).filter((v): v is string => typeof v === 'string');
+    return { disk: choices('disk_format'), container: choices('container_format') };
+  }
+
+  /** One page of images (`limit`, `marker`, filters, sorting; or a page's `next`) and the query of the next page. */
+  async page(query: QueryInput = {}): Promise<{ images: Image[]; next: string | null }> {
     const { items, next } = await this.c.page<Image>('GET /v2/images', 'images', query);
     return { images: items, next };
   }

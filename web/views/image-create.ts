@@ -8,10 +8,11 @@ import { app, errorSlot, showError } from '../app.js';
 import { busy, checkbox, field, formValue, h, select } from '../dom.js';
 import { navigate, type ViewContext } from '../router.js';
 import { dataPanel } from './image-data.js';
-import { CONTAINER_FORMATS, DISK_FORMATS, VISIBILITIES } from './image-fields.js';
+import { imageFormats, VISIBILITIES } from './image-fields.js';
 import { tagEditor } from './tag-editor.js';
 
-export function imageCreateView(ctx: ViewContext): void {
+export async function imageCreateView(ctx: ViewContext): Promise<void> {
+  const formats = await imageFormats();
   const alert = errorSlot();
   const tags = tagEditor([]);
   const data = dataPanel(ctx.signal, { allowNone: true, onActive: (image) => done(image) });
@@ -25,8 +26,8 @@ export function imageCreateView(ctx: ViewContext): void {
       { class: 'grid' },
       h('legend', {}, 'Image'),
       field('Name', h('input', { name: 'name', required: true, autocomplete: 'off' })),
-      field('Disk format', select({ name: 'disk_format' }, DISK_FORMATS, 'raw')),
-      field('Container format', select({ name: 'container_format' }, CONTAINER_FORMATS, 'bare')),
+      field('Disk format', select({ name: 'disk_format' }, formats.disk, formats.disk.includes('raw') ? 'raw' : formats.disk[0])),
+      field('Container format', select({ name: 'container_format' }, formats.container, formats.container.includes('bare') ? 'bare' : formats.container[0])),
       field('Visibility', select({ name: 'visibility' }, VISIBILITIES, 'private')),
       field('Minimum disk (GiB)', h('input', { name: 'min_disk', type: 'number', min: 0, step: 1, value: '0', inputmode: 'numeric' })),
       field('Minimum RAM (MiB)', h('input', { name: 'min_ram', type: 'number', min: 0, step: 1, value: '0', inputmode: 'numeric' })),

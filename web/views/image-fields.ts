@@ -1,9 +1,17 @@
 /** What the views know of the image schema: the choices Glance offers and which fields are not custom properties. */
+import { app } from '../app.js';
 
 export const STATUSES = ['queued', 'saving', 'uploading', 'importing', 'active', 'deactivated', 'killed', 'pending_delete', 'deleted'];
-/** Glance's default disk and container formats ([image_format]); the API says when one is not allowed. */
-export const DISK_FORMATS = ['raw', 'qcow2', 'vmdk', 'vhd', 'vhdx', 'vdi', 'iso', 'ploop', 'ami', 'ari', 'aki'];
-export const CONTAINER_FORMATS = ['bare', 'ovf', 'ova', 'docker', 'compressed', 'ami', 'ari', 'aki'];
+let formats: Promise<{ disk: string[]; container: string[] }> | undefined;
+
+/** The disk and container formats the server accepts ([image_format], from its image schema), asked once. */
+export function imageFormats(): Promise<{ disk: string[]; container: string[] }> {
+  formats ??= app.client.images.formats().catch((err: unknown) => {
+    formats = undefined;
+    throw err;
+  });
+  return formats;
+}
 export const VISIBILITIES = ['private', 'shared', 'community', 'public'];
 
 /** The image's own fields, shown first and in this order; anything else is a custom property. */

@@ -9,7 +9,7 @@ import { app, errorSlot, myProject, showError } from '../app.js';
 import { badge, field, h, replace, select } from '../dom.js';
 import { formatBytes, formatDate } from '../format.js';
 import { hashOf, navigate, type ViewContext } from '../router.js';
-import { DISK_FORMATS, STATUSES } from './image-fields.js';
+import { imageFormats, STATUSES } from './image-fields.js';
 
 const FILTERS = ['name', 'status', 'visibility', 'owner', 'tag', 'disk_format', 'member_status'] as const;
 const SORT_KEYS: [string, string][] = [
@@ -45,7 +45,7 @@ export async function imageListView(ctx: ViewContext): Promise<void> {
     field('Visibility', select({ name: 'visibility' }, [['', 'default'], 'public', 'private', 'shared', 'community', 'all'], v('visibility'))),
     field('Owner', h('input', { name: 'owner', value: v('owner'), placeholder: 'project id' })),
     field('Tag', h('input', { name: 'tag', value: v('tag') })),
-    field('Disk format', select({ name: 'disk_format' }, [['', 'any'], ...DISK_FORMATS.map((s): [string, string] => [s, s])], v('disk_format'))),
+    field('Disk format', select({ name: 'disk_format' }, [['', 'any'], ...(await imageFormats()).disk.map((s): [string, string] => [s, s])], v('disk_format'))),
     field('Member status', select({ name: 'member_status' }, [['', 'default'], 'accepted', 'pending', 'rejected', 'all'], v('member_status'))),
     field('Sort by', select({ name: 'sort_key' }, SORT_KEYS, v('sort_key') || 'created_at')),
     field('Order', select({ name: 'sort_dir' }, [['desc', 'descending'], ['asc', 'ascending']], v('sort_dir') || 'desc')),
