@@ -9,7 +9,7 @@ import { chromium, type Browser, type BrowserContext, type Locator, type Page } 
 import { Source } from './support/data-source.js';
 import { admin, api, createImage, member, startServer, upload, type TestServer } from './support/harness.js';
 import { waitForStatus } from './support/streaming.js';
-import { createProject, createUser, deleteProject, deleteUser, keystoneFromEnv, keystoneSkip, type TestUser } from './support/keystone.js';
+import { createProject, createUser, deleteProject, deleteUser, keystoneSkip, type TestUser, keystoneFlavorOverrides } from './support/keystone.js';
 
 /**
  * The web console (/console/) in a real browser: Debian's chromium driven by playwright-core,
@@ -799,19 +799,10 @@ describe('the web console in Chromium: Keystone', { skip: skip ?? keystoneSkip()
   let user: TestUser;
 
   before(async () => {
-    const env = keystoneFromEnv();
-    if ('skip' in env) throw new Error(env.skip);
     projectName = `console-${randomBytes(5).toString('hex')}`;
     projectId = await createProject(projectName);
     user = await createUser({ password: 'console-secret-pw', projectId, roles: ['member', 'reader'] });
-    s = await startServer([
-      { section: 'paste_deploy', name: 'flavor', value: 'keystone' },
-      { section: 'keystone_authtoken', name: 'auth_url', value: env.url },
-      { section: 'keystone_authtoken', name: 'www_authenticate_uri', value: env.url.replace(/\/v3$/, '') },
-      { section: 'keystone_authtoken', name: 'username', value: 'ocellus' },
-      { section: 'keystone_authtoken', name: 'password', value: env.servicePassword },
-      { section: 'keystone_authtoken', name: 'project_name', value: 'service' },
-    ]);
+    s = await startServer(keystoneFlavorOverrides());
     browser = await launch();
   });
   after(async () => {

@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { createHash, randomBytes } from 'node:crypto';
 import { unseal } from '../src/api/console/session-cookie.js';
 import { api, startSecondServer, startServer, tempDir, type TestServer } from './support/harness.js';
-import { adminToken, createProject, createUser, deleteProject, deleteUser, keystoneFromEnv, keystoneRequest, keystoneSkip, validateToken, type TestUser } from './support/keystone.js';
+import { adminToken, createProject, createUser, deleteProject, deleteUser, keystoneRequest, keystoneSkip, validateToken, type TestUser, keystoneFlavorOverrides } from './support/keystone.js';
 
 /** The console cookie a response set, as a Cookie header value. */
 function cookieOf(res: { headers: Headers }): string {
@@ -189,16 +189,7 @@ describe('console session with Keystone', { skip: keystoneSkip() }, () => {
   const password = randomBytes(12).toString('base64url');
 
   before(async () => {
-    const env = keystoneFromEnv();
-    if ('skip' in env) throw new Error(env.skip);
-    s = await startServer([
-      { section: 'paste_deploy', name: 'flavor', value: 'keystone' },
-      { section: 'keystone_authtoken', name: 'auth_url', value: env.url },
-      { section: 'keystone_authtoken', name: 'www_authenticate_uri', value: env.url.replace(/\/v3$/, '') },
-      { section: 'keystone_authtoken', name: 'username', value: 'ocellus' },
-      { section: 'keystone_authtoken', name: 'password', value: env.servicePassword },
-      { section: 'keystone_authtoken', name: 'project_name', value: 'service' },
-    ]);
+    s = await startServer(keystoneFlavorOverrides());
     project = await createProject();
     user = await createUser({ password, projectId: project, roles: ['member', 'reader'] });
   });

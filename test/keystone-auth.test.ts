@@ -17,6 +17,7 @@ import {
   revokeToken,
   systemToken,
   type TestUser,
+  keystoneFlavorOverrides,
 } from './support/keystone.js';
 
 /**
@@ -25,17 +26,7 @@ import {
  */
 
 function keystoneOverrides(extra: { section: 'oslo_policy' | 'keystone_authtoken'; name: string; value: string }[] = []) {
-  const env = keystoneFromEnv();
-  if ('skip' in env) throw new Error(env.skip);
-  return [
-    { section: 'paste_deploy' as const, name: 'flavor', value: 'keystone' },
-    { section: 'keystone_authtoken' as const, name: 'auth_url', value: env.url },
-    { section: 'keystone_authtoken' as const, name: 'www_authenticate_uri', value: env.url.replace(/\/v3$/, '') },
-    { section: 'keystone_authtoken' as const, name: 'username', value: 'ocellus' },
-    { section: 'keystone_authtoken' as const, name: 'password', value: env.servicePassword },
-    { section: 'keystone_authtoken' as const, name: 'project_name', value: 'service' },
-    ...extra,
-  ];
+  return [...keystoneFlavorOverrides(), ...extra];
 }
 
 const token = (t: string) => ({ 'x-auth-token': t });

@@ -30,7 +30,7 @@ import {
   loadCloudConfig,
 } from '../src/sdk/index.js';
 import { startServer, tempDir, type TestServer } from './support/harness.js';
-import { createProject, createUser, deleteProject, deleteUser, imageEndpoint, keystoneFromEnv, keystoneRequest, keystoneSkip, passwordToken, uniqueName, validateToken } from './support/keystone.js';
+import { createProject, createUser, deleteProject, deleteUser, imageEndpoint, keystoneFromEnv, keystoneRequest, keystoneSkip, passwordToken, uniqueName, validateToken, keystoneFlavorOverrides } from './support/keystone.js';
 import { httpsProxy, makeCertificates, type Certificates, type HttpsProxy } from './support/tls.js';
 import { runsOn } from './support/test-database.js';
 
@@ -391,16 +391,7 @@ describe('Keystone authentication: password, token, application credential', { s
   let userId: string;
   let username: string;
   before(async () => {
-    const env = keystoneFromEnv();
-    if ('skip' in env) throw new Error(env.skip);
-    ks = await startServer([
-      { section: 'paste_deploy', name: 'flavor', value: 'keystone' },
-      { section: 'keystone_authtoken', name: 'auth_url', value: env.url },
-      { section: 'keystone_authtoken', name: 'www_authenticate_uri', value: env.url.replace(/\/v3$/, '') },
-      { section: 'keystone_authtoken', name: 'username', value: 'ocellus' },
-      { section: 'keystone_authtoken', name: 'password', value: env.servicePassword },
-      { section: 'keystone_authtoken', name: 'project_name', value: 'service' },
-    ]);
+    ks = await startServer(keystoneFlavorOverrides());
     project = await createProject();
     const user = await createUser({ password: 'sdk-secret', projectId: project, roles: ['member', 'reader'] });
     userId = user.id;

@@ -317,3 +317,16 @@ export async function setImageEndpoint(url: string): Promise<string | undefined>
   if (endpoint.url !== url) await ok('PATCH', `/endpoints/${endpoint.id}`, [200], { token, body: { endpoint: { url } } });
   return endpoint.url;
 }
+
+/** The options of a test server behind this Keystone: flavor keystone, tokens validated with the service user `ocellus`. */
+export function keystoneFlavorOverrides(): { section: 'paste_deploy' | 'keystone_authtoken'; name: string; value: string }[] {
+  const env = keystone();
+  return [
+    { section: 'paste_deploy', name: 'flavor', value: 'keystone' },
+    { section: 'keystone_authtoken', name: 'auth_url', value: env.url },
+    { section: 'keystone_authtoken', name: 'www_authenticate_uri', value: env.url.replace(/\/v3$/, '') },
+    { section: 'keystone_authtoken', name: 'username', value: 'ocellus' },
+    { section: 'keystone_authtoken', name: 'password', value: env.servicePassword },
+    { section: 'keystone_authtoken', name: 'project_name', value: 'service' },
+  ];
+}
