@@ -66,7 +66,15 @@ describe('console session with trusted headers', () => {
     assert.equal(bad.body.message, 'project is required.');
     assert.equal((await api(s.url, 'POST', '/console/session', { body: '{"project":', contentType: 'application/json' })).status, 400);
 
-    const signIn = await api(s.url, 'POST', '/console/session', { json: { project: 'console-p1', user: 'ann', roles: 'member,reader' } });
+    // Not JSON (what a form on another site can send), or from another origin: refused.
+    const form = await api(s.url, 'POST', '/console/session', { body: '{"project":"p"}', contentType: 'text/plain' });
+    assert.equal(form.status, 415);
+    assert.equal(form.headers.get('set-cookie'), null);
+    const elsewhere = await api(s.url, 'POST', '/console/session', { json: { project: 'p' }, headers: { origin: 'https://evil.example' } });
+    assert.equal(elsewhere.status, 403);
+    assert.equal(elsewhere.body.message, 'A sign-in from another site is refused.');
+
+    const signIn = await api(s.url, 'POST', '/console/session', { json: { project: 'console-p1', user: 'ann', roles: 'member,reader' }, headers: { origin: s.url } });
     assert.equal(signIn.status, 201, signIn.text);
     const cookie = cookieOf(signIn);
     const csrf = signIn.body.csrfToken as string;

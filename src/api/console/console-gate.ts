@@ -42,7 +42,7 @@ export function consoleRewrite(settings: ConsoleSettings, url: string, req: Inco
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /** Whether an Origin header names the host the request was sent to. */
-function sameOrigin(origin: string, host: string | undefined): boolean {
+export function sameOrigin(origin: string, host: string | undefined): boolean {
   try {
     return host !== undefined && new URL(origin).host === host;
   } catch {

@@ -12,6 +12,7 @@ import { revokeKeystoneToken } from '../../auth/keystone-login.js';
 import type { AuthStrategy } from '../../auth/strategy.js';
 import type { ConsoleSettings } from '../../config/console-options.js';
 import { DomainError } from '../../domain/errors.js';
+import { sameOrigin } from './console-gate.js';
 import { signIn, signInForm } from './console-sign-in.js';
 import { cookieValue, seal, setCookie, unseal, type ConsoleSession } from './session-cookie.js';
 
@@ -87,6 +88,11 @@ export function consoleRoutes(settings: ConsoleSettings, auth: AuthStrategy, log
     app.get('/console/session', { config }, async (request, reply) => answer(reply, 200, sessionView(settings, current(request))));
 
     app.post('/console/session', { config }, async (request, reply) => {
+      // JSON only, and from this origin: a form on another site cannot sign a browser in as someone else.
+      const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+      if (type !== 'application/json') return answer(reply, 415, { message: 'Sign in with a JSON body (Content-Type: application/json).' });
+      const origin = request.headers.origin;
+      if (origin !== undefined && !sameOrigin(origin, request.headers.host)) return answer(reply, 403, { message: 'A sign-in from another site is refused.' });
       try {
         const session = await signIn(settings, auth, { form: signInForm(request.body), requestId: request.id, remoteAddress: request.socket.remoteAddress });
         reply.header('set-cookie', setCookie(seal(session, settings.key), (session.expiresAt - Date.now()) / 1000, overTls(request)));
