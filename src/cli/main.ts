@@ -63,7 +63,7 @@ async function serve(args: string[]): Promise<void> {
   const tokenFile = adminTokenPath(config.dataDir);
   const adminToken = cluster.isPrimary && authFlavor(config) === 'default' ? { file: tokenFile, ...ensureAdminToken(tokenFile) } : undefined;
   if (workers > 1 && cluster.isPrimary) {
-    if (adminToken) printAdminTokenHelp(adminToken, imageUrl(config.DEFAULT.bind_host, config.DEFAULT.bind_port));
+    if (adminToken) printAdminTokenHelp(adminToken, imageUrl(config.DEFAULT.bind_host, config.DEFAULT.bind_port), config.console.enabled);
     // Several processes share the port; each runs the whole service against the same data.
     for (let i = 0; i < workers; i++) cluster.fork();
     cluster.on('exit', (worker, code, signal) => {
@@ -84,7 +84,7 @@ async function serve(args: string[]): Promise<void> {
   await service.app.listen({ host: config.DEFAULT.bind_host, port: config.DEFAULT.bind_port });
   if (adminToken) {
     const address = service.app.server.address();
-    printAdminTokenHelp(adminToken, imageUrl(config.DEFAULT.bind_host, typeof address === 'object' && address ? address.port : config.DEFAULT.bind_port));
+    printAdminTokenHelp(adminToken, imageUrl(config.DEFAULT.bind_host, typeof address === 'object' && address ? address.port : config.DEFAULT.bind_port), config.console.enabled);
   }
   const stop = () => {
     service.close().then(() => process.exit(0), () => process.exit(1));
@@ -104,7 +104,7 @@ function imageUrl(host: string, port: number): string {
  * stdout). The token itself is shown only when stderr is a terminal; anywhere else (a journal, a
  * log file) the lines read it from its file instead.
  */
-function printAdminTokenHelp(admin: { file: string; token: string; created: boolean }, url: string): void {
+function printAdminTokenHelp(admin: { file: string; token: string; created: boolean }, url: string, console: boolean): void {
   const token = process.stderr.isTTY ? admin.token : `$(cat ${admin.file})`;
   const id = ADMIN_TOKEN_IDENTITY;
   process.stderr.write(
@@ -117,6 +117,7 @@ function printAdminTokenHelp(admin: { file: string; token: string; created: bool
       'or, for the glance client:',
       `  export OS_AUTH_TOKEN=${token}`,
       `  export OS_IMAGE_URL=${url}`,
+      ...(console ? [`The web console: ${url}/console/ (sign in with the token).`] : []),
       '',
       '',
     ].join('\n'),
