@@ -12,7 +12,7 @@ import type { Image, ImportRequest, NewImage, PatchOperation, Visibility } from 
 import type { ClientContext } from './context.js';
 import { printList, printOne, type Column } from './output.js';
 import { progressBar } from './progress.js';
-import { CommandError, integer, positionals, properties, UsageError } from './usage.js';
+import { CommandError, integer, positionals, properties, UsageError, COMMON_OPTIONS_HELP } from './usage.js';
 
 export const IMAGE_USAGE = `Usage: ocellus image <action> [options]
 
@@ -33,8 +33,7 @@ Actions:
            [--allow-failure] [--wait]
 
 IMAGE is an image ID or a name that only one image has.
-Common options: -f table|json|value, -c COLUMN (repeatable), --os-cloud NAME, -h;
-TLS, as openstack's: --os-cacert FILE, --insecure|--verify, --os-cert FILE, --os-key FILE.
+${COMMON_OPTIONS_HELP}
 `;
 
 const LIST_COLUMNS: Column[] = [

@@ -6,7 +6,7 @@ import type { MemberStatus } from '../../sdk/index.js';
 import type { ClientContext } from './context.js';
 import { imageId } from './image-commands.js';
 import { printList, printOne, type Column } from './output.js';
-import { integer, positionals, UsageError } from './usage.js';
+import { integer, positionals, UsageError, COMMON_OPTIONS_HELP } from './usage.js';
 
 export const MEMBER_USAGE = `Usage: ocellus member <action> [options]
 
@@ -17,8 +17,7 @@ Actions:
   set     IMAGE PROJECT --accept|--reject|--pending   (as the member project)
   delete  IMAGE PROJECT
 
-Common options: -f table|json|value, -c COLUMN (repeatable), --os-cloud NAME, -h;
-TLS, as openstack's: --os-cacert FILE, --insecure|--verify, --os-cert FILE, --os-key FILE.
+${COMMON_OPTIONS_HELP}
 `;
 
 export const TASK_USAGE = `Usage: ocellus task <action> [options]
@@ -27,8 +26,7 @@ Actions:
   list  [--type T] [--status S] [--limit N]
   show  TASK
 
-Common options: -f table|json|value, -c COLUMN (repeatable), --os-cloud NAME, -h;
-TLS, as openstack's: --os-cacert FILE, --insecure|--verify, --os-cert FILE, --os-key FILE.
+${COMMON_OPTIONS_HELP}
 `;
 
 const MEMBER_COLUMNS: Column[] = [

@@ -29,6 +29,10 @@ export const COMMON_OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const satisfies Options;
 
+/** The help text's lines for COMMON_OPTIONS (each command's usage ends with them). */
+export const COMMON_OPTIONS_HELP = `Common options: -f table|json|value, -c COLUMN (repeatable), --os-cloud NAME, -h;
+TLS, as openstack's: --os-cacert FILE, --insecure|--verify, --os-cert FILE, --os-key FILE.`;
+
 /** parseArgs, strict, with the common options; its errors become UsageErrors. */
 export function parse<O extends Options>(args: string[], options: O) {
   try {
