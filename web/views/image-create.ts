@@ -5,10 +5,10 @@
  */
 import type { Image, NewImage } from '../../src/sdk/types.js';
 import { app, errorSlot, showError } from '../app.js';
-import { busy, checkbox, field, formValue, h, select } from '../dom.js';
+import { busy, field, formValue, h, select } from '../dom.js';
 import { navigate, type ViewContext } from '../router.js';
 import { dataPanel } from './image-data.js';
-import { imageFormats, VISIBILITIES } from './image-fields.js';
+import { imageFormats, minimumsAndProtection, VISIBILITIES } from './image-fields.js';
 import { tagEditor } from './tag-editor.js';
 
 export async function imageCreateView(ctx: ViewContext): Promise<void> {
@@ -29,9 +29,7 @@ export async function imageCreateView(ctx: ViewContext): Promise<void> {
       field('Disk format', select({ name: 'disk_format' }, formats.disk, formats.disk.includes('raw') ? 'raw' : formats.disk[0])),
       field('Container format', select({ name: 'container_format' }, formats.container, formats.container.includes('bare') ? 'bare' : formats.container[0])),
       field('Visibility', select({ name: 'visibility' }, VISIBILITIES, 'private')),
-      field('Minimum disk (GiB)', h('input', { name: 'min_disk', type: 'number', min: 0, step: 1, value: '0', inputmode: 'numeric' })),
-      field('Minimum RAM (MiB)', h('input', { name: 'min_ram', type: 'number', min: 0, step: 1, value: '0', inputmode: 'numeric' })),
-      checkbox('Protected (cannot be deleted)', { name: 'protected' }),
+      ...minimumsAndProtection(),
     ),
     h('fieldset', {}, h('legend', {}, 'Tags'), tags.element),
     data.element,

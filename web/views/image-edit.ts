@@ -6,9 +6,9 @@
  */
 import type { MetadefProperty, PatchOperation } from '../../src/sdk/types.js';
 import { app, errorSlot, showError } from '../app.js';
-import { busy, checkbox, field, formValue, h, select, uid } from '../dom.js';
+import { busy, field, formValue, h, select, uid } from '../dom.js';
 import { navigate, type ViewContext } from '../router.js';
-import { customProperties, VISIBILITIES } from './image-fields.js';
+import { customProperties, minimumsAndProtection, VISIBILITIES } from './image-fields.js';
 import { tagEditor } from './tag-editor.js';
 
 const RESOURCE_TYPE = 'OS::Glance::Image';
@@ -81,9 +81,7 @@ export async function imageEditView(ctx: ViewContext): Promise<void> {
       h('legend', {}, 'Image'),
       field('Name', h('input', { name: 'name', value: image.name ?? '', autocomplete: 'off' })),
       field('Visibility', select({ name: 'visibility' }, VISIBILITIES, image.visibility)),
-      field('Minimum disk (GiB)', h('input', { name: 'min_disk', type: 'number', min: 0, step: 1, value: String(image.min_disk), inputmode: 'numeric' })),
-      field('Minimum RAM (MiB)', h('input', { name: 'min_ram', type: 'number', min: 0, step: 1, value: String(image.min_ram), inputmode: 'numeric' })),
-      checkbox('Protected (cannot be deleted)', { name: 'protected', checked: image.protected }),
+      ...minimumsAndProtection(image),
     ),
     h(
       'fieldset',

@@ -1,5 +1,7 @@
 /** What the views know of the image schema: the choices Glance offers and which fields are not custom properties. */
+import type { Image } from '../../src/sdk/types.js';
 import { app } from '../app.js';
+import { checkbox, field, h } from '../dom.js';
 
 export const STATUSES = ['queued', 'saving', 'uploading', 'importing', 'active', 'deactivated', 'killed', 'pending_delete', 'deleted'];
 let formats: Promise<{ disk: string[]; container: string[] }> | undefined;
@@ -28,4 +30,14 @@ export function customProperties(image: Record<string, unknown>): [string, unkno
   return Object.entries(image)
     .filter(([k]) => !NOT_PROPERTIES.has(k))
     .sort(([a], [b]) => a.localeCompare(b));
+}
+
+/** The minimum disk and RAM and the protection of an image form (a new image's defaults without `image`). */
+export function minimumsAndProtection(image?: Pick<Image, 'min_disk' | 'min_ram' | 'protected'>): HTMLElement[] {
+  const number = (name: string, value: number) => h('input', { name, type: 'number', min: 0, step: 1, value: String(value), inputmode: 'numeric' });
+  return [
+    field('Minimum disk (GiB)', number('min_disk', image?.min_disk ?? 0)),
+    field('Minimum RAM (MiB)', number('min_ram', image?.min_ram ?? 0)),
+    checkbox('Protected (cannot be deleted)', { name: 'protected', checked: image?.protected ?? false }),
+  ];
 }
