@@ -26,6 +26,8 @@ py=/usr/bin/python3
 
 log() { echo "barbican: $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
+# shellcheck source=../lib/await-uwsgi.sh
+. "$here/../lib/await-uwsgi.sh"
 
 bash "$here/../install-test-deps.sh" barbican-api uwsgi-plugin-python3
 [ -d /usr/lib/python3/dist-packages/barbican ] || die "the barbican python package is missing (is Debian's barbican-api installed?)"
@@ -153,15 +155,7 @@ setsid nohup uwsgi \
   --procname-prefix-spaced "ocellus-barbican:$port" \
   --pidfile "$pidfile" \
   </dev/null >>"$dir/uwsgi.log" 2>&1 &
-for _ in $(seq 120); do
-  sleep 0.5
-  answers && break
-  if ! kill -0 $! 2>/dev/null; then
-    tail -n 30 "$dir/uwsgi.log" >&2
-    die "uwsgi exited; see $dir/uwsgi.log and $dir/barbican.log"
-  fi
-done
-answers || { tail -n 30 "$dir/uwsgi.log" >&2; die "no answer at $url after 60 s; see $dir/uwsgi.log"; }
+await_uwsgi $! "$dir" "$dir/barbican.log"
 log "up at $url after $((SECONDS - t0)) s (pid $(cat "$pidfile"))"
 
 # The key-manager service and its public endpoint in the catalogue (Castellan and Ocellus find Barbican there).

@@ -29,6 +29,8 @@ py=/usr/bin/python3
 
 log() { echo "keystone: $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
+# shellcheck source=../lib/await-uwsgi.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/await-uwsgi.sh"
 
 # --- the packages ---------------------------------------------------------------------------
 bash "$(dirname "${BASH_SOURCE[0]}")/../install-test-deps.sh" keystone uwsgi-plugin-python3
@@ -222,15 +224,7 @@ if [ "$running" -eq 0 ]; then
       --procname-prefix-spaced "ocellus-keystone:$port" \
       --pidfile "$pidfile" \
       </dev/null >>"$dir/uwsgi.log" 2>&1 &
-  for _ in $(seq 120); do
-    sleep 0.5
-    answers && break
-    if ! kill -0 $! 2>/dev/null; then
-      tail -n 30 "$dir/uwsgi.log" >&2
-      die "uwsgi exited; see $dir/uwsgi.log and $dir/keystone.log"
-    fi
-  done
-  answers || { tail -n 30 "$dir/uwsgi.log" >&2; die "no answer at $url after 60 s; see $dir/uwsgi.log and $dir/keystone.log"; }
+  await_uwsgi $! "$dir" "$dir/keystone.log"
   log "up at $url after $((SECONDS - t0)) s (pid $(cat "$pidfile"))"
 fi
 
