@@ -190,15 +190,14 @@ export class ApiClient {
 
   /** Every item of a paged list: follows `next` until the last page. */
   async *paged<T>(route: SdkRoute, key: string, query: Query = {}): AsyncGenerator<T> {
-    let pairs = queryPairs(query);
-    for (;;) {
-      const page = await this.json<Record<string, unknown>>(route, { query: pairs });
-      for (const item of (page[key] ?? []) as T[]) yield item;
-      const next = page.next;
-      if (typeof next !== 'string') return;
-      pairs = [...new URLSearchParams(next.slice(next.indexOf('?') + 1))];
+    let next: QueryInput | null = query;
+    while (next !== null) {
+      const page: { items: T[]; next: string | null } = await this.page<T>(route, key, next);
+      yield* page.items;
+      next = page.next;
     }
   }
+
   /** One page of a list, and the query of the next page (null on the last). */
   async page<T>(route: SdkRoute, key: string, query: QueryInput = {}): Promise<{ items: T[]; next: string | null }> {
     const page = await this.json<Record<string, unknown>>(route, { query });
