@@ -5,7 +5,8 @@ import { ConfigError, databaseUrl, loadConfig } from '../config/options.js';
 import { openDatabase, redactUrl } from '../db/connect.js';
 import { SqlImageRepository } from '../db/image-repository.js';
 import { migrateToLatest, schemaStatus } from '../db/migrate.js';
-import { exportMetadefs, loadMetadefs, MetadefLoadOptionsError, unloadMetadefs } from '../db/metadef-catalogue-io.js';
+import { unloadMetadefs } from '../db/metadef-catalogue-io.js';
+import { exportMetadefs, loadMetadefs, MetadefLoadOptionsError } from './metadef-files-io.js';
 
 export const MANAGE_USAGE = `Usage: ocellus manage [--config FILE] [--data-dir DIR] db <action>
 

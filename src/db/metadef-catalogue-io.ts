@@ -1,78 +1,30 @@
 /**
- * Glance's definition files in and out of the metadefs tables: `ocellus manage db load_metadefs`,
- * `unload_metadefs` and `export_metadefs` (glance-manage's, glance/db/sqlalchemy/metadata.py).
- * Loading applies each file in one transaction, so a file that is malformed, or that fails half
- * way, leaves nothing of itself while the other files load. With an existing namespace:
- * no option = the file is skipped; --merge = what the file adds (resource types, associations,
- * properties, objects, tags) is added and what exists is kept; --merge --prefer-new = what exists
- * is replaced by the file's version too; --merge --overwrite = the namespace is deleted with
- * everything in it and loaded afresh. Nothing the file lacks is ever removed by a merge.
+ * The metadefs catalogue as Glance's definition files describe it, in and out of the metadefs
+ * tables (glance-manage's load/unload/export, glance/db/sqlalchemy/metadata.py); reading and
+ * writing the files themselves is `ocellus manage`'s (src/cli/metadef-files-io.ts). A namespace is
+ * applied in one transaction, so one that fails half way leaves nothing of itself. With an existing
+ * namespace: no option = skipped; merge = what the definition adds (resource types, associations,
+ * properties, objects, tags) is added and what exists is kept; merge + preferNew = what exists is
+ * replaced by the definition's version too; merge + overwrite = the namespace is deleted with
+ * everything in it and loaded afresh. Nothing the definition lacks is ever removed by a merge.
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import type { Kysely } from 'kysely';
-import { exportDocument, exportFileName, MetadefFileError, parseMetadefFile, type JsonObject, type NamespaceDefinition } from '../domain/metadef-files.js';
+import type { JsonObject, LoadOptions, LoadOutcome, NamespaceDefinition } from '../domain/metadef-files.js';
 import { atomically, isUniqueViolation } from './connect.js';
 import type { Database } from './tables.js';
 
-export interface LoadOptions {
-  merge?: boolean;
-  preferNew?: boolean;
-  overwrite?: boolean;
-}
-
-/** Options that do not go together (Glance's two refusals). */
-export class MetadefLoadOptionsError extends Error {}
-
-export type LoadOutcome = 'created' | 'skipped' | 'merged' | 'updated' | 'overwritten';
-
-export type FileResult = { file: string; namespace: string; outcome: LoadOutcome } | { file: string; error: MetadefFileError };
-
-/** The `.json` files of `source` (a directory, or one file), by name. */
-function definitionFiles(source: string): string[] {
-  if (fs.statSync(source).isFile()) return [source];
-  return fs
-    .readdirSync(source, { withFileTypes: true })
-    .filter((e) => e.isFile() && e.name.endsWith('.json'))
-    .map((e) => path.join(source, e.name))
-    .sort();
-}
-
-/** Times a file is tried again when a concurrent loader inserted the same name first (it then exists). */
+/** Times a namespace is tried again when a concurrent loader inserted the same name first (it then exists). */
 const CLASH_RETRIES = 3;
 
-/**
- * Loads every `.json` file of `source` (a directory or a single file); one result per file, in
- * file-name order. A malformed file (or one whose transaction fails) is a result with its error,
- * never an exception: the other files load regardless.
- */
-export async function loadMetadefs(db: Kysely<Database>, source: string, options: LoadOptions = {}, now: () => number = Date.now): Promise<FileResult[]> {
-  if (!options.merge && (options.preferNew || options.overwrite)) throw new MetadefLoadOptionsError('--prefer-new and --overwrite only go with --merge');
-  if (options.preferNew && options.overwrite) throw new MetadefLoadOptionsError('give at most one of --prefer-new and --overwrite');
-  const results: FileResult[] = [];
-  for (const file of definitionFiles(source)) {
-    const name = path.basename(file);
-    let def: NamespaceDefinition;
+/** Applies one namespace definition in a transaction of its own (retried when a concurrent load clashed); how it went. */
+export async function applyNamespaceDefinition(db: Kysely<Database>, def: NamespaceDefinition, options: LoadOptions, now: () => number = Date.now): Promise<LoadOutcome> {
+  for (let attempt = 1; ; attempt++) {
     try {
-      def = parseMetadefFile(name, fs.readFileSync(file, 'utf8'));
+      return await atomically(db, (trx) => applyDefinition(trx, def, options, now()));
     } catch (err) {
-      if (!(err instanceof MetadefFileError)) throw err;
-      results.push({ file: name, error: err });
-      continue;
-    }
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const outcome = await atomically(db, (trx) => applyDefinition(trx, def, options, now()));
-        results.push({ file: name, namespace: def.namespace, outcome });
-        break;
-      } catch (err) {
-        if (isUniqueViolation(err) && attempt <= CLASH_RETRIES) continue;
-        results.push({ file: name, error: new MetadefFileError(name, null, `was not loaded: ${(err as Error).message}`) });
-        break;
-      }
+      if (!(isUniqueViolation(err) && attempt <= CLASH_RETRIES)) throw err;
     }
   }
-  return results;
 }
 
 async function namespaceId(db: Kysely<Database>, namespace: string): Promise<number | null> {
@@ -227,17 +179,5 @@ export async function readCatalogue(db: Kysely<Database>): Promise<NamespaceDefi
       })),
       tags: tags(ns.id).map((t) => ({ name: t.name })),
     }));
-  });
-}
-
-/** Writes one file per namespace into `dir` (created if missing); returns the file names, in namespace creation order. */
-export async function exportMetadefs(db: Kysely<Database>, dir: string): Promise<{ file: string; namespace: string }[]> {
-  const catalogue = await readCatalogue(db);
-  fs.mkdirSync(dir, { recursive: true });
-  const taken = new Set<string>();
-  return catalogue.map((def) => {
-    const file = exportFileName(def, taken);
-    fs.writeFileSync(path.join(dir, file), `${JSON.stringify(exportDocument(def), null, 4)}\n`);
-    return { file, namespace: def.namespace };
   });
 }

@@ -42,6 +42,15 @@ export interface NamespaceDefinition {
   tags: { name: string }[];
 }
 
+/** How a definition meets an existing namespace of the same name (glance-manage's --merge, --prefer-new, --overwrite). */
+export interface LoadOptions {
+  merge?: boolean;
+  preferNew?: boolean;
+  overwrite?: boolean;
+}
+
+export type LoadOutcome = 'created' | 'skipped' | 'merged' | 'updated' | 'overwritten';
+
 export const DEFAULT_METADEF_OWNER = 'admin';
 
 /** A definition file that cannot be loaded: which file, which field, what is wrong with it. */
